@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""A real Apache Kafka broker (KRaft, broker+controller in one process) from Maven jars.
+
+No Docker needed: the jars that ``pom.xml`` pins are resolved once with Maven
+into a cache outside the work tree, the storage is formatted, and
+``kafka.Kafka`` is started on 127.0.0.1. The broker counts as up only when it
+answers a metadata request, not when its log says so.
+
+    python deploy/kafka/localkafka.py fetch          # resolve the jars (once)
+    python deploy/kafka/localkafka.py up [--port N]  # start in the background, print bootstrap
+    python deploy/kafka/localkafka.py down           # stop it cleanly
+    python deploy/kafka/localkafka.py run            # foreground, Ctrl-C stops
+
+Importable too (the test fixture and the demo use ``LocalKafka``). Standard
+library only, apart from kafka-python for the readiness probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger("localkafka")
+
+HERE = Path(__file__).resolve().parent
+POM = HERE / "pom.xml"
+# Outside the tracked tree so a fresh clone reuses what an earlier run fetched.
+CACHE_ROOT = Path(os.environ.get("CREDVERIFY_CACHE", Path.home() / ".cache" / "credverify"))
+# Enough for tests and the demo on a 2-core machine; the stock scripts use 1 GiB.
+DEFAULT_HEAP = os.environ.get("CREDVERIFY_KAFKA_HEAP", "512m")
+READY_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 30.0
+DEFAULT_STATE_DIR = Path(os.environ.get("CREDVERIFY_KAFKA_DIR", CACHE_ROOT / "local-broker"))
+
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = {log_file}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+
+class KafkaUnavailable(RuntimeError):
+    """The local broker could not be fetched or started; the message says what to install."""
+
+
+def jar_dir() -> Path:
+    """Return the folder that holds the jars for the pinned pom, resolving them if missing."""
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
+    target = CACHE_ROOT / f"kafka-jars-{digest}"
+    if (target / ".complete").exists():
+        return target
+    if shutil.which("java") is None:
+        raise KafkaUnavailable("java not found: install a JDK 17 (e.g. apt-get install openjdk-17-jre-headless)")
+    if shutil.which("mvn") is None:
+        raise KafkaUnavailable("mvn not found: install Maven (e.g. apt-get install maven) to fetch the Kafka jars")
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    # Two test workers or a test run and the demo may race to fetch: one fetches, the other waits.
+    with open(CACHE_ROOT / ".kafka-jars.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / ".complete").exists():
+            return target
+        staging = Path(tempfile.mkdtemp(prefix="kafka-jars-", dir=CACHE_ROOT))
+        logger.info("resolving Kafka jars with Maven into %s", target)
+        cmd = [
+            "mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+            "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise KafkaUnavailable(
+                "maven could not resolve the Kafka jars (is Maven Central reachable?):\n"
+                + (result.stdout + result.stderr)[-3000:]
+            )
+        (staging / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def broker_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """Return True when a metadata request to ``bootstrap`` succeeds."""
+    from kafka import KafkaAdminClient  # the probe needs a real client round trip
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=int(timeout_s * 1000),
+        )
+    except Exception:  # noqa: BLE001 - any failure means "not yet"
+        return False
+    try:
+        admin.describe_cluster()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    finally:
+        admin.close()
+
+
+@dataclass
+class LocalKafka:
+    """One broker+controller process; ``state_dir`` holds its data, config and log."""
+
+    state_dir: Path
+    port: int = 0
+    heap: str = DEFAULT_HEAP
+    process: subprocess.Popen[bytes] | None = None
+    ready_after_s: float | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "server.log"
+
+    def _write_config(self, controller_port: int) -> Path:
+        data = self.state_dir / "data"
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(data),
+            "num.partitions": "3",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "3",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+            # Small segments so compaction is observable in tests; harmless otherwise.
+            "log.cleaner.backoff.ms": "1000",
+        }
+        path = self.state_dir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        (self.state_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES.format(log_file=self.log_file))
+        return path
+
+    def _java(self, jars: Path, main: str, *args: str) -> list[str]:
+        return [
+            "java", f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile=file:{self.state_dir / 'log4j2.properties'}",
+            "-Dlog4j2.disable.jmx=true",
+            "-cp", f"{jars}/*", main, *args,
+        ]
+
+    def start(self) -> "LocalKafka":
+        """Format storage (first start only) and start the broker; return once it answers metadata."""
+        jars = jar_dir()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port()
+        controller_port = free_port()
+        config = self._write_config(controller_port)
+        started = time.monotonic()
+        fmt = subprocess.run(
+            self._java(jars, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(),
+                       "-c", str(config), "--ignore-formatted"),
+            capture_output=True, text=True,
+        )
+        if fmt.returncode != 0:
+            raise KafkaUnavailable(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
+        out = open(self.state_dir / "stdout.log", "ab")
+        self.process = subprocess.Popen(
+            self._java(jars, "kafka.Kafka", str(config)),
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal goes to us; we stop it cleanly
+        )
+        (self.state_dir / "broker.json").write_text(
+            json.dumps({"pid": self.process.pid, "bootstrap": self.bootstrap})
+        )
+        deadline = started + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise KafkaUnavailable(
+                    f"kafka exited with code {self.process.returncode} during start-up; "
+                    f"see {self.log_file} and {self.state_dir / 'stdout.log'}"
+                )
+            if broker_answers(self.bootstrap, timeout_s=2.0):
+                self.ready_after_s = time.monotonic() - started
+                logger.info("kafka ready at %s after %.1f s", self.bootstrap, self.ready_after_s)
+                return self
+            time.sleep(0.3)
+        self.stop()
+        raise KafkaUnavailable(f"kafka did not answer within {READY_TIMEOUT_S:.0f} s; see {self.log_file}")
+
+    def stop(self) -> None:
+        """SIGTERM (a controlled shutdown), then SIGKILL if it does not exit in time."""
+        if self.process is None:
+            return
+        stop_pid(self.process.pid, wait=self.process.wait)
+        self.process = None
+        with contextlib.suppress(FileNotFoundError):
+            (self.state_dir / "broker.json").unlink()
+
+    def __enter__(self) -> "LocalKafka":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_pid(pid: int, wait=None) -> None:  # type: ignore[no-untyped-def]
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if wait is not None:
+            try:
+                wait(timeout=0.2)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    if wait is not None:
+        wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # the probe's client chatter
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["fetch", "up", "down", "run", "status"])
+    parser.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
+    parser.add_argument("--dir", type=Path, default=DEFAULT_STATE_DIR, help="data, config and log")
+    args = parser.parse_args(argv)
+    state_file = args.dir / "broker.json"
+    try:
+        if args.command == "fetch":
+            print(jar_dir())
+            return 0
+        if args.command in ("down", "status"):
+            if not state_file.exists():
+                print("no local broker running")
+                return 0 if args.command == "down" else 1
+            info = json.loads(state_file.read_text())
+            if args.command == "status":
+                alive = _pid_alive(info["pid"]) and broker_answers(info["bootstrap"])
+                print(f"{info['bootstrap']} {'up' if alive else 'not answering'}")
+                return 0 if alive else 1
+            stop_pid(info["pid"])
+            state_file.unlink()
+            print("local broker stopped")
+            return 0
+        if state_file.exists():
+            info = json.loads(state_file.read_text())
+            if _pid_alive(info["pid"]):
+                print(f"a local broker is already running at {info['bootstrap']} (pid {info['pid']})")
+                return 0 if args.command == "up" else 1
+            state_file.unlink()
+        broker = LocalKafka(state_dir=args.dir, port=args.port).start()
+        print(f"kafka {broker.bootstrap} ready in {broker.ready_after_s:.1f} s (log: {broker.log_file})")
+        if args.command == "up":
+            return 0  # the broker lives on in its own session; `down` stops it
+        try:
+            assert broker.process is not None
+            broker.process.wait()
+        except KeyboardInterrupt:
+            broker.stop()
+        return 0
+    except KafkaUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The `credverify` command: one subcommand per service.
+
+    credverify trust ...      federation operator: root keys, issuer records
+    credverify issuer ...     source council: keys, signed attestations
+    credverify registry ...   destination regulator: serve, verify, register
+    credverify flowstats ...  statisticians: the Faust worker and its output
+
+Exit codes: 0 done; 1 done in part (some records not confirmed, a verdict
+other than VERIFIED); 2 bad arguments, configuration or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from credverify import __version__
+from credverify.core.errors import ConfigurationError, CredverifyError, InvalidInput
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    from credverify.federation import cli as federation_cli
+    from credverify.flowstats import cli as flowstats_cli
+    from credverify.issuer import cli as issuer_cli
+    from credverify.registry import cli as registry_cli
+
+    parser = argparse.ArgumentParser(prog="credverify", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version="credverify " + __version__)
+    parser.add_argument("--log-level", default=os.environ.get("CREDVERIFY_LOG_LEVEL", "INFO"))
+    services = parser.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    federation_cli.add_commands(services.add_parser("trust", help="federation root keys and issuer records"))
+    issuer_cli.add_commands(services.add_parser("issuer", help="sign and publish attestations"))
+    registry_cli.add_commands(services.add_parser("registry", help="verify attestations, answer gRPC"))
+    flowstats_cli.add_commands(services.add_parser("flowstats", help="anonymised flow statistics"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # client chatter, not ours
+    try:
+        return int(args.handler(args))
+    except (ConfigurationError, InvalidInput) as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return EXIT_USAGE
+    except CredverifyError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return EXIT_PARTIAL
+    except KeyboardInterrupt:
+        return 130
+
+
+def add_kafka_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default $KAFKA_BOOTSTRAP_SERVERS "
+                                            "or 127.0.0.1:9092)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shared core: imported by every service, imports none of them."""

@@ -1,0 +1,146 @@
+"""DSSE v1 envelopes: PAE, Ed25519 signing and signature checks.
+
+Wire-compatible with secure-systems-lab/dsse: the signature covers
+PAE(payloadType, payload) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body,
+lengths as ASCII decimal. Nothing here parses a payload: callers parse only
+after ``verify_signature`` has returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from google.protobuf.message import DecodeError
+
+from credverify.core.errors import Malformed, Untrusted
+from credverify.v1 import common_pb2, envelope_pb2
+
+ATTESTATION_TYPE = "application/vnd.credverify.attestation.v1+protobuf"
+ISSUER_RECORD_TYPE = "application/vnd.credverify.issuer-record.v1+protobuf"
+# Far above any real attestation (a few hundred bytes) yet small enough that a
+# hostile record cannot make a registry allocate much.
+MAX_ENVELOPE_BYTES = 64 * 1024
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """Return DSSE's Pre-Authentication Encoding of ``payload_type`` and ``payload``."""
+    type_bytes = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+def raw_public_key(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def keyid_of(key: Ed25519PublicKey | bytes) -> str:
+    """Return the keyid: lowercase hex SHA-256 of the 32-byte raw public key."""
+    raw = key if isinstance(key, bytes) else raw_public_key(key)
+    return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A private key and its keyid; the only thing that can make signatures."""
+
+    private_key: Ed25519PrivateKey
+
+    @property
+    def keyid(self) -> str:
+        return keyid_of(self.private_key.public_key())
+
+    def sign(self, payload_type: str, payload: bytes) -> envelope_pb2.Envelope:
+        """Return an envelope holding ``payload`` and one signature over its PAE."""
+        signature = self.private_key.sign(pae(payload_type, payload))
+        return envelope_pb2.Envelope(
+            payload=payload,
+            payloadType=payload_type,
+            signatures=[envelope_pb2.Signature(sig=signature, keyid=self.keyid)],
+        )
+
+
+def parse_envelope(data: bytes) -> envelope_pb2.Envelope:
+    """Parse wire bytes into an Envelope. Raises Malformed for anything else."""
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise Malformed(
+            "envelope of %d bytes exceeds the limit of %d" % (len(data), MAX_ENVELOPE_BYTES),
+            reason=common_pb2.REASON_OVERSIZED,
+        )
+    envelope = envelope_pb2.Envelope()
+    try:
+        envelope.ParseFromString(data)
+    except DecodeError as exc:
+        raise Malformed("not a DSSE envelope: %s" % exc) from exc
+    if not envelope.payloadType or not envelope.signatures:
+        raise Malformed("envelope has no payloadType or no signatures")
+    return envelope
+
+
+def verify_signature(
+    envelope: envelope_pb2.Envelope, *, expected_type: str, keys: dict[str, Ed25519PublicKey]
+) -> str:
+    """Check that some signature verifies with one of ``keys`` (by keyid).
+
+    Returns the keyid that verified. Raises Untrusted(REASON_PAYLOAD_TYPE_UNSUPPORTED)
+    for another payload type, Untrusted(REASON_SIGNATURE_INVALID) when no signature
+    by a listed key checks out. An empty key set never verifies anything.
+    """
+    if envelope.payloadType != expected_type:
+        raise Untrusted(
+            common_pb2.REASON_PAYLOAD_TYPE_UNSUPPORTED,
+            "expected payloadType %s, found %r" % (expected_type, envelope.payloadType[:100]),
+        )
+    message = pae(envelope.payloadType, envelope.payload)
+    tried = []
+    for signature in envelope.signatures:
+        key = keys.get(signature.keyid)
+        if key is None:
+            tried.append(signature.keyid[:16] or "(empty keyid)")
+            continue
+        try:
+            key.verify(signature.sig, message)
+        except InvalidSignature:
+            tried.append(signature.keyid[:16])
+            continue
+        return signature.keyid
+    raise Untrusted(
+        common_pb2.REASON_SIGNATURE_INVALID,
+        "no signature verifies with a trusted key (keyids tried: %s)" % ", ".join(tried),
+    )
+
+
+def envelope_to_json(envelope: envelope_pb2.Envelope) -> dict[str, object]:
+    """Return DSSE's JSON form: payload and sig in standard base64."""
+    return {
+        "payload": base64.b64encode(envelope.payload).decode(),
+        "payloadType": envelope.payloadType,
+        "signatures": [
+            {"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in envelope.signatures
+        ],
+    }
+
+
+def envelope_from_json(data: str | dict[str, object]) -> envelope_pb2.Envelope:
+    """Parse DSSE's JSON form. Raises Malformed."""
+    try:
+        obj = json.loads(data) if isinstance(data, str) else data
+        assert isinstance(obj, dict)
+        signatures = obj["signatures"]
+        assert isinstance(signatures, list)
+        return envelope_pb2.Envelope(
+            payload=base64.b64decode(str(obj["payload"]), validate=True),
+            payloadType=str(obj["payloadType"]),
+            signatures=[
+                envelope_pb2.Signature(
+                    sig=base64.b64decode(str(s["sig"]), validate=True), keyid=str(s.get("keyid", ""))
+                )
+                for s in signatures
+            ],
+        )
+    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+        raise Malformed("not a DSSE JSON envelope: %s" % exc) from exc

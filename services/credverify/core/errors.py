@@ -1,0 +1,63 @@
+"""Every error credverify raises on purpose.
+
+Malformed input (bytes that do not parse, fields out of range) and untrusted
+input (parses fine, but fails a trust rule) are different exceptions: the first
+is the sender's bug, the second may be an attack. Both carry a reason code from
+credverify.v1.Reason so the boundary that catches them can say why.
+"""
+
+from __future__ import annotations
+
+from credverify.v1 import common_pb2
+
+
+class CredverifyError(Exception):
+    """Base of all credverify errors."""
+
+
+class ConfigurationError(CredverifyError):
+    """A setting is missing or invalid; the message names it."""
+
+
+class InvalidInput(CredverifyError):
+    """A command or request is malformed; the message names the field and the value."""
+
+
+class RecordRejected(CredverifyError):
+    """A record or envelope was refused; ``reason`` is a credverify.v1.Reason value."""
+
+    reason: int = common_pb2.REASON_UNSPECIFIED
+
+    def __init__(self, reason: int, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+    @property
+    def code(self) -> str:
+        return reason_code(self.reason)
+
+
+class Malformed(RecordRejected):
+    """Bytes that do not parse as what they claim to be."""
+
+    def __init__(self, detail: str, reason: int = common_pb2.REASON_MALFORMED) -> None:
+        super().__init__(reason, detail)
+
+
+class Untrusted(RecordRejected):
+    """Well-formed, but a trust rule fails (bad signature, unknown issuer, out of scope...)."""
+
+
+def reason_code(reason: int) -> str:
+    """Return the text code of a Reason value: REASON_SIGNATURE_INVALID -> "SIGNATURE_INVALID"."""
+    return common_pb2.Reason.Name(reason).removeprefix("REASON_")
+
+
+def reason_from_code(code: str) -> int:
+    """Inverse of reason_code. Raises ValueError for an unknown code."""
+    return int(common_pb2.Reason.Value("REASON_" + code))
+
+
+class DeliveryFailed(CredverifyError):
+    """The broker did not confirm a record in time; nothing may be reported as done."""

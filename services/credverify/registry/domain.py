@@ -1,0 +1,112 @@
+"""A destination regulator's judgement of a stored attestation. Pure: time and keys are passed in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import unicodedata
+from dataclasses import dataclass
+
+from credverify.core.attestation import VerifiedAttestation
+from credverify.core.timefmt import from_date, to_date
+from credverify.v1 import attestation_pb2, common_pb2, moves_pb2, registry_pb2
+
+STATUS_REASONS = {
+    common_pb2.CREDENTIAL_STATUS_SUSPENDED: common_pb2.REASON_SUSPENDED,
+    common_pb2.CREDENTIAL_STATUS_REVOKED: common_pb2.REASON_REVOKED,
+    common_pb2.CREDENTIAL_STATUS_LAPSED: common_pb2.REASON_LAPSED,
+}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verified: bool
+    reasons: tuple[int, ...]
+    detail: str
+
+
+def normalise_name(name: str) -> str:
+    """Fold case, diacritics, hyphens and spacing so 'NJERI-Wanjiku ' matches 'Njeri Wanjikú'."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    spaced = "".join(" " if ch in "-'’.," else ch for ch in stripped)
+    return " ".join(spaced.casefold().split())
+
+
+def subject_mismatches(subject: attestation_pb2.Subject, claimed: registry_pb2.ClaimedSubject) -> list[str]:
+    """Return the names of the claimed fields that differ from the attested subject (never the values)."""
+    differing = []
+    if claimed.family_name and normalise_name(claimed.family_name) != normalise_name(subject.family_name):
+        differing.append("family_name")
+    if claimed.given_names and normalise_name(claimed.given_names) != normalise_name(subject.given_names):
+        differing.append("given_names")
+    if claimed.HasField("date_of_birth") and from_date(claimed.date_of_birth) != from_date(subject.date_of_birth):
+        differing.append("date_of_birth")
+    return differing
+
+
+def judge(
+    verified: VerifiedAttestation, claimed: registry_pb2.ClaimedSubject | None, *, today: dt.date
+) -> Judgement:
+    """Return every reason that applies to a stored, signature-checked attestation today."""
+    att = verified.attestation
+    reasons: list[int] = []
+    notes: list[str] = []
+    if att.status in STATUS_REASONS:
+        reasons.append(STATUS_REASONS[att.status])
+        notes.append("status %s%s" % (
+            common_pb2.CredentialStatus.Name(att.status).removeprefix("CREDENTIAL_STATUS_").lower(),
+            " (%s)" % att.status_reason if att.status_reason else ""))
+    valid_until = from_date(att.valid_until)
+    if valid_until is not None and valid_until < today:
+        reasons.append(common_pb2.REASON_EXPIRED)
+        notes.append("expired on %s" % valid_until.isoformat())
+    valid_from = from_date(att.valid_from)
+    if valid_from is not None and valid_from > today:
+        reasons.append(common_pb2.REASON_NOT_YET_VALID)
+        notes.append("valid from %s" % valid_from.isoformat())
+    if claimed is not None:
+        differing = subject_mismatches(att.subject, claimed)
+        if differing:
+            reasons.append(common_pb2.REASON_SUBJECT_MISMATCH)
+            notes.append("claimed %s differ from the attestation" % ", ".join(differing))
+    if reasons:
+        return Judgement(False, tuple(reasons), "; ".join(notes))
+    if att.status == common_pb2.CREDENTIAL_STATUS_ACTIVE_WITH_CONDITIONS:
+        return Judgement(True, (common_pb2.REASON_VERIFIED, common_pb2.REASON_CONDITIONS_APPLY),
+                         "active with conditions: " + "; ".join(att.conditions))
+    return Judgement(True, (common_pb2.REASON_VERIFIED,), "genuine and current")
+
+
+def subject_token(pseudonym_key: bytes, att: attestation_pb2.Attestation) -> str:
+    """Return a keyed pseudonym of the practitioner: the same person gives the same token, and
+    without the key nothing about them can be recovered from it."""
+    message = ("%s\x00%s" % (att.issuer_id, att.subject.practitioner_number)).encode()
+    return hmac.new(pseudonym_key, message, hashlib.sha256).hexdigest()
+
+
+def build_move(
+    verified: VerifiedAttestation, *, destination: str, registered_on: dt.date, pseudonym_key: bytes
+) -> moves_pb2.VerifiedMove:
+    """Return the VerifiedMove for registering this attestation's holder in ``destination``."""
+    att = verified.attestation
+    token = subject_token(pseudonym_key, att)
+    move_id = hashlib.sha256(("%s\x00%s\x00%s" % (token, att.credential_id, destination)).encode()).hexdigest()
+    return moves_pb2.VerifiedMove(
+        move_id=move_id[:32],
+        origin_country=verified.issuer_country,
+        destination_country=destination,
+        profession_isco=att.profession_isco,
+        credential_kind=att.kind,
+        registered_on=to_date(registered_on),
+        return_migration=att.subject.country_of_training == destination,
+        subject_token=token,
+        country_of_training=att.subject.country_of_training,
+    )
+
+
+def move_record_key(move: moves_pb2.VerifiedMove) -> bytes:
+    """Kafka key of a move: the country pair. Every cell of the flow statistics and every copy of
+    one move then lands in one partition, so counting and de-duplication need no repartitioning."""
+    return ("%s>%s" % (move.origin_country, move.destination_country)).encode()
