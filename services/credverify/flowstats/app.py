@@ -46,19 +46,14 @@ def create_app(settings: FlowSettings) -> faust.App:
         store="memory://",
         datadir=str(settings.data_dir),
         topic_partitions=PARTITIONS,
-        topic_allow_declare=False,  # topics are created by ensure_topics with their real layout
         web_enabled=False,
         producer_acks=-1,
-        key_serializer="raw",
-        value_serializer="raw",
     )
     moves = app.topic(topics.verified_moves, key_serializer="raw", value_serializer="raw",
                       partitions=PARTITIONS)
     statistics = app.topic(topics.flow_statistics, key_serializer="raw", value_serializer="raw")
-    seen = app.Table("moves-seen", default=bool, partitions=PARTITIONS, key_serializer="json",
-                     value_serializer="json")
-    counts = app.Table("cell-counts", default=int, partitions=PARTITIONS, key_serializer="json",
-                       value_serializer="json")
+    seen = app.Table("moves-seen", default=bool, partitions=PARTITIONS)
+    counts = app.Table("cell-counts", default=int, partitions=PARTITIONS)
 
     @app.agent(moves)
     async def count_moves(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
