@@ -1,0 +1,165 @@
+"""Sign in Nairobi, verify in London, count the move for Geneva: all three services, real Kafka,
+real gRPC sockets, each service its own process started from the `credverify` command."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import socket
+from pathlib import Path
+
+import grpc
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from credverify.core.attestation import verify_attestation
+from credverify.core.envelope import ATTESTATION_TYPE, keyid_of
+from credverify.core.errors import reason_code
+from credverify.core.keys import load_public_key
+from credverify.core.timefmt import to_date
+from credverify.core.topics import Topics
+from credverify.core.trust import RootKeys, TrustList, verify_issuer_record
+from credverify.v1 import envelope_pb2, moves_pb2, registry_pb2, registry_pb2_grpc
+from tests.processes import Service, cli_env, run_cli, serving, wait_for
+
+pytestmark = pytest.mark.kafka
+
+NURSES = [
+    ("12345", "NCK-12345", "Wanjiru", "Grace Akinyi", "1992-03-14"),
+    ("23456", "NCK-23456", "Otieno", "Brian Ochieng", "1988-11-02"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                             auto_offset_reset="earliest", enable_auto_commit=False)
+    try:
+        records: list[tuple[bytes, bytes]] = []
+        for _ in range(10):
+            for batch in consumer.poll(timeout_ms=300).values():
+                records += [(r.key, r.value) for r in batch]
+        return records
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def council(tmp_path: Path, kafka_bootstrap: str, topics: Topics) -> dict[str, object]:
+    """A federation root, the Nursing Council of Kenya on the trust list, two nurses attested."""
+    env = cli_env(kafka_bootstrap, topics.prefix)
+    run_cli(["trust", "init-root", "--key", "root.key"], env=env, cwd=tmp_path)
+    run_cli(["issuer", "keygen", "--key", "ke.key"], env=env, cwd=tmp_path)
+    run_cli(["trust", "register-issuer", "--root-key", "root.key", "--issuer-id", "KE-NCK", "--country", "KE",
+             "--name", "Nursing Council of Kenya", "--kinds", "LICENCE,GOOD_STANDING", "--isco", "2221,2222,3221",
+             "--issuer-public-key", "ke.pub.pem"], env=env, cwd=tmp_path)
+    for number, practitioner, family, given, dob in NURSES:
+        out = run_cli(["issuer", "issue", "--key", "ke.key", "--issuer-id", "KE-NCK", "--jurisdiction", "KE",
+                       "--number", number, "--practitioner-number", practitioner, "--family-name", family,
+                       "--given-names", given, "--dob", dob, "--trained-in", "KE", "--isco", "2221",
+                       "--valid-until", "2030-12-31"], env=env, cwd=tmp_path)
+        assert out.stdout.startswith("delivered KE-NCK/%s" % number), out.stdout
+    (tmp_path / "pseudonym.key").write_bytes(base64.b64encode(b"p" * 48))
+    return {"env": env, "dir": tmp_path}
+
+
+def test_attestation_is_verified_across_countries_and_counted_anonymously(
+    council: dict[str, object], kafka_bootstrap: str, topics: Topics
+) -> None:
+    env, cwd = council["env"], council["dir"]
+    assert isinstance(env, dict) and isinstance(cwd, Path)
+    port = free_port()
+    target = "127.0.0.1:%d" % port
+    registry = Service("registry", ["registry", "serve", "--db", "registry.db", "--listen", target,
+                                    "--root-key", "root.pub.pem", "--country", "GB",
+                                    "--pseudonym-key-file", "pseudonym.key"], env=env, cwd=cwd)
+    flowstats = Service("flowstats", ["flowstats", "worker", "--k", "2", "--data-dir", "flowstats-data"],
+                        env=env, cwd=cwd)
+    try:
+        wait_for("the registry to report SERVING", lambda: serving(target), services=(registry,))
+        channel = grpc.insecure_channel(target)
+        stub = registry_pb2_grpc.RegistryServiceStub(channel)
+
+        # London asks: is KE-NCK/12345 genuine, current, and this applicant's?
+        claimed = registry_pb2.ClaimedSubject(family_name="WANJIRU", given_names="Grace Akinyi",
+                                              date_of_birth=to_date(dt.date(1992, 3, 14)))
+        answer = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/12345", claimed=claimed), timeout=5)
+        assert answer.verified, answer.detail
+        assert [reason_code(r) for r in answer.reasons] == ["VERIFIED"]
+        assert answer.attestation.subject.family_name == "Wanjiru"
+
+        # The evidence re-verifies offline with nothing but the root key and the trust list topic.
+        root_key = load_public_key((cwd / "root.pub.pem").read_bytes())
+        trust = TrustList()
+        for _, value in read_topic(kafka_bootstrap, topics.trust_list):
+            trust.apply(verify_issuer_record(value, roots=RootKeys({keyid_of(root_key): root_key})))
+        offline = verify_attestation(answer.evidence.SerializeToString(), trust=trust, record_key="KE-NCK/12345")
+        assert offline.attestation == answer.attestation
+
+        # A forger edits a genuine envelope into a credential of their own and publishes it.
+        forged = envelope_pb2.Envelope()
+        forged.CopyFrom(answer.evidence)
+        forged.payload = forged.payload.replace(b"KE-NCK/12345", b"KE-NCK/99999")
+        forged_bytes = forged.SerializeToString()
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+        producer.send(topics.attestations, key=b"KE-NCK/99999", value=forged_bytes,
+                      headers=[("payload-type", ATTESTATION_TYPE.encode())]).get(timeout=30)
+        producer.close()
+
+        def forged_judged() -> registry_pb2.VerifyResponse | None:
+            reply = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/99999"), timeout=5)
+            return None if [reason_code(r) for r in reply.reasons] == ["NOT_FOUND"] else reply
+
+        forged_answer = wait_for("the registry to judge the forged record", forged_judged, services=(registry,))
+        assert not forged_answer.verified
+        assert [reason_code(r) for r in forged_answer.reasons] == ["SIGNATURE_INVALID"]
+
+        dead = [registry_pb2.RejectedRecord.FromString(v) for _, v in read_topic(kafka_bootstrap, topics.rejected)]
+        assert [(d.key, reason_code(d.reason), d.value) for d in dead] == [
+            (b"KE-NCK/99999", "SIGNATURE_INVALID", forged_bytes)]
+        assert dead[0].source_topic == topics.attestations
+
+        # Unknown and malformed requests get the right answers, not INTERNAL.
+        missing = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/00000"), timeout=5)
+        assert [reason_code(r) for r in missing.reasons] == ["NOT_FOUND"]
+        with pytest.raises(grpc.RpcError) as bad:
+            stub.Verify(registry_pb2.VerifyRequest(credential_id=""), timeout=5)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+
+        # London registers both nurses: one anonymised move each, and a repeat emits nothing new.
+        moves = []
+        for number, *_ in NURSES:
+            reply = stub.RecordRegistration(registry_pb2.RecordRegistrationRequest(
+                credential_id="KE-NCK/" + number, registered_on=to_date(dt.date(2026, 11, 23))), timeout=10)
+            assert not reply.already_recorded
+            moves.append(reply.move)
+        repeat = stub.RecordRegistration(registry_pb2.RecordRegistrationRequest(
+            credential_id="KE-NCK/12345", registered_on=to_date(dt.date(2026, 11, 23))), timeout=10)
+        assert repeat.already_recorded and repeat.move == moves[0]
+        published = [moves_pb2.VerifiedMove.FromString(v) for _, v in read_topic(kafka_bootstrap,
+                                                                                  topics.verified_moves)]
+        assert sorted(m.move_id for m in published) == sorted(m.move_id for m in moves)
+        for _, raw in read_topic(kafka_bootstrap, topics.verified_moves):
+            for personal in (b"Wanjiru", b"Otieno", b"NCK-12345", b"1992"):
+                assert personal not in raw
+
+        # Geneva reads the statistic: two Kenyan nurses registered in the UK in November 2026.
+        def statistic_published() -> moves_pb2.FlowStatistic | None:
+            for key, value in read_topic(kafka_bootstrap, topics.flow_statistics):
+                stat = moves_pb2.FlowStatistic.FromString(value)
+                if key == b"2026-11|KE|GB|nurses" and stat.value == 2:
+                    return stat
+            return None
+
+        stat = wait_for("a flow statistic for KE->GB nurses", statistic_published, timeout=90,
+                        services=(registry, flowstats))
+        assert not stat.suppressed and stat.method == "threshold" and stat.parameters["k"] == "2"
+        channel.close()
+    finally:
+        assert registry.stop() == 0, registry.log()[-3000:]
+        flowstats.stop()
