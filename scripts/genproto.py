@@ -35,7 +35,9 @@ def generate(out_dir: Path) -> list[Path]:
     if protoc.main(args) != 0:
         raise RuntimeError("protoc failed on " + ", ".join(p.name for p in sources))
     package = out_dir / "credverify" / "v1"
-    (package / "__init__.py").write_text('"""Generated from protos/credverify/v1 by scripts/genproto.py: do not edit."""\n')
+    (package / "__init__.py").write_text(
+        '"""Generated from protos/credverify/v1 by scripts/genproto.py: do not edit."""\n'
+    )
     return sorted(p for p in package.iterdir() if p.is_file())
 
 

@@ -189,7 +189,7 @@ class LocalKafka:
             "-cp", f"{jars}/*", main, *args,
         ]
 
-    def start(self) -> "LocalKafka":
+    def start(self) -> LocalKafka:
         """Format storage (first start only) and start the broker; return once it answers metadata."""
         jars = jar_dir()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -238,7 +238,7 @@ class LocalKafka:
         with contextlib.suppress(FileNotFoundError):
             (self.state_dir / "broker.json").unlink()
 
-    def __enter__(self) -> "LocalKafka":
+    def __enter__(self) -> LocalKafka:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import socket
 from pathlib import Path
 
 import grpc
@@ -19,8 +18,8 @@ from credverify.core.keys import load_public_key
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.core.trust import RootKeys, TrustList, verify_issuer_record
+from credverify.localrun import Service, cli_env, free_port, run_cli, serving, wait_for
 from credverify.v1 import envelope_pb2, moves_pb2, registry_pb2, registry_pb2_grpc
-from tests.processes import Service, cli_env, run_cli, serving, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -28,12 +27,6 @@ NURSES = [
     ("12345", "NCK-12345", "Wanjiru", "Grace Akinyi", "1992-03-14"),
     ("23456", "NCK-23456", "Otieno", "Brian Ochieng", "1988-11-02"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:

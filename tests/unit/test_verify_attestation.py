@@ -14,7 +14,7 @@ from credverify.core.trust import TrustList, verify_issuer_record
 from credverify.federation.handlers import build_issuer_record
 from credverify.issuer.domain import build_attestation
 from credverify.v1 import common_pb2, trust_pb2
-from tests.factories import KE_KEY, ROOT, ROOTS, RO_KEY, T0, fixed_signer, kenya_record, nurse, trust_list
+from tests.factories import KE_KEY, RO_KEY, ROOT, ROOTS, T0, fixed_signer, kenya_record, nurse, trust_list
 
 
 def signed(cmd=None, *, signer=KE_KEY, now=T0) -> bytes:  # type: ignore[no-untyped-def]

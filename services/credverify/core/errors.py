@@ -8,6 +8,8 @@ credverify.v1.Reason so the boundary that catches them can say why.
 
 from __future__ import annotations
 
+from typing import cast
+
 from credverify.v1 import common_pb2
 
 
@@ -26,9 +28,9 @@ class InvalidInput(CredverifyError):
 class RecordRejected(CredverifyError):
     """A record or envelope was refused; ``reason`` is a credverify.v1.Reason value."""
 
-    reason: int = common_pb2.REASON_UNSPECIFIED
+    reason: common_pb2.Reason = common_pb2.REASON_UNSPECIFIED
 
-    def __init__(self, reason: int, detail: str) -> None:
+    def __init__(self, reason: common_pb2.Reason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -41,7 +43,7 @@ class RecordRejected(CredverifyError):
 class Malformed(RecordRejected):
     """Bytes that do not parse as what they claim to be."""
 
-    def __init__(self, detail: str, reason: int = common_pb2.REASON_MALFORMED) -> None:
+    def __init__(self, detail: str, reason: common_pb2.Reason = common_pb2.REASON_MALFORMED) -> None:
         super().__init__(reason, detail)
 
 
@@ -49,14 +51,14 @@ class Untrusted(RecordRejected):
     """Well-formed, but a trust rule fails (bad signature, unknown issuer, out of scope...)."""
 
 
-def reason_code(reason: int) -> str:
+def reason_code(reason: common_pb2.Reason) -> str:
     """Return the text code of a Reason value: REASON_SIGNATURE_INVALID -> "SIGNATURE_INVALID"."""
     return common_pb2.Reason.Name(reason).removeprefix("REASON_")
 
 
-def reason_from_code(code: str) -> int:
+def reason_from_code(code: str) -> common_pb2.Reason:
     """Inverse of reason_code. Raises ValueError for an unknown code."""
-    return int(common_pb2.Reason.Value("REASON_" + code))
+    return cast(common_pb2.Reason, common_pb2.Reason.Value("REASON_" + code))
 
 
 class DeliveryFailed(CredverifyError):

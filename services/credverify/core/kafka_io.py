@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
@@ -62,7 +63,7 @@ class ConfirmingProducer:
     def publish(self, records: Iterable[OutgoingRecord], *, timeout_s: float = DELIVERY_TIMEOUT_MS / 1000
                 ) -> list[Delivery]:
         """Send ``records`` and wait for each to be confirmed or to fail; return one Delivery each."""
-        pending = []
+        pending: list[tuple[OutgoingRecord, Any, str | None]] = []
         for record in records:
             headers = [(HEADER_SCHEMA_VERSION, SCHEMA_VERSION)]
             if record.payload_type:

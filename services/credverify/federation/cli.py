@@ -13,6 +13,7 @@ from credverify.core.kafka_io import ConfirmingProducer, ensure_topics
 from credverify.core.keys import generate_key_file, load_public_key, load_signer, public_pem
 from credverify.core.settings import KafkaSettings
 from credverify.federation.handlers import RegisterIssuer, build_issuer_record, publish_issuer_record
+from credverify.issuer.cli import parse_kind
 from credverify.v1 import common_pb2
 
 
@@ -36,14 +37,8 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     register.set_defaults(handler=_register_issuer)
 
 
-def parse_kinds(text: str) -> tuple[int, ...]:
-    kinds = []
-    for name in (part.strip().upper() for part in text.split(",") if part.strip()):
-        try:
-            kinds.append(common_pb2.CredentialKind.Value("CREDENTIAL_KIND_" + name))
-        except ValueError as exc:
-            raise InvalidInput("kinds: expected LICENCE, DIPLOMA or GOOD_STANDING, found %r" % name) from exc
-    return tuple(kinds)
+def parse_kinds(text: str) -> tuple[common_pb2.CredentialKind, ...]:
+    return tuple(parse_kind(part) for part in text.split(",") if part.strip())
 
 
 def _init_root(args: argparse.Namespace) -> int:
@@ -82,7 +77,7 @@ def _register_issuer(args: argparse.Namespace) -> int:
     if not delivery.confirmed:
         print("NOT CONFIRMED issuer record %s: %s" % (record.issuer_id, delivery.error))
         return EXIT_PARTIAL
-    print("published issuer record %s version %d (%d key(s)) to %s[%d]@%d" % (
+    print("published issuer record %s version %d (%d key(s)) to %s[%s]@%s" % (
         record.issuer_id, record.version, len(record.keys), settings.topics.trust_list,
         delivery.partition, delivery.offset))
     return EXIT_OK

@@ -14,7 +14,7 @@ from credverify.core.kafka_io import ConfirmingProducer, Delivery, OutgoingRecor
 from credverify.core.timefmt import to_timestamp
 from credverify.core.topics import Topics
 from credverify.core.trust import sign_issuer_record
-from credverify.v1 import trust_pb2
+from credverify.v1 import common_pb2, trust_pb2
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class RegisterIssuer:
     issuer_id: str
     country: str
     display_name: str
-    credential_kinds: tuple[int, ...]
+    credential_kinds: tuple[common_pb2.CredentialKind, ...]
     professions_isco: tuple[str, ...]
     public_keys: tuple[Ed25519PublicKey, ...]
 

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 from pathlib import Path
+from typing import cast
 
 from credverify.cli import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
 from credverify.core.errors import InvalidInput
@@ -61,12 +62,22 @@ def parse_date(field: str, text: str | None) -> dt.date | None:
         raise InvalidInput("%s: expected YYYY-MM-DD, found %r" % (field, text)) from exc
 
 
-def parse_enum(field: str, enum: object, prefix: str, text: str) -> int:
+def parse_kind(text: str) -> common_pb2.CredentialKind:
     try:
-        return int(enum.Value(prefix + text.strip().upper()))  # type: ignore[attr-defined]
+        value = common_pb2.CredentialKind.Value("CREDENTIAL_KIND_" + text.strip().upper())
+        return cast(common_pb2.CredentialKind, value)
     except ValueError as exc:
-        names = [n.removeprefix(prefix) for n in enum.keys() if not n.endswith("UNSPECIFIED")]  # type: ignore[attr-defined]
-        raise InvalidInput("%s: expected one of %s, found %r" % (field, ", ".join(names), text)) from exc
+        raise InvalidInput("kind: expected LICENCE, DIPLOMA or GOOD_STANDING, found %r" % text) from exc
+
+
+def parse_status(text: str) -> common_pb2.CredentialStatus:
+    try:
+        value = common_pb2.CredentialStatus.Value("CREDENTIAL_STATUS_" + text.strip().upper())
+        return cast(common_pb2.CredentialStatus, value)
+    except ValueError as exc:
+        raise InvalidInput(
+            "status: expected ACTIVE, SUSPENDED, REVOKED, LAPSED or ACTIVE_WITH_CONDITIONS, found %r" % text
+        ) from exc
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -93,14 +104,14 @@ def _issue_one(args: argparse.Namespace) -> int:
         issuer_id=args.issuer_id,
         jurisdiction=args.jurisdiction,
         local_number=args.number,
-        kind=parse_enum("kind", common_pb2.CredentialKind, "CREDENTIAL_KIND_", args.kind),
+        kind=parse_kind(args.kind),
         practitioner_number=args.practitioner_number,
         family_name=args.family_name,
         given_names=args.given_names,
         date_of_birth=dob,
         country_of_training=args.trained_in,
         profession_isco=args.isco,
-        status=parse_enum("status", common_pb2.CredentialStatus, "CREDENTIAL_STATUS_", args.status),
+        status=parse_status(args.status),
         status_reason=args.status_reason,
         conditions=tuple(args.condition),
         valid_from=parse_date("valid-from", args.valid_from),
@@ -118,7 +129,7 @@ def _issue_one(args: argparse.Namespace) -> int:
     if not event.delivery.confirmed:
         print("NOT CONFIRMED %s: %s" % (event.credential_id, event.delivery.error))
         return EXIT_PARTIAL
-    print("delivered %s version %d to %s[%d]@%d" % (
+    print("delivered %s version %d to %s[%s]@%s" % (
         event.credential_id, event.version, settings.topics.attestations,
         event.delivery.partition, event.delivery.offset))
     return EXIT_OK

@@ -18,14 +18,14 @@ class IssueAttestation:
     issuer_id: str
     jurisdiction: str
     local_number: str
-    kind: int
+    kind: common_pb2.CredentialKind
     practitioner_number: str
     family_name: str
     given_names: str
     date_of_birth: dt.date
     country_of_training: str
     profession_isco: str
-    status: int = common_pb2.CREDENTIAL_STATUS_ACTIVE
+    status: common_pb2.CredentialStatus = common_pb2.CREDENTIAL_STATUS_ACTIVE
     valid_from: dt.date | None = None
     valid_until: dt.date | None = None
     conditions: tuple[str, ...] = field(default_factory=tuple)

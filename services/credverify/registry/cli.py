@@ -74,7 +74,7 @@ def _verify(args: argparse.Namespace) -> int:
         try:
             response = registry_pb2_grpc.RegistryServiceStub(channel).Verify(request, timeout=args.timeout)
         except grpc.RpcError as exc:
-            print("error: %s: %s" % (exc.code().name, exc.details()))  # type: ignore[attr-defined]
+            print("error: %s: %s" % (exc.code().name, exc.details()))
             return EXIT_USAGE
     if args.json:
         print(json.dumps(json_format.MessageToDict(response), indent=2))
@@ -92,7 +92,7 @@ def _register(args: argparse.Namespace) -> int:
             response = registry_pb2_grpc.RegistryServiceStub(channel).RecordRegistration(
                 request, timeout=args.timeout)
         except grpc.RpcError as exc:
-            print("error: %s: %s" % (exc.code().name, exc.details()))  # type: ignore[attr-defined]
+            print("error: %s: %s" % (exc.code().name, exc.details()))
             return EXIT_PARTIAL
     move = response.move
     print("%s move %s %s->%s ISCO %s%s" % (

@@ -22,7 +22,7 @@ STATUS_REASONS = {
 @dataclass(frozen=True)
 class Judgement:
     verified: bool
-    reasons: tuple[int, ...]
+    reasons: tuple[common_pb2.Reason, ...]
     detail: str
 
 
@@ -51,7 +51,7 @@ def judge(
 ) -> Judgement:
     """Return every reason that applies to a stored, signature-checked attestation today."""
     att = verified.attestation
-    reasons: list[int] = []
+    reasons: list[common_pb2.Reason] = []
     notes: list[str] = []
     if att.status in STATUS_REASONS:
         reasons.append(STATUS_REASONS[att.status])

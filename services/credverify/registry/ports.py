@@ -8,7 +8,7 @@ from typing import Protocol
 
 from credverify.core.attestation import VerifiedAttestation
 from credverify.core.trust import VerifiedIssuerRecord
-from credverify.v1 import moves_pb2
+from credverify.v1 import common_pb2, moves_pb2
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class StoredAttestation:
 @dataclass(frozen=True)
 class Rejection:
     record_key: str
-    reason: int
+    reason: common_pb2.Reason
     detail: str
     topic: str
     partition: int

@@ -125,9 +125,9 @@ class _boundary:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None or exc_type is None:
-            return False
+            return
         if isinstance(exc, _Refused):
             self._context.abort(exc.code, str(exc))
         if isinstance(exc, InvalidInput):
@@ -138,7 +138,6 @@ class _boundary:
         if isinstance(exc, Exception):
             logger.error("%s failed", self._rpc, exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
             self._context.abort(grpc.StatusCode.INTERNAL, "internal error; the registry logged the details")
-        return False
 
 
 def build_server(ctx: RegistryContext, *, listen: str, max_workers: int = 16

@@ -1,9 +1,13 @@
-"""Run credverify commands and services as real processes, the way an operator would."""
+"""Run credverify commands and services as local processes, the way an operator would.
+
+Used by the demo, the benchmarks and the end-to-end tests; not by the services themselves.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +19,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def cli_env(bootstrap: str, topic_prefix: str) -> dict[str, str]:
