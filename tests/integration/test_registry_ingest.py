@@ -125,7 +125,7 @@ def test_every_bad_record_is_dead_lettered_with_its_reason_and_the_registry_keep
         b"KE-NCK/random": (bytes(range(256)) * 3, "MALFORMED"),
         b"KE-NCK/type": (wrong_type, "PAYLOAD_TYPE_UNSUPPORTED"),
         b"KE-NCK/12345": (tampered, "SIGNATURE_INVALID"),
-        b"KE-NCK/forged": (envelope_bytes(nurse("forged"), signer=fixed_signer("a forger")), "SIGNATURE_INVALID"),
+        b"KE-NCK/forged": (envelope_bytes(nurse("forged"), signer=fixed_signer("a forger")), "ISSUER_UNKNOWN"),
         b"KE-NCK/scope": (envelope_bytes(nurse("scope", profession_isco="2211")), "ISSUER_NOT_AUTHORISED"),
         b"KE-NCK/romania": (envelope_bytes(nurse("romania"), signer=RO_KEY), "SIGNATURE_INVALID"),
         b"KE-NCK/oversized": (b"\x0a" + b"\xff" * (MAX_ENVELOPE_BYTES + 10), "OVERSIZED"),

@@ -37,8 +37,13 @@ def test_accepts_a_licence_signed_by_its_issuers_listed_key() -> None:
 
 def test_rejects_attestation_from_unknown_issuer() -> None:
     stranger = fixed_signer("not on the trust list")
-    assert reason_of(signed(signer=stranger), trust_list()) == "SIGNATURE_INVALID"
-    assert reason_of(signed(), TrustList()) == "SIGNATURE_INVALID"
+    assert reason_of(signed(signer=stranger), trust_list()) == "ISSUER_UNKNOWN"
+    assert reason_of(signed(), TrustList()) == "ISSUER_UNKNOWN"
+
+
+def test_rejects_a_changed_payload_under_a_listed_key() -> None:
+    data = signed().replace(b"Wanjiru", b"Wanjiro")
+    assert reason_of(data, trust_list()) == "SIGNATURE_INVALID"
 
 
 def test_rejects_an_issuer_signing_in_another_issuers_name() -> None:

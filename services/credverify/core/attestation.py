@@ -89,8 +89,18 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
     # (1) parse the envelope, nothing more: the payload stays opaque bytes
     envelope = parse_envelope(data)
 
-    # (2) payload type and (3) signature over PAE by a key the trust list holds
-    keyid = verify_signature(envelope, expected_type=ATTESTATION_TYPE, keys=trust.public_keys())
+    # (2) a signature names a key that some issuer on the trust list holds (the keyid alone
+    # says so, without trusting anything else in the envelope)
+    keys = trust.public_keys()
+    if not any(signature.keyid in keys for signature in envelope.signatures):
+        raise Untrusted(
+            common_pb2.REASON_ISSUER_UNKNOWN,
+            "signed by key(s) %s, which no issuer on the trust list holds"
+            % ", ".join(s.keyid[:16] or "(empty keyid)" for s in envelope.signatures),
+        )
+
+    # (3) payload type, and a signature over PAE that verifies with such a key
+    keyid = verify_signature(envelope, expected_type=ATTESTATION_TYPE, keys=keys)
     trusted = trust.key(keyid)
     assert trusted is not None  # verify_signature only returns keyids it was given
 
@@ -106,9 +116,8 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
         raise Malformed("signed attestation is invalid: %s" % exc) from exc
 
     # (5) the signing key belongs to the issuer the attestation names
-    issuer = trust.issuer(att.issuer_id)
-    if issuer is None:
-        raise Untrusted(common_pb2.REASON_ISSUER_UNKNOWN, "issuer %r is not on the trust list" % att.issuer_id)
+    issuer = trust.issuer(trusted.issuer_id)
+    assert issuer is not None  # every trusted key comes from an issuer record
     if trusted.issuer_id != att.issuer_id:
         raise Untrusted(
             common_pb2.REASON_SIGNATURE_INVALID,

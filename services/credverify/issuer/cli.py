@@ -14,7 +14,7 @@ from credverify.core.kafka_io import ConfirmingProducer, ensure_topics
 from credverify.core.keys import generate_key_file, load_signer, public_jwk, public_pem
 from credverify.core.settings import KafkaSettings
 from credverify.issuer.domain import IssueAttestation
-from credverify.issuer.handlers import issue
+from credverify.issuer.handlers import publish, sign_all
 from credverify.v1 import common_pb2
 
 
@@ -118,12 +118,11 @@ def _issue_one(args: argparse.Namespace) -> int:
         valid_until=parse_date("valid-until", args.valid_until),
         version=args.version,
     )
-    signer = load_signer(args.key)
+    signed = sign_all([cmd], signer=load_signer(args.key), now=dt.datetime.now(dt.UTC))
     ensure_topics(settings.bootstrap_servers, settings.topics, only=[settings.topics.attestations])
     producer = ConfirmingProducer(settings.bootstrap_servers, client_id="credverify-issuer")
     try:
-        [event] = issue([cmd], signer=signer, producer=producer, topics=settings.topics,
-                        now=dt.datetime.now(dt.UTC))
+        [event] = publish(signed, producer=producer, topics=settings.topics)
     finally:
         producer.close()
     if not event.delivery.confirmed:
