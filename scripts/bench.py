@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import json
 import logging
 import multiprocessing
@@ -36,11 +37,12 @@ from pathlib import Path
 from types import ModuleType
 
 import grpc
-from credverify.core.envelope import ATTESTATION_TYPE, pae
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
+
+from credverify.core.envelope import ATTESTATION_TYPE, pae
+from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("bench")
@@ -109,7 +111,14 @@ class BenchContext:
         broker = localkafka.LocalKafka(state_dir=state_dir, port=0)
         # Registered before start() so that a start-up that fails half-way still stops the process.
         self.defer(broker.stop)
-        broker.start()
+        # The readiness probe logs every refused connection at ERROR until the broker listens.
+        kafka_logger = logging.getLogger("kafka")
+        level = kafka_logger.level
+        kafka_logger.setLevel(logging.CRITICAL)
+        try:
+            broker.start()
+        finally:
+            kafka_logger.setLevel(level)
         logger.info("kafka ready at %s after %.1f s", broker.bootstrap, broker.ready_after_s or 0.0)
         return str(broker.bootstrap)
 
@@ -186,15 +195,18 @@ def bench_ed25519(ctx: BenchContext) -> dict[str, float]:
     public_key.verify(signature, message)  # raises if the set-up is wrong
     return {
         "baseline.ed25519_sign_per_s": _repeat_for(CRYPTO_SECONDS, lambda: key.sign(message)),
-        "baseline.ed25519_verify_per_s": _repeat_for(
-            CRYPTO_SECONDS, lambda: public_key.verify(signature, message)
-        ),
+        "baseline.ed25519_verify_per_s": _repeat_for(CRYPTO_SECONDS, lambda: public_key.verify(signature, message)),
     }
 
 
 @benchmark("baseline.produce_per_s", "baseline.consume_per_s")
 def bench_kafka(ctx: BenchContext) -> dict[str, float]:
     """Confirmed produce through the project's producer settings, then a full read back from offset 0."""
+    if importlib.util.find_spec("crc32c") is None:
+        logger.warning(
+            "crc32c is not installed: kafka-python checksums every record batch in pure python, "
+            "which dominates both produce and consume time"
+        )
     topic = ctx.new_topic("baseline", partitions=3)
     value = os.urandom(RECORD_BYTES)
     records = [OutgoingRecord(topic, b"%08d" % i, value) for i in range(KAFKA_RECORDS)]
@@ -204,7 +216,7 @@ def bench_kafka(ctx: BenchContext) -> dict[str, float]:
         # Metadata and the idempotent producer id are fetched once per producer, not per record.
         warmup = producer.publish_one(OutgoingRecord(topic, b"warm-up", value))
         if not warmup.confirmed:
-            raise RuntimeError(f"warm-up record was not confirmed: {warmup.error}")
+            raise RuntimeError("warm-up record was not confirmed: %s" % warmup.error)
         started = time.perf_counter()
         deliveries = producer.publish(records)
         produce_seconds = time.perf_counter() - started
@@ -212,7 +224,7 @@ def bench_kafka(ctx: BenchContext) -> dict[str, float]:
         producer.close()
     failed = [d for d in deliveries if not d.confirmed]
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(records)} records not confirmed, first: {failed[0].error}")
+        raise RuntimeError("%d of %d records not confirmed, first: %s" % (len(failed), len(records), failed[0].error))
     expected = KAFKA_RECORDS + 1
 
     consumer = KafkaConsumer(
@@ -225,7 +237,7 @@ def bench_kafka(ctx: BenchContext) -> dict[str, float]:
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if len(partitions) != 3:
-            raise RuntimeError(f"expected 3 partitions of {topic}, found {len(partitions)}")
+            raise RuntimeError("expected 3 partitions of %s, found %d" % (topic, len(partitions)))
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         received = 0
@@ -233,14 +245,14 @@ def bench_kafka(ctx: BenchContext) -> dict[str, float]:
         deadline = started + CONSUME_TIMEOUT_S
         while received < expected:
             if time.perf_counter() > deadline:
-                raise RuntimeError(f"read {received} of {expected} records within {CONSUME_TIMEOUT_S:.0f} s")
+                raise RuntimeError("read %d of %d records within %.0f s" % (received, expected, CONSUME_TIMEOUT_S))
             for batch in consumer.poll(timeout_ms=500).values():
                 received += len(batch)
         consume_seconds = time.perf_counter() - started
     finally:
         consumer.close()
     if received != expected:
-        raise RuntimeError(f"expected {expected} records back, read {received}")
+        raise RuntimeError("expected %d records back, read %d" % (expected, received))
     return {
         "baseline.produce_per_s": _rate(KAFKA_RECORDS, produce_seconds),
         "baseline.consume_per_s": _rate(received, consume_seconds),
@@ -272,9 +284,7 @@ def bench_grpc_echo(ctx: BenchContext) -> dict[str, float]:
         raise OSError("cannot listen on 127.0.0.1:0")
     server.start()
     try:
-        with futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn")
-        ) as pool:
+        with futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
             calls, seconds = pool.submit(
                 run_echo_clients, f"127.0.0.1:{port}", GRPC_CLIENT_THREADS, GRPC_WARMUP_SECONDS, GRPC_SECONDS
             ).result(timeout=60)
@@ -323,7 +333,7 @@ def run_echo_clients(target: str, threads: int, warmup_s: float, measure_s: floa
         stop.set()
         go.set()
         cause = repr(errors[0]) if errors else "timed out"
-        raise RuntimeError(f"echo clients did not start: {cause}") from None
+        raise RuntimeError("echo clients did not start: %s" % cause) from None
     time.sleep(warmup_s)
     go.set()
     started = time.perf_counter()
@@ -334,7 +344,7 @@ def run_echo_clients(target: str, threads: int, warmup_s: float, measure_s: floa
     for worker in workers:
         worker.join(timeout=15)
     if errors:
-        raise RuntimeError(f"echo client failed: {errors[0]!r}")
+        raise RuntimeError("echo client failed: %r" % errors[0])
     return sum(counts), seconds
 
 
@@ -356,7 +366,7 @@ def run(selected: list[Benchmark], ctx: BenchContext) -> dict[str, float | int]:
         figures = bench.function(ctx)
         if set(figures) != set(bench.figures):
             raise RuntimeError(
-                f"{bench.name} declared figures {sorted(bench.figures)} but returned {sorted(figures)}"
+                "%s declared figures %s but returned %s" % (bench.name, sorted(bench.figures), sorted(figures))
             )
         for name in bench.figures:
             results[name] = rounded(figures[name])
@@ -366,9 +376,7 @@ def run(selected: list[Benchmark], ctx: BenchContext) -> dict[str, float | int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--full", action="store_true", help="the longer run (currently the same as the default)"
-    )
+    parser.add_argument("--full", action="store_true", help="the longer run (currently the same as the default)")
     parser.add_argument(
         "--only",
         action="append",
@@ -376,9 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PREFIX",
         help="run only benchmarks reporting a figure whose name starts with PREFIX (repeatable)",
     )
-    parser.add_argument(
-        "--list", action="store_true", help="list the benchmarks and their figures, then exit"
-    )
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and their figures, then exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     args = parser.parse_args(argv)
 
