@@ -26,8 +26,14 @@ def _passphrase(explicit: bytes | None) -> bytes | None:
     return from_env.encode() if from_env else None
 
 
+def public_key_path(private_key_path: Path) -> Path:
+    """Where the public half of a key file is written: ``issuer.key`` -> ``issuer.pub.pem``."""
+    return private_key_path.with_suffix(".pub.pem")
+
+
 def generate_key_file(path: Path, *, passphrase: bytes | None = None) -> Signer:
-    """Create a new Ed25519 private key at ``path`` (mode 0600; never overwrites).
+    """Create a new Ed25519 private key at ``path`` (mode 0600; never overwrites) and its public
+    PEM beside it (see public_key_path).
 
     Encrypted with ``passphrase`` or $CREDVERIFY_KEY_PASSPHRASE when either is set.
     Returns a Signer for it. Raises InvalidInput when the file already exists.
@@ -45,6 +51,7 @@ def generate_key_file(path: Path, *, passphrase: bytes | None = None) -> Signer:
         raise InvalidInput("key file %s exists already; refusing to overwrite a key" % path) from exc
     with os.fdopen(fd, "wb") as out:
         out.write(pem)
+    public_key_path(path).write_text(public_pem(key.public_key()))
     return Signer(key)
 
 

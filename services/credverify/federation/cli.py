@@ -10,7 +10,7 @@ from credverify.cli import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
 from credverify.core.codes import check_isco
 from credverify.core.errors import InvalidInput
 from credverify.core.kafka_io import ConfirmingProducer, ensure_topics
-from credverify.core.keys import generate_key_file, load_public_key, load_signer, public_pem
+from credverify.core.keys import generate_key_file, load_public_key, load_signer, public_key_path
 from credverify.core.settings import KafkaSettings
 from credverify.federation.handlers import RegisterIssuer, build_issuer_record, publish_issuer_record
 from credverify.issuer.cli import parse_kind
@@ -43,10 +43,8 @@ def parse_kinds(text: str) -> tuple[common_pb2.CredentialKind, ...]:
 
 def _init_root(args: argparse.Namespace) -> int:
     signer = generate_key_file(args.key)
-    public = args.key.with_suffix(".pub.pem")
-    public.write_text(public_pem(signer.private_key.public_key()))
     print("root key %s\nkeyid %s\npublic key %s (give this file to every registry)" % (
-        args.key, signer.keyid, public))
+        args.key, signer.keyid, public_key_path(args.key)))
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ from typing import cast
 from credverify.cli import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
 from credverify.core.errors import InvalidInput
 from credverify.core.kafka_io import ConfirmingProducer, ensure_topics
-from credverify.core.keys import generate_key_file, load_signer, public_jwk, public_pem
+from credverify.core.keys import generate_key_file, load_signer, public_jwk, public_key_path, public_pem
 from credverify.core.settings import KafkaSettings
 from credverify.issuer.domain import IssueAttestation
 from credverify.issuer.handlers import publish, sign_all
@@ -82,11 +82,8 @@ def parse_status(text: str) -> common_pb2.CredentialStatus:
 
 def _keygen(args: argparse.Namespace) -> int:
     signer = generate_key_file(args.key)
-    public = signer.private_key.public_key()
-    pem_path = args.key.with_suffix(".pub.pem")
-    pem_path.write_text(public_pem(public))
     print("issuer key %s\nkeyid %s\npublic key %s (send it to the federation operator)" % (
-        args.key, signer.keyid, pem_path))
+        args.key, signer.keyid, public_key_path(args.key)))
     return EXIT_OK
 
 

@@ -106,8 +106,8 @@ class Registry:
             thread.start()
             self._threads.append(thread)
         self.server.start()
-        logger.info("registry for %s listening on port %d (plaintext gRPC: for local use only)",
-                    self.settings.destination, self.port)
+        logger.info("registry for %s listening on port %d", self.settings.destination, self.port)
+        logger.warning("gRPC is plaintext and unauthenticated: for local use only")
 
     def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
         """NOT_SERVING, let in-flight RPCs finish, stop ingest after its current batch, close."""
