@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def _verify(args: argparse.Namespace) -> int:
         try:
             response = registry_pb2_grpc.RegistryServiceStub(channel).Verify(request, timeout=args.timeout)
         except grpc.RpcError as exc:
-            print("error: %s: %s" % (exc.code().name, exc.details()))
+            print("error: %s: %s" % (exc.code().name, exc.details()), file=sys.stderr)
             return EXIT_USAGE
     if args.json:
         print(json.dumps(json_format.MessageToDict(response), indent=2))
@@ -92,7 +93,7 @@ def _register(args: argparse.Namespace) -> int:
             response = registry_pb2_grpc.RegistryServiceStub(channel).RecordRegistration(
                 request, timeout=args.timeout)
         except grpc.RpcError as exc:
-            print("error: %s: %s" % (exc.code().name, exc.details()))
+            print("error: %s: %s" % (exc.code().name, exc.details()), file=sys.stderr)
             return EXIT_PARTIAL
     move = response.move
     print("%s move %s %s->%s ISCO %s%s" % (

@@ -47,6 +47,8 @@ class KafkaIngestor:
         self.last_poll_ok = 0.0
         self.caught_up = threading.Event()
         self.records_seen = 0
+        self._trust_partitions: list[TopicPartition] = []
+        self._attestation_partitions: list[TopicPartition] = []
 
     def healthy(self) -> bool:
         return time.monotonic() - self.last_poll_ok < STALE_AFTER_S
