@@ -64,6 +64,22 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture
+def private_kafka(tmp_path: Path) -> Iterator[localkafka.LocalKafka]:
+    """A broker of this test alone, started from the Maven jars, that the test may stop and start again
+    (``private_kafka.stop()`` / ``.start()``: same port, same data). For fault tests only: it costs a
+    broker start (about 5 s)."""
+    broker = localkafka.LocalKafka(state_dir=tmp_path / "kafka")
+    try:
+        broker.start()
+    except localkafka.KafkaUnavailable as exc:
+        pytest.fail("fault test needs Java 17 and Maven to start its own broker (%s)" % exc, pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
 def topics() -> Topics:
     """Topic names of this test alone, so tests never read each other's records."""
     return Topics(prefix="t%s." % uuid.uuid4().hex[:10])

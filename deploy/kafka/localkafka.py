@@ -148,6 +148,7 @@ class LocalKafka:
     state_dir: Path
     port: int = 0
     heap: str = DEFAULT_HEAP
+    controller_port: int = 0
     process: subprocess.Popen[bytes] | None = None
     ready_after_s: float | None = None
 
@@ -198,21 +199,25 @@ class LocalKafka:
         ]
 
     def start(self) -> LocalKafka:
-        """Format storage (first start only) and start the broker; return once it answers metadata."""
+        """Format storage (first start only) and start the broker; return once it answers metadata.
+
+        Starting again after ``stop()`` reuses the same ports and data: a broker restart."""
         jars = jar_dir()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
-        controller_port = free_port()
-        config = self._write_config(controller_port)
+        if not self.controller_port:
+            self.controller_port = free_port()
+        config = self._write_config(self.controller_port)
         started = time.monotonic()
-        fmt = subprocess.run(
-            self._java(jars, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(),
-                       "-c", str(config), "--ignore-formatted"),
-            capture_output=True, text=True,
-        )
-        if fmt.returncode != 0:
-            raise KafkaUnavailable(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
+        if not (self.state_dir / "data" / "meta.properties").exists():
+            fmt = subprocess.run(
+                self._java(jars, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(),
+                           "-c", str(config), "--ignore-formatted"),
+                capture_output=True, text=True,
+            )
+            if fmt.returncode != 0:
+                raise KafkaUnavailable(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
         out = open(self.state_dir / "stdout.log", "ab")
         self.process = subprocess.Popen(
             self._java(jars, "kafka.Kafka", str(config)),

@@ -1,0 +1,202 @@
+"""Baseline figures: what the libraries and the machine allow before any credverify logic.
+
+Every service's ratio divides by one of these, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent import futures
+
+import grpc
+from benchkit import BenchContext, benchmark, rate, repeat_for
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from kafka import KafkaConsumer, TopicPartition
+
+from credverify.core.envelope import ATTESTATION_TYPE, pae
+from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord
+
+logger = logging.getLogger("bench")
+
+# A real attestation envelope is a few hundred bytes; 600 is a round upper figure.
+RECORD_BYTES = 600
+# Long enough that timer resolution and warm-up are noise, short enough that the
+# whole run stays well under two minutes on a 2-core machine.
+CRYPTO_SECONDS = 2.0
+KAFKA_RECORDS = 50_000
+GRPC_CLIENT_THREADS = 8
+GRPC_WARMUP_SECONDS = 0.5
+GRPC_SECONDS = 3.0
+GRPC_PAYLOAD_BYTES = 100
+CONSUME_TIMEOUT_S = 60.0
+
+
+@benchmark("baseline.ed25519_sign_per_s", "baseline.ed25519_verify_per_s")
+def bench_ed25519(ctx: BenchContext) -> dict[str, float]:
+    """Ed25519 from `cryptography` over the PAE of a record-sized payload, as the envelope code signs."""
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    public_key = key.public_key()
+    payload_bytes = RECORD_BYTES - len(pae(ATTESTATION_TYPE, b""))
+    message = pae(ATTESTATION_TYPE, os.urandom(payload_bytes))
+    signature = key.sign(message)
+    public_key.verify(signature, message)  # raises if the set-up is wrong
+    return {
+        "baseline.ed25519_sign_per_s": repeat_for(CRYPTO_SECONDS, lambda: key.sign(message)),
+        "baseline.ed25519_verify_per_s": repeat_for(CRYPTO_SECONDS, lambda: public_key.verify(signature, message)),
+    }
+
+
+@benchmark("baseline.produce_per_s", "baseline.consume_per_s")
+def bench_kafka(ctx: BenchContext) -> dict[str, float]:
+    """Confirmed produce through the project's producer settings, then a full read back from offset 0."""
+    if importlib.util.find_spec("crc32c") is None:
+        logger.warning(
+            "crc32c is not installed: kafka-python checksums every record batch in pure python, "
+            "which dominates both produce and consume time"
+        )
+    topic = ctx.new_topic("baseline", partitions=3)
+    value = os.urandom(RECORD_BYTES)
+    records = [OutgoingRecord(topic, b"%08d" % i, value) for i in range(KAFKA_RECORDS)]
+
+    producer = ConfirmingProducer(ctx.kafka_bootstrap, client_id="credverify-bench")
+    try:
+        # Metadata and the idempotent producer id are fetched once per producer, not per record.
+        warmup = producer.publish_one(OutgoingRecord(topic, b"warm-up", value))
+        if not warmup.confirmed:
+            raise RuntimeError("warm-up record was not confirmed: %s" % warmup.error)
+        started = time.perf_counter()
+        deliveries = producer.publish(records)
+        produce_seconds = time.perf_counter() - started
+    finally:
+        producer.close()
+    failed = [d for d in deliveries if not d.confirmed]
+    if failed:
+        raise RuntimeError("%d of %d records not confirmed, first: %s" % (len(failed), len(records), failed[0].error))
+    expected = KAFKA_RECORDS + 1
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=ctx.kafka_bootstrap,
+        client_id="credverify-bench",
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if len(partitions) != 3:
+            raise RuntimeError("expected 3 partitions of %s, found %d" % (topic, len(partitions)))
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        received = 0
+        started = time.perf_counter()
+        deadline = started + CONSUME_TIMEOUT_S
+        while received < expected:
+            if time.perf_counter() > deadline:
+                raise RuntimeError("read %d of %d records within %.0f s" % (received, expected, CONSUME_TIMEOUT_S))
+            for batch in consumer.poll(timeout_ms=500).values():
+                received += len(batch)
+        consume_seconds = time.perf_counter() - started
+    finally:
+        consumer.close()
+    if received != expected:
+        raise RuntimeError("expected %d records back, read %d" % (expected, received))
+    return {
+        "baseline.produce_per_s": rate(KAFKA_RECORDS, produce_seconds),
+        "baseline.consume_per_s": rate(received, consume_seconds),
+    }
+
+
+ECHO_SERVICE = "bench.Echo"
+ECHO_METHOD = "/bench.Echo/Echo"
+
+
+@benchmark("baseline.grpc_echo_rps_8")
+def bench_grpc_echo(ctx: BenchContext) -> dict[str, float]:
+    """Unary echo against a server built like the registry's (16-thread pool, plaintext, loopback).
+
+    The clients run in a separate (spawned) process: with 2 cores and one GIL per
+    process, clients and server in one interpreter would measure GIL contention
+    rather than the server. Spawned rather than forked because gRPC's core does
+    not survive fork() in a process that already uses it."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                ECHO_SERVICE, {"Echo": grpc.unary_unary_rpc_method_handler(lambda request, context: request)}
+            ),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    if port == 0:
+        raise OSError("cannot listen on 127.0.0.1:0")
+    server.start()
+    try:
+        with futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            calls, seconds = pool.submit(
+                run_echo_clients, f"127.0.0.1:{port}", GRPC_CLIENT_THREADS, GRPC_WARMUP_SECONDS, GRPC_SECONDS
+            ).result(timeout=60)
+    finally:
+        server.stop(grace=1.0).wait()
+    return {"baseline.grpc_echo_rps_8": rate(calls, seconds)}
+
+
+def run_echo_clients(target: str, threads: int, warmup_s: float, measure_s: float) -> tuple[int, float]:
+    """Run in the client process: ``threads`` threads, each on its own channel and connection,
+    call Echo back to back. Return (calls completed in the measured window, window length)."""
+    payload = os.urandom(GRPC_PAYLOAD_BYTES)
+    ready = threading.Barrier(threads + 1)
+    go = threading.Event()
+    stop = threading.Event()
+    counts = [0] * threads
+    errors: list[BaseException] = []
+
+    def client(index: int) -> None:
+        # A local subchannel pool stops channels with identical arguments sharing one connection.
+        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            echo = channel.unary_unary(ECHO_METHOD)
+            try:
+                grpc.channel_ready_future(channel).result(timeout=10)
+                if echo(payload, timeout=10) != payload:
+                    raise RuntimeError("echo returned different bytes than it was sent")
+                ready.wait(timeout=30)
+                while not go.is_set():  # warm-up calls, not counted
+                    echo(payload, timeout=10)
+                calls = 0
+                while not stop.is_set():
+                    echo(payload, timeout=10)
+                    calls += 1
+                counts[index] = calls
+            except BaseException as exc:
+                errors.append(exc)
+                ready.abort()
+                raise
+
+    workers = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        ready.wait(timeout=30)
+    except threading.BrokenBarrierError:
+        stop.set()
+        go.set()
+        cause = repr(errors[0]) if errors else "timed out"
+        raise RuntimeError("echo clients did not start: %s" % cause) from None
+    time.sleep(warmup_s)
+    go.set()
+    started = time.perf_counter()
+    time.sleep(measure_s)
+    stop.set()
+    seconds = time.perf_counter() - started
+    # Calls in flight when the window closes finish after it: counted, at most one per thread.
+    for worker in workers:
+        worker.join(timeout=15)
+    if errors:
+        raise RuntimeError("echo client failed: %r" % errors[0])
+    return sum(counts), seconds
+
+

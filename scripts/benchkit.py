@@ -1,0 +1,190 @@
+"""The benchmark framework behind ``make bench``: registration, a shared context, figures.
+
+A benchmark is ``def bench_xxx(ctx: BenchContext) -> dict[str, float]`` decorated with
+``@benchmark("figure.one", "figure.two")``; it must return exactly the figures it
+declares. Benchmarks live in the ``bench_*.py`` modules beside this one (one per
+service) and run in the order scripts/bench.py imports them, baseline first.
+
+A ratio against a baseline uses ``ctx.figure("baseline.x")``: the baseline's value
+from this same run, measured on the spot when ``--only`` left it out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+ROOT = Path(__file__).resolve().parent.parent
+logger = logging.getLogger("bench")
+
+BenchFunction = Callable[["BenchContext"], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    function: BenchFunction
+    figures: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+    def selected_by(self, prefixes: list[str]) -> bool:
+        return not prefixes or any(f.startswith(p) for f in self.figures for p in prefixes)
+
+
+BENCHMARKS: list[Benchmark] = []
+
+
+def benchmark(*figures: str) -> Callable[[BenchFunction], BenchFunction]:
+    """Register the decorated function as the benchmark that reports ``figures``."""
+
+    def register(function: BenchFunction) -> BenchFunction:
+        BENCHMARKS.append(Benchmark(function, figures))
+        return function
+
+    return register
+
+
+class BenchContext:
+    """What benchmarks share: run options, a Kafka broker started on first use, and clean-up."""
+
+    def __init__(self, *, full: bool, kafka_bootstrap: str | None) -> None:
+        self.full = full
+        self._kafka_bootstrap = kafka_bootstrap
+        self._cleanup = contextlib.ExitStack()
+        self.results: dict[str, float | int] = {}
+
+    def figure(self, name: str) -> float:
+        """Return figure ``name`` of this run, running the benchmark that reports it if it has not run."""
+        if name not in self.results:
+            [owner] = [b for b in BENCHMARKS if name in b.figures]
+            run_one(owner, self)
+        return float(self.results[name])
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """Return the broker's address, starting a local broker the first time none is configured."""
+        if self._kafka_bootstrap is None:
+            self._kafka_bootstrap = self._start_local_broker()
+        return self._kafka_bootstrap
+
+    def _start_local_broker(self) -> str:
+        localkafka = _import_localkafka()
+        state_dir = Path(tempfile.mkdtemp(prefix="credverify-bench-kafka-"))
+        self.defer(shutil.rmtree, state_dir, ignore_errors=True)
+        logger.info("starting a local kafka broker in %s", state_dir)
+        broker = localkafka.LocalKafka(state_dir=state_dir, port=0)
+        # Registered before start() so that a start-up that fails half-way still stops the process.
+        self.defer(broker.stop)
+        # The readiness probe logs every refused connection at ERROR until the broker listens.
+        kafka_logger = logging.getLogger("kafka")
+        level = kafka_logger.level
+        kafka_logger.setLevel(logging.CRITICAL)
+        try:
+            broker.start()
+        finally:
+            kafka_logger.setLevel(level)
+        logger.info("kafka ready at %s after %.1f s", broker.bootstrap, broker.ready_after_s or 0.0)
+        return str(broker.bootstrap)
+
+    def new_topic(self, purpose: str, *, partitions: int) -> str:
+        """Create a topic no other run can share, wait until it has leaders, return its name.
+
+        The topic is deleted when the run ends (a configured broker outlives the run)."""
+        name = f"bench-{purpose}-{uuid.uuid4().hex[:10]}"
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka_bootstrap, client_id="credverify-bench")
+        try:
+            admin.create_topics({name: {"num_partitions": partitions, "replication_factor": -1}})
+            admin.wait_for_topics([name])
+        finally:
+            admin.close()
+        self.defer(_delete_topic, self.kafka_bootstrap, name)
+        return name
+
+    def defer(self, callback: Callable[..., object], *args: object, **kwargs: object) -> None:
+        """Run ``callback`` when the run ends, last registered first."""
+        self._cleanup.callback(callback, *args, **kwargs)
+
+    def close(self) -> None:
+        self._cleanup.close()
+
+
+def _import_localkafka() -> ModuleType:
+    sys.path.insert(0, str(ROOT / "deploy" / "kafka"))
+    return importlib.import_module("localkafka")
+
+
+def _delete_topic(bootstrap: str, name: str) -> None:
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="credverify-bench")
+    except KafkaError as exc:
+        logger.warning("could not delete topic %s: %s", name, exc)
+        return
+    try:
+        admin.delete_topics([name])
+    except KafkaError as exc:
+        logger.warning("could not delete topic %s: %s", name, exc)
+    finally:
+        admin.close()
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def repeat_for(seconds: float, operation: Callable[[], object], batch: int = 500) -> float:
+    """Call ``operation`` in batches until ``seconds`` have passed; return calls per second."""
+    calls = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while True:
+        for _ in range(batch):
+            operation()
+        calls += batch
+        now = time.perf_counter()
+        if now >= deadline:
+            return rate(calls, now - started)
+
+
+def rounded(value: float) -> float | int:
+    """Rates and other large figures as integers; small ones to three significant digits."""
+    if abs(value) >= 100:
+        return round(value)
+    return float(f"{value:.3g}")
+
+
+def run_one(bench: Benchmark, ctx: BenchContext) -> None:
+    """Run ``bench`` and record its figures, rounded, in ``ctx.results``. Raises if it reports other figures."""
+    logger.info("running %s", bench.name)
+    figures = bench.function(ctx)
+    if set(figures) != set(bench.figures):
+        raise RuntimeError(
+            "%s declared figures %s but returned %s" % (bench.name, sorted(bench.figures), sorted(figures))
+        )
+    for name in bench.figures:
+        ctx.results[name] = rounded(figures[name])
+        print(f"{name:<34} {ctx.results[name]:>14,}", file=sys.stderr, flush=True)
+
+
+def run(selected: list[Benchmark], ctx: BenchContext) -> dict[str, float | int]:
+    """Run ``selected`` in order (skipping any already run for a ratio); return every figure of the run."""
+    for bench in selected:
+        if not all(name in ctx.results for name in bench.figures):
+            run_one(bench, ctx)
+    return dict(ctx.results)
+
+
