@@ -10,6 +10,7 @@ registry and the Faust worker as separate processes, gRPC over a socket.
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as dt
 import os
 import shutil
@@ -25,19 +26,23 @@ from kafka import KafkaConsumer, KafkaProducer
 from credverify.core.envelope import ATTESTATION_TYPE
 from credverify.core.errors import reason_code
 from credverify.core.kafka_io import ConfirmingProducer
-from credverify.core.keys import load_signer
+from credverify.core.keys import PASSPHRASE_ENV, load_signer
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.flowstats.cli import read_statistics
 from credverify.flowstats.domain import Cell, cell_of, statistic
+from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
 from credverify.issuer.domain import IssueAttestation
 from credverify.issuer.handlers import issue
+from credverify.issuer.register_csv import CONDITION_SEPARATOR, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from credverify.localrun import Service, cli_env, free_port, run_cli, serving, wait_for
 from credverify.v1 import common_pb2, moves_pb2, registry_pb2, registry_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "kafka"))
 import localkafka  # noqa: E402
+
+DEMO_PASSPHRASE = "demo passphrase, never for real keys"
 
 LICENCE = common_pb2.CREDENTIAL_KIND_LICENCE
 ACTIVE = common_pb2.CREDENTIAL_STATUS_ACTIVE
@@ -141,6 +146,21 @@ def commands(issuer_id: str, country: str, today: dt.date) -> list[IssueAttestat
     return orders
 
 
+def write_register(path: Path, orders: list[IssueAttestation]) -> None:
+    """Write orders as a council's register export, in the CSV layout `credverify issuer bulk` reads."""
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+        for o in orders:
+            writer.writerow([
+                o.local_number, common_pb2.CredentialKind.Name(o.kind).removeprefix("CREDENTIAL_KIND_"),
+                o.practitioner_number, o.family_name, o.given_names, o.date_of_birth, o.country_of_training,
+                o.profession_isco, common_pb2.CredentialStatus.Name(o.status).removeprefix("CREDENTIAL_STATUS_"),
+                o.valid_from or "", o.valid_until or "", o.status_reason, CONDITION_SEPARATOR.join(o.conditions),
+                o.institution, o.programme, o.award_date or "",
+            ])
+
+
 def claimed(family: str, given: str = "", dob: str = "") -> registry_pb2.ClaimedSubject:
     subject = registry_pb2.ClaimedSubject(family_name=family, given_names=given)
     if dob:
@@ -185,6 +205,8 @@ def main() -> int:
             bootstrap = broker.bootstrap
             say("Apache Kafka (KRaft) at %s, ready in %.1f s" % (bootstrap, broker.ready_after_s or 0))
         topics = Topics(prefix=prefix)
+        # Keys are encrypted at rest; a real council reads the passphrase from a secret store.
+        os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
         env = cli_env(bootstrap, prefix)
         today = dt.datetime.now(dt.UTC).date()
 
@@ -221,22 +243,24 @@ def main() -> int:
         section("2. Councils sign and publish their registers")
         producer = ConfirmingProducer(bootstrap, client_id="demo-councils")
         for issuer_id, country, *_ in COUNCILS:
-            signer = load_signer(work / ("%s.key" % issuer_id.lower()))
-            events = issue(
-                commands(issuer_id, country, today),
-                signer=signer,
-                producer=producer,
-                topics=topics,
-                now=dt.datetime.now(dt.UTC),
-            )
-            confirmed = sum(e.delivery.confirmed for e in events)
-            say("  %-8s %2d attestations signed, %2d confirmed by the hub" % (issuer_id, len(events), confirmed))
+            register = "%s-register.csv" % issuer_id.lower()
+            write_register(work / register, commands(issuer_id, country, today))
+            bulk = run_cli(["issuer", "bulk", "--key", "%s.key" % issuer_id.lower(), "--issuer-id", issuer_id,
+                            "--jurisdiction", country, "--register", register, "--no-progress",
+                            "--ledger", "%s.ledger.db" % issuer_id.lower()], env=env, cwd=work)
+            say("  %-8s %s: %s" % (issuer_id, register, bulk.stdout.strip().splitlines()[-1]))
+        again = run_cli(["issuer", "bulk", "--key", "ke-nck.key", "--issuer-id", "KE-NCK", "--jurisdiction", "KE",
+                         "--register", "ke-nck-register.csv", "--no-progress", "--ledger", "ke-nck.ledger.db"],
+                        env=env, cwd=work)
+        say("  KE-NCK   the same file again: " + again.stdout.strip().splitlines()[-1])
         one = run_cli(
             [
                 "issuer",
                 "issue",
                 "--key",
                 "ke-nck.key",
+                "--ledger",
+                "ke-nck.ledger.db",
                 "--issuer-id",
                 "KE-NCK",
                 "--jurisdiction",
@@ -331,11 +355,12 @@ def main() -> int:
                 )
             ],
             signer=load_signer(work / "ke-nck.key"),
-            producer=producer,
+            publisher=producer,
             topics=topics,
+            ledger=SqliteIssuedLedger(work / "ke-nck.ledger.db"),
             now=dt.datetime.now(dt.UTC),
         )
-        assert out_of_scope[0].delivery.confirmed
+        assert out_of_scope[0].confirmed
 
         def judged(credential_id: str) -> bool | None:
             reply = stub.Verify(registry_pb2.VerifyRequest(credential_id=credential_id), timeout=5)
@@ -379,17 +404,10 @@ def main() -> int:
         section("5. A suspension in Nairobi reaches London")
         nurse = commands("KE-NCK", "KE", today)[1]  # Brian Otieno
         before = stub.Verify(registry_pb2.VerifyRequest(credential_id=nurse.credential_id), timeout=5).evidence
-        suspended = IssueAttestation(
-            **{**nurse.__dict__, "status": common_pb2.CREDENTIAL_STATUS_SUSPENDED, "status_reason": "INTERIM_ORDER"}
-        )
-        sent = time.monotonic()
-        issue(
-            [suspended],
-            signer=load_signer(work / "ke-nck.key"),
-            producer=producer,
-            topics=topics,
-            now=dt.datetime.now(dt.UTC),
-        )
+        suspend = run_cli(["issuer", "suspend", "--key", "ke-nck.key", "--ledger", "ke-nck.ledger.db",
+                           "--credential-id", nurse.credential_id, "--reason", "INTERIM_ORDER"], env=env, cwd=work)
+        sent = time.monotonic()  # the CLI returns once the hub confirmed the new version
+        say("  " + suspend.stdout.strip())
 
         def suspended_seen() -> bool | None:
             reply = stub.Verify(registry_pb2.VerifyRequest(credential_id=nurse.credential_id), timeout=5)
@@ -397,7 +415,7 @@ def main() -> int:
 
         wait_for("the suspension to reach the registry", suspended_seen, services=(registry,))
         say(
-            "  KE-NCK suspends %s; London answers SUSPENDED %.0f ms later"
+            "  London answers SUSPENDED for %s %.0f ms after the hub confirmed it"
             % (nurse.credential_id, (time.monotonic() - sent) * 1000)
         )
         # Someone re-publishes the genuine, older ACTIVE version to hide the suspension.

@@ -23,6 +23,11 @@ import localkafka  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
+# Key files are encrypted at rest; every key a test makes (in this process or a `credverify` child
+# process, which inherits the environment) uses this passphrase unless the test says otherwise.
+TEST_PASSPHRASE = "test passphrase, never for real keys"
+os.environ.setdefault("CREDVERIFY_KEY_PASSPHRASE", TEST_PASSPHRASE)
+
 
 def _docker_answers() -> bool:
     try:

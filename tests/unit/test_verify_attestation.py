@@ -55,7 +55,8 @@ def test_rejects_a_profession_outside_the_issuers_scope() -> None:
 
 
 def test_rejects_a_kind_outside_the_issuers_scope() -> None:
-    diploma = nurse(kind=common_pb2.CREDENTIAL_KIND_DIPLOMA)
+    diploma = nurse(kind=common_pb2.CREDENTIAL_KIND_DIPLOMA, institution="University of Nairobi",
+                    programme="BSc Nursing", award_date=dt.date(2015, 11, 20))
     assert reason_of(signed(diploma), trust_list()) == "ISSUER_NOT_AUTHORISED"
 
 

@@ -18,6 +18,33 @@ from credverify.core.timefmt import from_date, from_timestamp
 from credverify.core.trust import TrustList
 from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2
 
+# Why a credential has the status it has (Attestation.status_reason). A closed list, so that a
+# registry in another country can act on the code without reading the issuer's language.
+STATUS_REASON_CODES: dict[str, str] = {
+    "NEW_REGISTRATION": "first entry on the register",
+    "RENEWED": "registration renewed for a new period",
+    "DETAILS_CORRECTED": "register details corrected; the standing is unchanged",
+    "FITNESS_TO_PRACTISE_INVESTIGATION": "suspended while fitness to practise is investigated",
+    "INTERIM_ORDER": "interim order pending a hearing",
+    "DISCIPLINARY_SANCTION": "sanction imposed after a hearing",
+    "CONDITIONS_IMPOSED": "practice restricted by conditions",
+    "CONDITIONS_LIFTED": "conditions on practice lifted",
+    "SUSPENSION_ENDED": "suspension ended or set aside",
+    "APPEAL_UPHELD": "an earlier decision was overturned on appeal",
+    "NON_PAYMENT": "annual fee not paid",
+    "NOT_RENEWED": "registration not renewed in time",
+    "VOLUNTARY_REMOVAL": "removed at the practitioner's request",
+    "DECEASED": "the practitioner has died",
+    "FRAUDULENT_ENTRY": "entry obtained by fraud",
+    "ADMINISTRATIVE_ERROR": "entry made in error",
+    "COURT_ORDER": "ordered by a court",
+    "OTHER": "another reason, recorded by the issuer",
+}
+# Bounds on free text: far above real names and conditions, low enough to keep records small.
+MAX_NAME_CHARS = 200
+MAX_CONDITION_CHARS = 500
+MAX_CONDITIONS = 20
+
 
 @dataclass(frozen=True)
 class VerifiedAttestation:
@@ -48,10 +75,15 @@ def validate_attestation(att: attestation_pb2.Attestation) -> None:
         raise InvalidInput("version: expected 1 or more, found %d" % att.version)
     if not att.HasField("issued_at"):
         raise InvalidInput("issued_at: missing")
-    if att.kind == common_pb2.CREDENTIAL_KIND_UNSPECIFIED:
-        raise InvalidInput("kind: expected LICENCE, DIPLOMA or GOOD_STANDING")
-    if att.status == common_pb2.CREDENTIAL_STATUS_UNSPECIFIED:
-        raise InvalidInput("status: missing")
+    try:
+        from_timestamp(att.issued_at)
+    except ValueError as exc:  # out of the years 1-9999, or nanos out of range: unusable as a time
+        raise InvalidInput("issued_at: not a valid time (%s)" % exc) from exc
+    # proto3 enums are open: a number this version does not define must not pass as a known value.
+    if att.kind == common_pb2.CREDENTIAL_KIND_UNSPECIFIED or att.kind not in common_pb2.CredentialKind.values():
+        raise InvalidInput("kind: expected LICENCE, DIPLOMA or GOOD_STANDING, found %d" % att.kind)
+    if att.status == common_pb2.CREDENTIAL_STATUS_UNSPECIFIED or att.status not in common_pb2.CredentialStatus.values():
+        raise InvalidInput("status: expected a CredentialStatus, found %d" % att.status)
     check_isco("profession_isco", att.profession_isco)
     check_country("jurisdiction", att.jurisdiction)
     subject = att.subject
@@ -60,17 +92,58 @@ def validate_attestation(att: attestation_pb2.Attestation) -> None:
     if not subject.family_name.strip():
         raise InvalidInput("subject.family_name: missing")
     check_country("subject.country_of_training", subject.country_of_training)
-    for name in ("valid_from", "valid_until"):
+    for name, value in (("subject.practitioner_number", subject.practitioner_number),
+                        ("subject.family_name", subject.family_name),
+                        ("subject.given_names", subject.given_names)):
+        _check_text(name, value, MAX_NAME_CHARS)
+    dates: dict[str, dt.date | None] = {}
+    for date_name, date_value in (("valid_from", att.valid_from), ("valid_until", att.valid_until),
+                                  ("subject.date_of_birth", subject.date_of_birth),
+                                  ("diploma.award_date", att.diploma.award_date)):
         try:
-            from_date(getattr(att, name))
+            dates[date_name] = from_date(date_value)
         except ValueError as exc:
-            raise InvalidInput("%s: not a calendar date (%s)" % (name, exc)) from exc
-    try:
-        born = from_date(subject.date_of_birth)
-    except ValueError as exc:
-        raise InvalidInput("subject.date_of_birth: not a calendar date (%s)" % exc) from exc
-    if born is None:
+            raise InvalidInput("%s: not a calendar date (%d-%02d-%02d: %s)" % (
+                date_name, date_value.year, date_value.month, date_value.day, exc)) from exc
+    if dates["subject.date_of_birth"] is None:
         raise InvalidInput("subject.date_of_birth: missing")
+    start, end = dates["valid_from"], dates["valid_until"]
+    if start is not None and end is not None and end < start:
+        raise InvalidInput("valid_until: expected on or after valid_from %s, found %s" % (start, end))
+
+    if att.kind == common_pb2.CREDENTIAL_KIND_DIPLOMA:
+        if not att.diploma.institution.strip():
+            raise InvalidInput("diploma.institution: missing (required for a DIPLOMA)")
+        if not att.diploma.programme.strip():
+            raise InvalidInput("diploma.programme: missing (required for a DIPLOMA)")
+        if dates["diploma.award_date"] is None:
+            raise InvalidInput("diploma.award_date: missing (required for a DIPLOMA)")
+        _check_text("diploma.institution", att.diploma.institution, MAX_NAME_CHARS)
+        _check_text("diploma.programme", att.diploma.programme, MAX_NAME_CHARS)
+    elif att.HasField("diploma"):
+        raise InvalidInput("diploma: only a DIPLOMA carries diploma details, found them on a %s"
+                           % common_pb2.CredentialKind.Name(att.kind).removeprefix("CREDENTIAL_KIND_"))
+
+    if len(att.conditions) > MAX_CONDITIONS:
+        raise InvalidInput("conditions: expected at most %d, found %d" % (MAX_CONDITIONS, len(att.conditions)))
+    for index, condition in enumerate(att.conditions):
+        if not condition.strip():
+            raise InvalidInput("conditions[%d]: empty" % index)
+        _check_text("conditions[%d]" % index, condition, MAX_CONDITION_CHARS)
+    if att.status == common_pb2.CREDENTIAL_STATUS_ACTIVE_WITH_CONDITIONS and not att.conditions:
+        raise InvalidInput("conditions: status ACTIVE_WITH_CONDITIONS needs at least one condition, found none")
+    if att.status == common_pb2.CREDENTIAL_STATUS_ACTIVE and att.conditions:
+        raise InvalidInput("status: ACTIVE with %d condition(s); expected ACTIVE_WITH_CONDITIONS" % len(att.conditions))
+    if att.status_reason and att.status_reason not in STATUS_REASON_CODES:
+        raise InvalidInput("status_reason: expected a status reason code such as INTERIM_ORDER or NOT_RENEWED, "
+                           "found %r" % att.status_reason[:80])
+
+
+def _check_text(name: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise InvalidInput("%s: expected at most %d characters, found %d" % (name, limit, len(value)))
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidInput("%s: control characters are not allowed, found %r" % (name, value[:40]))
 
 
 def sign_attestation(att: attestation_pb2.Attestation, *, signer: Signer) -> envelope_pb2.Envelope:

@@ -25,6 +25,10 @@ class InvalidInput(CredverifyError):
     """A command or request is malformed; the message names the field and the value."""
 
 
+class NotFound(InvalidInput):
+    """A request names something that does not exist (a credential never issued, an unknown key)."""
+
+
 class RecordRejected(CredverifyError):
     """A record or envelope was refused; ``reason`` is a credverify.v1.Reason value."""
 

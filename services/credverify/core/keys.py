@@ -1,4 +1,9 @@
-"""Ed25519 key files: generate, store (0600, encrypted when a passphrase is given), export.
+"""Ed25519 key files: generate, store (0600, encrypted at rest), export.
+
+The passphrase comes from, in this order: a file named on the command line
+(``--passphrase-file``), an interactive prompt (``--prompt-passphrase``),
+$CREDVERIFY_KEY_PASSPHRASE, or the file named by $CREDVERIFY_KEY_PASSPHRASE_FILE
+(a mounted secret). A key is stored in the clear only when asked for by name.
 
 Public keys export as PEM (SubjectPublicKeyInfo) and as JWK (OKP, Ed25519) so
 that anyone can verify with openssl, libsodium or a JOSE library.
@@ -7,6 +12,7 @@ that anyone can verify with openssl, libsodium or a JOSE library.
 from __future__ import annotations
 
 import base64
+import getpass
 import os
 from pathlib import Path
 
@@ -17,13 +23,42 @@ from credverify.core.envelope import Signer, keyid_of, raw_public_key
 from credverify.core.errors import ConfigurationError, InvalidInput
 
 PASSPHRASE_ENV = "CREDVERIFY_KEY_PASSPHRASE"
+PASSPHRASE_FILE_ENV = "CREDVERIFY_KEY_PASSPHRASE_FILE"
+# NIST SP 800-63B asks for at least 8 characters of a memorised secret; a signing key deserves more.
+MIN_PASSPHRASE_CHARS = 12
+
+
+def _read_passphrase_file(path: Path) -> bytes:
+    try:
+        secret = path.read_bytes().rstrip(b"\r\n")
+    except OSError as exc:
+        raise ConfigurationError("cannot read passphrase file %s: %s" % (path, exc.strerror)) from exc
+    if not secret:
+        raise ConfigurationError("passphrase file %s is empty" % path)
+    return secret
+
+
+def read_passphrase(*, file: Path | None = None, prompt: bool = False, confirm: bool = False) -> bytes | None:
+    """Return the key passphrase from ``file``, a prompt, or the environment (see the module doc);
+    None when there is none. Raises ConfigurationError for an unreadable file or prompts that differ."""
+    if file is not None:
+        return _read_passphrase_file(file)
+    if prompt:
+        first = getpass.getpass("key passphrase: ")
+        if confirm and getpass.getpass("again: ") != first:
+            raise ConfigurationError("the two passphrases differ")
+        return first.encode() if first else None
+    from_env = os.environ.get(PASSPHRASE_ENV)
+    if from_env:
+        return from_env.encode()
+    env_file = os.environ.get(PASSPHRASE_FILE_ENV)
+    if env_file:
+        return _read_passphrase_file(Path(env_file))
+    return None
 
 
 def _passphrase(explicit: bytes | None) -> bytes | None:
-    if explicit is not None:
-        return explicit
-    from_env = os.environ.get(PASSPHRASE_ENV)
-    return from_env.encode() if from_env else None
+    return explicit if explicit is not None else read_passphrase()
 
 
 def public_key_path(private_key_path: Path) -> Path:
@@ -31,15 +66,23 @@ def public_key_path(private_key_path: Path) -> Path:
     return private_key_path.with_suffix(".pub.pem")
 
 
-def generate_key_file(path: Path, *, passphrase: bytes | None = None) -> Signer:
+def generate_key_file(path: Path, *, passphrase: bytes | None = None, unencrypted: bool = False) -> Signer:
     """Create a new Ed25519 private key at ``path`` (mode 0600; never overwrites) and its public
     PEM beside it (see public_key_path).
 
-    Encrypted with ``passphrase`` or $CREDVERIFY_KEY_PASSPHRASE when either is set.
-    Returns a Signer for it. Raises InvalidInput when the file already exists.
+    Encrypted with ``passphrase``, else the one read_passphrase() finds. Returns a Signer for it.
+    Raises InvalidInput when the file exists already, or when there is no passphrase and
+    ``unencrypted`` was not asked for.
     """
     key = Ed25519PrivateKey.generate()
     secret = _passphrase(passphrase)
+    if secret is None and not unencrypted:
+        raise InvalidInput(
+            "no passphrase for %s: give --passphrase-file or --prompt-passphrase, set $%s or $%s, "
+            "or ask for --unencrypted explicitly" % (path, PASSPHRASE_ENV, PASSPHRASE_FILE_ENV))
+    if secret is not None and len(secret) < MIN_PASSPHRASE_CHARS:
+        raise InvalidInput("passphrase: expected at least %d characters, found %d" % (
+            MIN_PASSPHRASE_CHARS, len(secret)))
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(secret) if secret else serialization.NoEncryption()
     )

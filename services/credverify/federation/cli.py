@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 from pathlib import Path
+
+from google.protobuf import json_format
 
 from credverify.cli import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
 from credverify.core.codes import check_isco
+from credverify.core.envelope import Signer, keyid_of
 from credverify.core.errors import InvalidInput
 from credverify.core.kafka_io import ConfirmingProducer, ensure_topics
-from credverify.core.keys import generate_key_file, load_public_key, load_signer, public_key_path
+from credverify.core.keys import generate_key_file, load_public_key, load_signer, public_key_path, read_passphrase
 from credverify.core.settings import KafkaSettings
-from credverify.federation.handlers import RegisterIssuer, build_issuer_record, publish_issuer_record
-from credverify.issuer.cli import parse_kind
-from credverify.v1 import common_pb2
+from credverify.core.trust import RootKeys
+from credverify.core.trust_reader import read_trust_list
+from credverify.federation.handlers import (
+    RegisterIssuer,
+    build_issuer_record,
+    change_scope,
+    publish_issuer_record,
+    report_compromise,
+    rotate_key,
+)
+from credverify.issuer.register_csv import parse_kind
+from credverify.v1 import common_pb2, trust_pb2
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +35,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 
     init = commands.add_parser("init-root", help="create a federation root key")
     init.add_argument("--key", type=Path, required=True, help="private key file to create (0600)")
+    init.add_argument("--passphrase-file", type=Path, help="read the key passphrase from this file")
+    init.add_argument("--prompt-passphrase", action="store_true", help="ask for the key passphrase")
+    init.add_argument("--unencrypted", action="store_true", help="store the key in the clear (throwaway keys only)")
     init.set_defaults(handler=_init_root)
 
     register = commands.add_parser("register-issuer", help="sign and publish an issuer record")
@@ -36,13 +52,46 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     add_kafka_argument(register)
     register.set_defaults(handler=_register_issuer)
 
+    rotate = commands.add_parser("rotate-key", help="add an issuer's new key; retire its current key(s)")
+    _add_edit(rotate)
+    rotate.add_argument("--new-public-key", type=Path, required=True, help="the issuer's new public key PEM")
+    rotate.add_argument("--retire-at", help="when the old key(s) stop being valid, ISO 8601 (default: now); "
+                                            "what they signed before stays valid")
+    rotate.set_defaults(handler=_rotate_key)
+
+    compromise = commands.add_parser("report-compromise", help="list an issuer's key as compromised from an instant")
+    _add_edit(compromise)
+    compromise.add_argument("--keyid", required=True, help="the keyid, or a unique prefix of 8+ hex digits")
+    compromise.add_argument("--at", help="the instant of compromise, ISO 8601 (default: now); registries refuse "
+                                         "what the key signed from then on")
+    compromise.set_defaults(handler=_report_compromise)
+
+    scope = commands.add_parser("set-scope", help="change what an issuer may attest")
+    _add_edit(scope)
+    scope.add_argument("--kinds", help="comma-separated: LICENCE,DIPLOMA,GOOD_STANDING")
+    scope.add_argument("--isco", help="comma-separated ISCO-08 unit groups")
+    scope.set_defaults(handler=_set_scope)
+
+    show = commands.add_parser("show", help="print the current trust list (or one issuer's record) as JSON")
+    show.add_argument("--root-public-key", type=Path, action="append", required=True)
+    show.add_argument("--issuer-id", help="only this issuer")
+    add_kafka_argument(show)
+    show.set_defaults(handler=_show)
+
+
+def _add_edit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root-key", type=Path, required=True)
+    parser.add_argument("--issuer-id", required=True)
+    add_kafka_argument(parser)
+
 
 def parse_kinds(text: str) -> tuple[common_pb2.CredentialKind, ...]:
     return tuple(parse_kind(part) for part in text.split(",") if part.strip())
 
 
 def _init_root(args: argparse.Namespace) -> int:
-    signer = generate_key_file(args.key)
+    passphrase = read_passphrase(file=args.passphrase_file, prompt=args.prompt_passphrase, confirm=True)
+    signer = generate_key_file(args.key, passphrase=passphrase, unencrypted=args.unencrypted)
     print("root key %s\nkeyid %s\npublic key %s (give this file to every registry)" % (
         args.key, signer.keyid, public_key_path(args.key)))
     return EXIT_OK
@@ -78,4 +127,87 @@ def _register_issuer(args: argparse.Namespace) -> int:
     print("published issuer record %s version %d (%d key(s)) to %s[%s]@%s" % (
         record.issuer_id, record.version, len(record.keys), settings.topics.trust_list,
         delivery.partition, delivery.offset))
+    return EXIT_OK
+
+
+def _instant(field: str, text: str | None) -> dt.datetime:
+    if not text:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput("%s: expected an ISO 8601 instant such as 2026-11-23T10:00:00Z, found %r" % (
+            field, text)) from exc
+    if moment.tzinfo is None:
+        raise InvalidInput("%s: expected a time zone (e.g. Z or +03:00), found %r" % (field, text))
+    return moment.astimezone(dt.UTC)
+
+
+def _current_record(args: argparse.Namespace, root: Signer, settings: KafkaSettings) -> trust_pb2.IssuerRecord:
+    roots = RootKeys({root.keyid: root.private_key.public_key()})
+    record = read_trust_list(settings.bootstrap_servers, settings.topics.trust_list, roots=roots).issuer(args.issuer_id)
+    if record is None:
+        raise InvalidInput("issuer-id: the trust list holds no record for %r; register it first" % args.issuer_id)
+    return record
+
+
+def _publish(record: trust_pb2.IssuerRecord, root: Signer, settings: KafkaSettings, what: str) -> int:
+    ensure_topics(settings.bootstrap_servers, settings.topics, only=[settings.topics.trust_list])
+    producer = ConfirmingProducer(settings.bootstrap_servers, client_id="credverify-trust")
+    try:
+        delivery = publish_issuer_record(record, root=root, producer=producer, topics=settings.topics)
+    finally:
+        producer.close()
+    if not delivery.confirmed:
+        print("NOT CONFIRMED issuer record %s: %s" % (record.issuer_id, delivery.error))
+        return EXIT_PARTIAL
+    print("%s: issuer record %s version %d published to %s[%s]@%s" % (
+        what, record.issuer_id, record.version, settings.topics.trust_list, delivery.partition, delivery.offset))
+    return EXIT_OK
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    settings = KafkaSettings.from_env(args.bootstrap)
+    root = load_signer(args.root_key)
+    try:
+        new_key = load_public_key(args.new_public_key.read_bytes())
+    except OSError as exc:
+        raise InvalidInput("new-public-key: cannot read %s: %s" % (args.new_public_key, exc.strerror)) from exc
+    now = dt.datetime.now(dt.UTC)
+    record = rotate_key(_current_record(args, root, settings), new_key, now=now,
+                        retire_at=_instant("retire-at", args.retire_at) if args.retire_at else None)
+    return _publish(record, root, settings, "key %s added" % keyid_of(new_key)[:16])
+
+
+def _report_compromise(args: argparse.Namespace) -> int:
+    settings = KafkaSettings.from_env(args.bootstrap)
+    root = load_signer(args.root_key)
+    at = _instant("at", args.at)
+    record = report_compromise(_current_record(args, root, settings), args.keyid.lower(), compromised_at=at,
+                               now=dt.datetime.now(dt.UTC))
+    return _publish(record, root, settings, "key %s compromised from %s" % (args.keyid[:16], at.isoformat()))
+
+
+def _set_scope(args: argparse.Namespace) -> int:
+    if not args.kinds and not args.isco:
+        raise InvalidInput("give --kinds, --isco or both")
+    settings = KafkaSettings.from_env(args.bootstrap)
+    root = load_signer(args.root_key)
+    record = change_scope(
+        _current_record(args, root, settings), now=dt.datetime.now(dt.UTC),
+        credential_kinds=parse_kinds(args.kinds) if args.kinds else None,
+        professions_isco=tuple(p.strip() for p in args.isco.split(",") if p.strip()) if args.isco else None,
+    )
+    return _publish(record, root, settings, "scope changed")
+
+
+def _show(args: argparse.Namespace) -> int:
+    settings = KafkaSettings.from_env(args.bootstrap)
+    roots = RootKeys.from_pem_files([str(p) for p in args.root_public_key])
+    trust = read_trust_list(settings.bootstrap_servers, settings.topics.trust_list, roots=roots)
+    records = [trust.issuer(args.issuer_id)] if args.issuer_id else [
+        trust.issuer(i) for i in sorted(trust.issuers)]
+    if args.issuer_id and records[0] is None:
+        raise InvalidInput("issuer-id: the trust list holds no record for %r" % args.issuer_id)
+    print(json.dumps([json_format.MessageToDict(r) for r in records if r is not None], indent=2, ensure_ascii=False))
     return EXIT_OK

@@ -1,39 +1,77 @@
-"""`credverify issuer`: a source council's commands."""
+"""`credverify issuer`: a source council's commands.
+
+    keygen, export-public, report-compromise     keys
+    issue, bulk, resend                          attestations (one, a register export, retries)
+    suspend, reinstate, revoke, lapse,           status changes: each a new signed version
+    add-condition, lift-condition
+    show                                         what the ledger holds for a credential
+    serve                                        the gRPC IssuerService
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
+import os
+import sys
 from pathlib import Path
-from typing import cast
 
-from credverify.cli import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
+from google.protobuf import json_format
+
+from credverify.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
+from credverify.core.attestation import STATUS_REASON_CODES
 from credverify.core.errors import InvalidInput
-from credverify.core.kafka_io import ConfirmingProducer, ensure_topics
-from credverify.core.keys import generate_key_file, load_signer, public_jwk, public_key_path, public_pem
+from credverify.core.keys import (
+    generate_key_file,
+    load_public_key,
+    load_signer,
+    public_jwk,
+    public_key_path,
+    public_pem,
+    read_passphrase,
+)
 from credverify.core.settings import KafkaSettings
-from credverify.issuer.domain import IssueAttestation
-from credverify.issuer.handlers import publish, sign_all
-from credverify.v1 import common_pb2
+from credverify.issuer.adapters.keyring import Keyring
+from credverify.issuer.bootstrap import Issuer, IssuerSettings
+from credverify.issuer.domain import STATUS_ACTIONS, ChangeStatus, IssueAttestation
+from credverify.issuer.handlers import AttestationIssued
+from credverify.issuer.register_csv import parse_date, parse_kind, parse_status
+
+LEDGER_ENV = "CREDVERIFY_ISSUER_LEDGER"
+DEFAULT_LEDGER = "issuer-ledger.db"
+
+__all__ = ["add_commands", "parse_date", "parse_kind", "parse_status"]
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    keygen = commands.add_parser("keygen", help="create an Ed25519 signing key")
-    keygen.add_argument("--key", type=Path, required=True, help="private key file to create (0600)")
+    keygen = commands.add_parser("keygen", help="create an Ed25519 signing key, encrypted at rest")
+    where = keygen.add_mutually_exclusive_group(required=True)
+    where.add_argument("--key", type=Path, help="private key file to create (0600)")
+    where.add_argument("--keyring", type=Path, help="add a new key to this keyring directory (a rotation)")
+    _add_passphrase(keygen)
+    keygen.add_argument("--unencrypted", action="store_true",
+                        help="store the private key in the clear (only for throwaway keys)")
     keygen.set_defaults(handler=_keygen)
 
-    export = commands.add_parser("export-public", help="print the public key as PEM or JWK")
-    export.add_argument("--key", type=Path, required=True)
+    export = commands.add_parser("export-public", help="print a public key as PEM or JWK")
+    export.add_argument("--key", type=Path, required=True, help="a private key file or its .pub.pem")
     export.add_argument("--format", choices=["pem", "jwk"], default="pem")
+    _add_passphrase(export)
     export.set_defaults(handler=_export_public)
 
+    compromise = commands.add_parser(
+        "report-compromise", help="stop signing with a key at once; prints what to send to the federation")
+    compromise.add_argument("--keyring", type=Path, required=True)
+    compromise.add_argument("--keyid", required=True, help="the keyid, or a unique prefix of 8+ hex digits")
+    compromise.add_argument("--at", help="when it was compromised, ISO 8601 (default: now)")
+    _add_passphrase(compromise)
+    compromise.set_defaults(handler=_report_compromise)
+
     one = commands.add_parser("issue", help="sign and publish one attestation")
-    one.add_argument("--key", type=Path, required=True, help="the issuer's private key file")
-    one.add_argument("--issuer-id", required=True)
-    one.add_argument("--jurisdiction", required=True, help="ISO 3166-1 alpha-2 country of the issuer")
+    _add_issuer(one)
     one.add_argument("--number", required=True, help="local credential number (credential id = ISSUER/NUMBER)")
     one.add_argument("--kind", default="LICENCE", help="LICENCE, DIPLOMA or GOOD_STANDING")
     one.add_argument("--practitioner-number", required=True)
@@ -44,59 +82,168 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     one.add_argument("--isco", required=True, help="ISCO-08 unit group, e.g. 2221")
     one.add_argument("--status", default="ACTIVE",
                      help="ACTIVE, SUSPENDED, REVOKED, LAPSED or ACTIVE_WITH_CONDITIONS")
-    one.add_argument("--status-reason", default="")
+    one.add_argument("--status-reason", default="", help="a status reason code, e.g. NEW_REGISTRATION")
     one.add_argument("--condition", action="append", default=[], help="a condition on practice (repeatable)")
     one.add_argument("--valid-from", help="YYYY-MM-DD")
     one.add_argument("--valid-until", help="YYYY-MM-DD")
+    one.add_argument("--institution", default="", help="DIPLOMA: the awarding institution")
+    one.add_argument("--programme", default="", help="DIPLOMA: the programme, e.g. 'BSc Nursing'")
+    one.add_argument("--award-date", help="DIPLOMA: YYYY-MM-DD")
     one.add_argument("--version", type=int, help="explicit version (default: issuing time in microseconds)")
-    add_kafka_argument(one)
     one.set_defaults(handler=_issue_one)
 
+    bulk = commands.add_parser("bulk", help="issue every row of a register export (CSV, see README)")
+    _add_issuer(bulk)
+    bulk.add_argument("--register", type=Path, required=True, help="the CSV file")
+    bulk.add_argument("--strict", action="store_true", help="publish nothing when any row is invalid")
+    bulk.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bulk.set_defaults(handler=_bulk)
 
-def parse_date(field: str, text: str | None) -> dt.date | None:
-    if not text:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidInput("%s: expected YYYY-MM-DD, found %r" % (field, text)) from exc
+    resend = commands.add_parser("resend", help="publish again what the broker never confirmed")
+    _add_issuer(resend, identity=False)
+    resend.set_defaults(handler=_resend)
+
+    for action in STATUS_ACTIONS:
+        change = commands.add_parser(action, help="%s a credential (a new signed version)" % action.replace("-", " "))
+        _add_issuer(change, identity=False)
+        change.add_argument("--credential-id", required=True, action="append",
+                            help="ISSUER/NUMBER (repeatable: one change each)")
+        change.add_argument("--reason", required=True,
+                            help="status reason code: %s" % ", ".join(sorted(STATUS_REASON_CODES)))
+        if action.endswith("condition"):
+            change.add_argument("--condition", required=True, help="the text of the condition")
+        change.set_defaults(handler=_change_status, action=action)
+
+    show = commands.add_parser("show", help="print the latest attestation of a credential and its delivery")
+    show.add_argument("--credential-id", required=True)
+    show.add_argument("--ledger", type=Path, default=_default_ledger())
+    show.set_defaults(handler=_show)
+
+    serve = commands.add_parser("serve", help="run the gRPC IssuerService")
+    _add_issuer(serve)
+    serve.add_argument("--listen", default="127.0.0.1:50061", help="host:port to listen on")
+    serve.add_argument("--plaintext-for-local-use", action="store_true",
+                       help="serve without TLS (only on a machine of your own; logged as a warning)")
+    serve.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+    serve.add_argument("--tls-client-ca", type=Path, help="CA of the council's client certificates (mutual TLS)")
+    serve.set_defaults(handler=_serve)
 
 
-def parse_kind(text: str) -> common_pb2.CredentialKind:
-    try:
-        value = common_pb2.CredentialKind.Value("CREDENTIAL_KIND_" + text.strip().upper())
-        return cast(common_pb2.CredentialKind, value)
-    except ValueError as exc:
-        raise InvalidInput("kind: expected LICENCE, DIPLOMA or GOOD_STANDING, found %r" % text) from exc
+def _default_ledger() -> Path:
+    return Path(os.environ.get(LEDGER_ENV) or DEFAULT_LEDGER)
 
 
-def parse_status(text: str) -> common_pb2.CredentialStatus:
-    try:
-        value = common_pb2.CredentialStatus.Value("CREDENTIAL_STATUS_" + text.strip().upper())
-        return cast(common_pb2.CredentialStatus, value)
-    except ValueError as exc:
-        raise InvalidInput(
-            "status: expected ACTIVE, SUSPENDED, REVOKED, LAPSED or ACTIVE_WITH_CONDITIONS, found %r" % text
-        ) from exc
+def _add_passphrase(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--passphrase-file", type=Path, help="read the key passphrase from this file")
+    parser.add_argument("--prompt-passphrase", action="store_true", help="ask for the key passphrase")
+
+
+def _add_issuer(parser: argparse.ArgumentParser, *, identity: bool = True) -> None:
+    keys = parser.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--key", type=Path, help="the private key file to sign with")
+    keys.add_argument("--keyring", type=Path,
+                      help="a keyring directory: sign with its key that the trust list lists as valid now")
+    parser.add_argument("--root-public-key", type=Path, action="append", default=[],
+                        help="federation root public key (PEM), needed with --keyring (repeatable)")
+    _add_passphrase(parser)
+    parser.add_argument("--ledger", type=Path, default=_default_ledger(),
+                        help="the issuer's ledger of signed and confirmed attestations "
+                             "(default $%s or ./%s)" % (LEDGER_ENV, DEFAULT_LEDGER))
+    if identity:
+        parser.add_argument("--issuer-id", required=True, help="e.g. KE-NCK")
+        parser.add_argument("--jurisdiction", required=True, help="ISO 3166-1 alpha-2 country of the issuer")
+    add_kafka_argument(parser)
+
+
+def _passphrase(args: argparse.Namespace, *, confirm: bool = False) -> bytes | None:
+    return read_passphrase(file=args.passphrase_file, prompt=args.prompt_passphrase, confirm=confirm)
+
+
+def _open(args: argparse.Namespace, *, issuer_id: str = "", follow_trust: bool = False) -> Issuer:
+    settings = IssuerSettings(
+        kafka=KafkaSettings.from_env(args.bootstrap),
+        ledger_path=args.ledger,
+        issuer_id=getattr(args, "issuer_id", "") or issuer_id,
+        jurisdiction=getattr(args, "jurisdiction", ""),
+        key_file=args.key,
+        keyring=args.keyring,
+        root_key_files=tuple(str(p) for p in args.root_public_key),
+        passphrase=_passphrase(args),
+    )
+    return Issuer.open(settings, follow_trust=follow_trust)
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    signer = generate_key_file(args.key)
+    passphrase = _passphrase(args, confirm=True)
+    if args.keyring is not None:
+        args.keyring.mkdir(parents=True, exist_ok=True)
+        if passphrase is None and not args.unencrypted:
+            raise InvalidInput("no passphrase for the keyring: give --passphrase-file or --prompt-passphrase, "
+                               "or set $CREDVERIFY_KEY_PASSPHRASE")
+        signer = Keyring(args.keyring, passphrase=passphrase).generate()
+        print("new key %s in keyring %s\npublic key:\n%s\nsend it to the federation operator "
+              "(`credverify trust rotate-key`); signing switches to it once the trust list lists it" % (
+                  signer.keyid, args.keyring, public_pem(signer.private_key.public_key()).strip()))
+        return EXIT_OK
+    signer = generate_key_file(args.key, passphrase=passphrase, unencrypted=args.unencrypted)
     print("issuer key %s\nkeyid %s\npublic key %s (send it to the federation operator)" % (
         args.key, signer.keyid, public_key_path(args.key)))
     return EXIT_OK
 
 
 def _export_public(args: argparse.Namespace) -> int:
-    public = load_signer(args.key).private_key.public_key()
+    data = args.key.read_bytes() if args.key.exists() else b""
+    if b"PUBLIC KEY" in data:
+        public = load_public_key(data)
+    else:
+        public = load_signer(args.key, passphrase=_passphrase(args)).private_key.public_key()
     print(public_pem(public).strip() if args.format == "pem" else json.dumps(public_jwk(public), indent=2))
     return EXIT_OK
 
 
+def _report_compromise(args: argparse.Namespace) -> int:
+    keyring = Keyring(args.keyring, passphrase=_passphrase(args))
+    matches = [k for k in keyring.signers() if k.startswith(args.keyid.lower())]
+    if len(args.keyid) < 8 or len(matches) != 1:
+        raise InvalidInput("keyid: expected one key of the keyring (8+ hex digits), found %d matching %r" % (
+            len(matches), args.keyid))
+    at = _parse_instant(args.at) if args.at else dt.datetime.now(dt.UTC)
+    keyring.mark_compromised(matches[0], at)
+    print("key %s will not sign again.\nsend to the federation operator:\n  credverify trust report-compromise "
+          "--issuer-id <ISSUER> --keyid %s --at %s\nthen rotate: credverify issuer keygen --keyring %s" % (
+              matches[0], matches[0], at.isoformat(), args.keyring))
+    return EXIT_OK
+
+
+def _parse_instant(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput("at: expected an ISO 8601 instant such as 2026-11-23T10:00:00Z, found %r" % text) from exc
+    if moment.tzinfo is None:
+        raise InvalidInput("at: expected a time zone (e.g. Z or +03:00), found %r" % text)
+    return moment.astimezone(dt.UTC)
+
+
+def _report(events: list[AttestationIssued], topic: str) -> int:
+    failed = 0
+    for event in events:
+        if not event.confirmed:
+            failed += 1
+            print("NOT CONFIRMED %s version %d: %s" % (event.credential_id, event.version, event.error))
+        elif event.delivery is None:
+            print("unchanged %s version %d (confirmed before; nothing sent)" % (event.credential_id, event.version))
+        else:
+            print("delivered %s version %d to %s[%s]@%s" % (
+                event.credential_id, event.version, topic, event.delivery.partition, event.delivery.offset))
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
 def _issue_one(args: argparse.Namespace) -> int:
-    settings = KafkaSettings.from_env(args.bootstrap)
     dob = parse_date("dob", args.dob)
-    assert dob is not None
+    if dob is None:
+        raise InvalidInput("dob: missing")
     cmd = IssueAttestation(
         issuer_id=args.issuer_id,
         jurisdiction=args.jurisdiction,
@@ -113,19 +260,101 @@ def _issue_one(args: argparse.Namespace) -> int:
         conditions=tuple(args.condition),
         valid_from=parse_date("valid-from", args.valid_from),
         valid_until=parse_date("valid-until", args.valid_until),
+        institution=args.institution,
+        programme=args.programme,
+        award_date=parse_date("award-date", args.award_date),
         version=args.version,
     )
-    signed = sign_all([cmd], signer=load_signer(args.key), now=dt.datetime.now(dt.UTC))
-    ensure_topics(settings.bootstrap_servers, settings.topics, only=[settings.topics.attestations])
-    producer = ConfirmingProducer(settings.bootstrap_servers, client_id="credverify-issuer")
+    from credverify.issuer.domain import build_attestation
+
+    build_attestation(cmd, now=dt.datetime.now(dt.UTC))  # a bad order stops here, before any connection
+    issuer = _open(args)
     try:
-        [event] = publish(signed, producer=producer, topics=settings.topics)
+        return _report(issuer.issue([cmd]), issuer.settings.kafka.topics.attestations)
     finally:
-        producer.close()
-    if not event.delivery.confirmed:
-        print("NOT CONFIRMED %s: %s" % (event.credential_id, event.delivery.error))
-        return EXIT_PARTIAL
-    print("delivered %s version %d to %s[%s]@%s" % (
-        event.credential_id, event.version, settings.topics.attestations,
-        event.delivery.partition, event.delivery.offset))
+        issuer.close()
+
+
+def _bulk(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    path: Path = args.register
+    if not path.is_file():
+        raise InvalidInput("register: no file %s" % path)
+
+    def open_register():  # type: ignore[no-untyped-def]
+        return path.open(newline="", encoding="utf-8-sig")
+
+    issuer = _open(args)
+    bar = tqdm(total=None, unit="row", desc="publishing", disable=True if args.no_progress else None,
+               file=sys.stderr)
+    try:
+        report = issuer.issue_register(open_register, strict=args.strict, progress=bar.update)
+    finally:
+        bar.close()
+        issuer.close()
+    for invalid in report.invalid[:1000]:
+        print("INVALID %s" % invalid)
+    if len(report.invalid) > 1000:
+        print("... and %d more invalid rows" % (len(report.invalid) - 1000))
+    for row, credential_id, why in report.not_confirmed:
+        print("NOT CONFIRMED row %d %s: %s" % (row, credential_id, why))
+    published_nothing = report.invalid and (args.strict or report.invalid[0].row == 1)
+    print("%d rows: %d published and confirmed, %d unchanged (confirmed before), %d invalid, %d not confirmed%s" % (
+        report.rows, report.published, report.unchanged, len(report.invalid), len(report.not_confirmed),
+        "; nothing published" if published_nothing else ""))
+    if report.invalid and report.invalid[0].row == 1:
+        return EXIT_USAGE
+    return EXIT_OK if report.complete else EXIT_PARTIAL
+
+
+def _resend(args: argparse.Namespace) -> int:
+    issuer = _open(args)
+    try:
+        events = issuer.resend_unconfirmed()
+        if not events:
+            print("nothing unconfirmed in %s" % args.ledger)
+        return _report(events, issuer.settings.kafka.topics.attestations)
+    finally:
+        issuer.close()
+
+
+def _change_status(args: argparse.Namespace) -> int:
+    changes = [ChangeStatus(credential_id=cid, action=args.action, reason=args.reason,
+                            condition=getattr(args, "condition", "")) for cid in args.credential_id]
+    issuer_ids = {cid.partition("/")[0] for cid in args.credential_id}
+    if len(issuer_ids) != 1:
+        raise InvalidInput("credential-id: expected credentials of one issuer, found %s" % sorted(issuer_ids))
+    issuer = _open(args, issuer_id=issuer_ids.pop())
+    try:
+        return _report(issuer.change_statuses(changes), issuer.settings.kafka.topics.attestations)
+    finally:
+        issuer.close()
+
+
+def _show(args: argparse.Namespace) -> int:
+    from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
+    from credverify.issuer.handlers import current_attestation
+
+    ledger = SqliteIssuedLedger(args.ledger)
+    try:
+        att, entry = current_attestation(args.credential_id, ledger=ledger)
+    finally:
+        ledger.close()
+    print(json.dumps({
+        "attestation": json_format.MessageToDict(att),
+        "delivery": {"confirmed": entry.confirmed, "partition": entry.partition, "offset": entry.offset},
+    }, indent=2, ensure_ascii=False))
     return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from credverify.issuer.adapters.grpc_server import serve
+
+    issuer = _open(args, follow_trust=True)
+    try:
+        return serve(issuer, listen=args.listen, plaintext=args.plaintext_for_local_use,
+                     tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca)
+    finally:
+        issuer.close()
+

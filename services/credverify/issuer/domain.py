@@ -1,14 +1,25 @@
-"""What a source council attests: orders to issue, turned into Attestation messages. No I/O."""
+"""What a source council attests: orders to issue and to change status, turned into Attestation messages.
+
+Pure: the clock and the previous version are passed in, nothing here touches a
+file, a key or the network.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 
-from credverify.core.attestation import validate_attestation
-from credverify.core.errors import InvalidInput
-from credverify.core.timefmt import to_date, to_timestamp
-from credverify.v1 import attestation_pb2, common_pb2
+from credverify.core.attestation import STATUS_REASON_CODES, validate_attestation
+from credverify.core.errors import ConfigurationError, InvalidInput
+from credverify.core.timefmt import from_timestamp, to_date, to_timestamp
+from credverify.v1 import attestation_pb2, common_pb2, issuer_pb2, trust_pb2
+
+ACTIVE = common_pb2.CREDENTIAL_STATUS_ACTIVE
+WITH_CONDITIONS = common_pb2.CREDENTIAL_STATUS_ACTIVE_WITH_CONDITIONS
+SUSPENDED = common_pb2.CREDENTIAL_STATUS_SUSPENDED
+REVOKED = common_pb2.CREDENTIAL_STATUS_REVOKED
+LAPSED = common_pb2.CREDENTIAL_STATUS_LAPSED
 
 
 @dataclass(frozen=True)
@@ -25,11 +36,14 @@ class IssueAttestation:
     date_of_birth: dt.date
     country_of_training: str
     profession_isco: str
-    status: common_pb2.CredentialStatus = common_pb2.CREDENTIAL_STATUS_ACTIVE
+    status: common_pb2.CredentialStatus = ACTIVE
     valid_from: dt.date | None = None
     valid_until: dt.date | None = None
     conditions: tuple[str, ...] = field(default_factory=tuple)
     status_reason: str = ""
+    institution: str = ""   # DIPLOMA only
+    programme: str = ""     # DIPLOMA only
+    award_date: dt.date | None = None  # DIPLOMA only
     version: int | None = None
 
     @property
@@ -37,18 +51,28 @@ class IssueAttestation:
         return "%s/%s" % (self.issuer_id, self.local_number)
 
 
-def build_attestation(cmd: IssueAttestation, *, now: dt.datetime) -> attestation_pb2.Attestation:
-    """Return the Attestation for ``cmd``, validated. Raises InvalidInput naming the field.
+def next_version(now: dt.datetime, previous: int | None) -> int:
+    """Return the version for a new signing at ``now``: its time in microseconds, and always above
+    ``previous``, so versions stay monotonic even if two changes share a clock tick or the clock steps back."""
+    by_clock = int(now.timestamp() * 1_000_000)
+    return by_clock if previous is None else max(by_clock, previous + 1)
 
-    Without an explicit version the issuing time in microseconds is used, so a
-    later status change always outranks an earlier one.
+
+def build_attestation(cmd: IssueAttestation, *, now: dt.datetime, previous_version: int | None = None
+                      ) -> attestation_pb2.Attestation:
+    """Return the Attestation for ``cmd``, validated. Raises InvalidInput naming the field and value.
+
+    Without an explicit version, the version is ``next_version(now, previous_version)``.
     """
     if not cmd.local_number or "/" in cmd.local_number:
         raise InvalidInput("local_number: expected a non-empty number without '/', found %r" % cmd.local_number)
+    if cmd.version is not None and previous_version is not None and cmd.version <= previous_version:
+        raise InvalidInput("version: expected more than the issued version %d, found %d" % (
+            previous_version, cmd.version))
     att = attestation_pb2.Attestation(
         credential_id=cmd.credential_id,
         issuer_id=cmd.issuer_id,
-        version=cmd.version if cmd.version is not None else int(now.timestamp() * 1_000_000),
+        version=cmd.version if cmd.version is not None else next_version(now, previous_version),
         issued_at=to_timestamp(now),
         kind=cmd.kind,
         subject=attestation_pb2.Subject(
@@ -68,5 +92,150 @@ def build_attestation(cmd: IssueAttestation, *, now: dt.datetime) -> attestation
         att.valid_from.CopyFrom(to_date(cmd.valid_from))
     if cmd.valid_until:
         att.valid_until.CopyFrom(to_date(cmd.valid_until))
+    if cmd.institution or cmd.programme or cmd.award_date:
+        att.diploma.institution = cmd.institution
+        att.diploma.programme = cmd.programme
+        if cmd.award_date:
+            att.diploma.award_date.CopyFrom(to_date(cmd.award_date))
     validate_attestation(att)
     return att
+
+
+def content_digest(att: attestation_pb2.Attestation) -> str:
+    """Return the SHA-256 of what ``att`` says, ignoring when it was signed (version, issued_at).
+
+    Two issuings with the same digest attest the same thing: re-publishing would add nothing."""
+    content = attestation_pb2.Attestation()
+    content.CopyFrom(att)
+    content.ClearField("version")
+    content.ClearField("issued_at")
+    return hashlib.sha256(content.SerializeToString(deterministic=True)).hexdigest()
+
+
+# --- status lifecycle ---------------------------------------------------------------------------
+
+STATUS_ACTIONS = ("suspend", "reinstate", "revoke", "lapse", "add-condition", "lift-condition")
+
+
+@dataclass(frozen=True)
+class ChangeStatus:
+    """Order: change the status of an issued credential. ``condition`` is for add-/lift-condition."""
+
+    credential_id: str
+    action: str
+    reason: str
+    condition: str = ""
+
+
+def _status_name(status: int) -> str:
+    return common_pb2.CredentialStatus.Name(status).removeprefix("CREDENTIAL_STATUS_")
+
+
+def change_status(current: attestation_pb2.Attestation, change: ChangeStatus, *, now: dt.datetime
+                  ) -> attestation_pb2.Attestation:
+    """Return the next version of ``current`` with the change applied, validated.
+
+    Raises InvalidInput when the change does not apply to the current status (a revocation is
+    final; only a suspended or lapsed credential can be reinstated; ...) or the reason is unknown.
+    """
+    if change.credential_id != current.credential_id:
+        raise InvalidInput("credential_id: expected %r, found %r" % (current.credential_id, change.credential_id))
+    if change.action not in STATUS_ACTIONS:
+        raise InvalidInput("action: expected one of %s, found %r" % (", ".join(STATUS_ACTIONS), change.action))
+    if change.reason not in STATUS_REASON_CODES:
+        raise InvalidInput("reason: expected a status reason code (%s), found %r" % (
+            ", ".join(sorted(STATUS_REASON_CODES)), change.reason))
+    status = current.status
+    if status == REVOKED:
+        raise InvalidInput("status: %s is revoked; a revocation is final (issue a new credential instead)"
+                           % current.credential_id)
+    conditions = list(current.conditions)
+    active = (ACTIVE, WITH_CONDITIONS)
+    if change.action == "suspend":
+        _require(change, status, active)
+        new_status = SUSPENDED
+    elif change.action == "lapse":
+        _require(change, status, (*active, SUSPENDED))
+        new_status = LAPSED
+    elif change.action == "revoke":
+        new_status = REVOKED
+    elif change.action == "reinstate":
+        _require(change, status, (SUSPENDED, LAPSED))
+        new_status = WITH_CONDITIONS if conditions else ACTIVE
+    elif change.action == "add-condition":
+        _require(change, status, active)
+        text = change.condition.strip()
+        if not text:
+            raise InvalidInput("condition: expected the text of the condition, found nothing")
+        if text in conditions:
+            raise InvalidInput("condition: %r applies already" % text)
+        conditions.append(text)
+        new_status = WITH_CONDITIONS
+    else:  # lift-condition
+        _require(change, status, active)
+        text = change.condition.strip()
+        if text not in conditions:
+            raise InvalidInput("condition: expected one of the conditions in force %r, found %r" % (
+                conditions, text))
+        conditions.remove(text)
+        new_status = WITH_CONDITIONS if conditions else ACTIVE
+
+    nxt = attestation_pb2.Attestation()
+    nxt.CopyFrom(current)
+    nxt.version = next_version(now, current.version)
+    nxt.issued_at.CopyFrom(to_timestamp(now))
+    nxt.status = new_status
+    nxt.status_reason = change.reason
+    del nxt.conditions[:]
+    nxt.conditions.extend(conditions)
+    validate_attestation(nxt)
+    return nxt
+
+
+def _require(change: ChangeStatus, status: int, allowed: tuple[int, ...]) -> None:
+    if status not in allowed:
+        raise InvalidInput("status: cannot %s a credential that is %s (allowed from %s)" % (
+            change.action, _status_name(status), ", ".join(_status_name(s) for s in allowed)))
+
+
+# --- which key signs -------------------------------------------------------------------------------
+
+
+def key_state(keyid: str, *, record: trust_pb2.IssuerRecord | None, locally_compromised: bool,
+              now: dt.datetime) -> int:
+    """Return the issuer_pb2.KeyState of one keyring key against the federation's record (SIGNING is
+    decided by choose_signing_key, not here)."""
+    if locally_compromised:
+        return issuer_pb2.KEY_STATE_COMPROMISED
+    listed = next((k for k in record.keys if k.keyid == keyid), None) if record is not None else None
+    if listed is None:
+        return issuer_pb2.KEY_STATE_PENDING
+    if listed.HasField("compromised_at"):
+        return issuer_pb2.KEY_STATE_COMPROMISED
+    if listed.HasField("not_before") and now < from_timestamp(listed.not_before):
+        return issuer_pb2.KEY_STATE_PENDING
+    if listed.HasField("not_after") and now >= from_timestamp(listed.not_after):
+        return issuer_pb2.KEY_STATE_RETIRED
+    return issuer_pb2.KEY_STATE_VALID
+
+
+def choose_signing_key(keyids: set[str], *, record: trust_pb2.IssuerRecord | None,
+                       locally_compromised: set[str], now: dt.datetime) -> str:
+    """Return the keyid to sign with now: of the keys held, those the trust list lists as valid now
+    and nobody reported compromised, the one that became valid last (the newest rotation).
+
+    Raises ConfigurationError when there is none: signing with a key registries do not trust would
+    only fill their dead-letter topic.
+    """
+    if record is None:
+        raise ConfigurationError("the trust list holds no record for this issuer yet; ask the federation "
+                                 "operator to register it with one of the keyring's public keys")
+    usable = [k for k in record.keys if k.keyid in keyids and key_state(
+        k.keyid, record=record, locally_compromised=k.keyid in locally_compromised, now=now
+    ) == issuer_pb2.KEY_STATE_VALID]
+    if not usable:
+        raise ConfigurationError("none of the %d key(s) held is valid on the trust list now (issuer %s lists %s)" % (
+            len(keyids), record.issuer_id, ", ".join(k.keyid[:16] for k in record.keys) or "no keys"))
+    newest = max(usable, key=lambda k: (from_timestamp(k.not_before) if k.HasField("not_before")
+                                        else dt.datetime.min.replace(tzinfo=dt.UTC), k.keyid))
+    return newest.keyid

@@ -1,67 +1,244 @@
-"""Issuer handlers: sign attestations and publish them, reporting only confirmed deliveries."""
+"""Issuer handlers: sign attestations and status changes, publish them, report only confirmed deliveries.
+
+Every handler follows one plan: (1) build and validate everything, touching no
+network, so that a bad order stops the batch before anything is sent; (2) ask
+the ledger what was issued before: the same content already confirmed is not
+sent again, the same content signed but never confirmed is re-sent byte for
+byte, anything else is signed as the next version; (3) write the signings to the
+ledger; (4) publish; (5) write down what the broker confirmed.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
 
 from credverify.core.attestation import sign_attestation
 from credverify.core.envelope import ATTESTATION_TYPE, Signer
-from credverify.core.kafka_io import ConfirmingProducer, Delivery, OutgoingRecord
+from credverify.core.errors import InvalidInput, NotFound
+from credverify.core.kafka_io import Delivery, OutgoingRecord
 from credverify.core.topics import Topics
-from credverify.issuer.domain import IssueAttestation, build_attestation
+from credverify.issuer.domain import ChangeStatus, IssueAttestation, build_attestation, change_status, content_digest
+from credverify.issuer.ports import IssuedEntry, IssuedLedger, Publisher
+from credverify.issuer.register_csv import RegisterRow, RowError, read_register
 from credverify.v1 import attestation_pb2, envelope_pb2
+
+PUBLISHED = "published"
+UNCHANGED = "unchanged"          # the same content was confirmed before; nothing sent
+NOT_CONFIRMED = "not-confirmed"  # sent, but the broker did not confirm it: not done
 
 
 @dataclass(frozen=True)
 class AttestationIssued:
-    """Event: the broker confirmed this attestation (``delivery.confirmed``) or refused it."""
+    """Event: what became of one order. Only ``confirmed`` ones may be reported as delivered."""
 
     credential_id: str
     version: int
-    envelope: envelope_pb2.Envelope
-    delivery: Delivery
+    envelope_bytes: bytes
+    outcome: str
+    delivery: Delivery | None = None
 
+    @property
+    def confirmed(self) -> bool:
+        return self.outcome != NOT_CONFIRMED
 
-SignedAttestation = tuple[attestation_pb2.Attestation, envelope_pb2.Envelope]
+    @property
+    def error(self) -> str | None:
+        return self.delivery.error if self.delivery is not None else None
 
-
-def sign_all(commands: Sequence[IssueAttestation], *, signer: Signer, now: dt.datetime) -> list[SignedAttestation]:
-    """Validate and sign every command, touching no network. Raises InvalidInput for the first bad one,
-    so that nothing of a batch is published when any of it is wrong."""
-    signed = []
-    for cmd in commands:
-        att = build_attestation(cmd, now=now)
-        signed.append((att, sign_attestation(att, signer=signer)))
-    return signed
-
-
-def publish(signed: Sequence[SignedAttestation], *, producer: ConfirmingProducer, topics: Topics
-            ) -> list[AttestationIssued]:
-    """Publish signed attestations keyed by credential id; return one event per attestation."""
-    deliveries = producer.publish(
-        OutgoingRecord(
-            topic=topics.attestations,
-            key=att.credential_id.encode(),
-            value=envelope.SerializeToString(),
-            payload_type=ATTESTATION_TYPE,
-        )
-        for att, envelope in signed
-    )
-    return [
-        AttestationIssued(att.credential_id, att.version, envelope, delivery)
-        for (att, envelope), delivery in zip(signed, deliveries, strict=True)
-    ]
+    @property
+    def envelope(self) -> envelope_pb2.Envelope:
+        return envelope_pb2.Envelope.FromString(self.envelope_bytes)
 
 
 def issue(
     commands: Sequence[IssueAttestation],
     *,
     signer: Signer,
-    producer: ConfirmingProducer,
+    publisher: Publisher,
     topics: Topics,
+    ledger: IssuedLedger,
     now: dt.datetime,
 ) -> list[AttestationIssued]:
-    """Sign every command (InvalidInput stops all before anything is sent), then publish them."""
-    return publish(sign_all(commands, signer=signer, now=now), producer=producer, topics=topics)
+    """Issue ``commands`` (one event each, in order). Raises InvalidInput, before anything is sent,
+    when any command is invalid or two name the same credential."""
+    ids = [cmd.credential_id for cmd in commands]
+    if len(set(ids)) != len(ids):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        raise InvalidInput("credential_id: each credential once per batch, found %s more than once" % repeated[:5])
+    # (1), (2)
+    issued = ledger.lookup(ids)
+    atts: list[attestation_pb2.Attestation] = []
+    for cmd in commands:
+        previous = issued.get(cmd.credential_id)
+        atts.append(build_attestation(cmd, now=now, previous_version=previous.version if previous else None))
+    plan: list[IssuedEntry | AttestationIssued] = []
+    for att in atts:
+        digest = content_digest(att)
+        previous = issued.get(att.credential_id)
+        if previous is not None and previous.digest == digest:
+            plan.append(previous if not previous.confirmed else AttestationIssued(
+                att.credential_id, previous.version, previous.envelope_bytes, UNCHANGED))
+            continue
+        envelope = sign_attestation(att, signer=signer)
+        plan.append(IssuedEntry(att.credential_id, att.version, digest, envelope.SerializeToString(),
+                                False, None, None))
+    return _send(plan, publisher=publisher, topics=topics, ledger=ledger)
+
+
+def change_statuses(
+    changes: Sequence[ChangeStatus],
+    *,
+    signer: Signer,
+    publisher: Publisher,
+    topics: Topics,
+    ledger: IssuedLedger,
+    now: dt.datetime,
+) -> list[AttestationIssued]:
+    """Sign and publish the next version of each credential with its status changed. Raises
+    InvalidInput, before anything is sent, for a credential the ledger does not hold or a change that
+    does not apply (see issuer.domain.change_status)."""
+    issued = ledger.lookup([c.credential_id for c in changes])
+    plan: list[IssuedEntry | AttestationIssued] = []
+    for change in changes:
+        entry = issued.get(change.credential_id)
+        if entry is None:
+            raise NotFound("credential_id: %s was never issued from this ledger" % change.credential_id)
+        current = attestation_pb2.Attestation.FromString(envelope_pb2.Envelope.FromString(entry.envelope_bytes).payload)
+        att = change_status(current, change, now=now)
+        envelope = sign_attestation(att, signer=signer)
+        entry = IssuedEntry(att.credential_id, att.version, content_digest(att), envelope.SerializeToString(),
+                            False, None, None)
+        issued[change.credential_id] = entry
+        plan.append(entry)
+    return _send(plan, publisher=publisher, topics=topics, ledger=ledger)
+
+
+def resend_unconfirmed(*, publisher: Publisher, topics: Topics, ledger: IssuedLedger) -> list[AttestationIssued]:
+    """Publish again, byte for byte, every signing the broker never confirmed."""
+    return _send(list(ledger.unconfirmed()), publisher=publisher, topics=topics, ledger=ledger)
+
+
+def current_attestation(credential_id: str, *, ledger: IssuedLedger) -> tuple[attestation_pb2.Attestation,
+                                                                               IssuedEntry]:
+    """Return the latest signed attestation of ``credential_id`` and its ledger entry. Raises InvalidInput."""
+    entry = ledger.lookup([credential_id]).get(credential_id)
+    if entry is None:
+        raise NotFound("credential_id: %s was never issued from this ledger" % credential_id)
+    payload = envelope_pb2.Envelope.FromString(entry.envelope_bytes).payload
+    return attestation_pb2.Attestation.FromString(payload), entry
+
+
+def _send(plan: list[IssuedEntry | AttestationIssued], *, publisher: Publisher, topics: Topics,
+          ledger: IssuedLedger) -> list[AttestationIssued]:
+    to_send = [item for item in plan if isinstance(item, IssuedEntry)]
+    # (3) the ledger knows of a signing before the broker does
+    ledger.record_signed(entry for entry in to_send if not entry.confirmed)
+    # (4)
+    deliveries = publisher.publish(
+        OutgoingRecord(topic=topics.attestations, key=entry.credential_id.encode(), value=entry.envelope_bytes,
+                       payload_type=ATTESTATION_TYPE)
+        for entry in to_send
+    )
+    # (5)
+    ledger.record_delivered((e.credential_id, e.version, d) for e, d in zip(to_send, deliveries, strict=True))
+    outcome = {
+        entry.credential_id: AttestationIssued(entry.credential_id, entry.version, entry.envelope_bytes,
+                                               PUBLISHED if delivery.confirmed else NOT_CONFIRMED, delivery)
+        for entry, delivery in zip(to_send, deliveries, strict=True)
+    }
+    return [item if isinstance(item, AttestationIssued) else outcome[item.credential_id] for item in plan]
+
+
+# --- bulk issue from a register export ------------------------------------------------------------
+
+# Rows signed, recorded and published together: large enough to keep the producer's batches full,
+# small enough that memory stays flat whatever the file's size.
+BULK_BATCH = 2_000
+
+
+@dataclass
+class BulkReport:
+    """What a bulk issue did, row by row where it matters."""
+
+    rows: int = 0
+    invalid: list[RowError] = field(default_factory=list)
+    published: int = 0
+    unchanged: int = 0
+    not_confirmed: list[tuple[int, str, str]] = field(default_factory=list)  # (row, credential id, error)
+
+    @property
+    def complete(self) -> bool:
+        return not self.invalid and not self.not_confirmed
+
+
+def validate_register(open_register: Callable[[], TextIO], *, issuer_id: str, jurisdiction: str
+                      ) -> tuple[int, list[RowError]]:
+    """Read the whole register once, publishing nothing; return (data rows, errors)."""
+    rows, errors = 0, []
+    with open_register() as handle:
+        for item in read_register(handle, issuer_id=issuer_id, jurisdiction=jurisdiction):
+            if isinstance(item, RowError):
+                errors.append(item)
+                if item.row == 1:
+                    return 0, errors
+            rows += 1
+    return rows, errors
+
+
+def issue_register(
+    open_register: Callable[[], TextIO],
+    *,
+    issuer_id: str,
+    jurisdiction: str,
+    signer: Signer,
+    publisher: Publisher,
+    topics: Topics,
+    ledger: IssuedLedger,
+    now: dt.datetime,
+    strict: bool = False,
+    progress: Callable[[int], object] = lambda rows: None,
+) -> BulkReport:
+    """Issue every valid row of a register export; return the report.
+
+    (1) Every row is validated before anything is published; invalid rows are reported and never
+    published (with ``strict``, nothing at all is published when any row is invalid). (2) The valid
+    rows are issued in batches through ``issue``: content the ledger holds as confirmed is not sent
+    again, so a second run of the same file publishes nothing. ``progress`` is called with the number
+    of rows each batch completed. Memory stays flat: the file is read twice, never held.
+    """
+    report = BulkReport()
+    report.rows, report.invalid = validate_register(open_register, issuer_id=issuer_id, jurisdiction=jurisdiction)
+    if report.invalid and (strict or report.invalid[0].row == 1):
+        return report
+    bad_rows = {error.row for error in report.invalid}
+    batch: list[RegisterRow] = []
+
+    def flush() -> None:
+        events = issue([r.command for r in batch], signer=signer, publisher=publisher, topics=topics,
+                       ledger=ledger, now=now)
+        for register_row, event in zip(batch, events, strict=True):
+            if event.outcome == PUBLISHED:
+                report.published += 1
+            elif event.outcome == UNCHANGED:
+                report.unchanged += 1
+            else:
+                report.not_confirmed.append((register_row.row, event.credential_id, event.error or "not confirmed"))
+        progress(len(batch))
+        batch.clear()
+
+    with open_register() as handle:
+        for item in read_register(handle, issuer_id=issuer_id, jurisdiction=jurisdiction):
+            if isinstance(item, RowError):
+                progress(1)
+                continue
+            if item.row in bad_rows:  # the file changed between the passes: never publish unvalidated rows
+                continue
+            batch.append(item)
+            if len(batch) >= BULK_BATCH:
+                flush()
+    if batch:
+        flush()
+    return report

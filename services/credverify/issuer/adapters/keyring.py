@@ -1,0 +1,57 @@
+"""A directory of an issuer's Ed25519 key files (encrypted at rest, 0600) and the keys it stopped
+trusting itself. Which one signs is decided by issuer.domain.choose_signing_key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from credverify.core.envelope import Signer
+from credverify.core.errors import ConfigurationError
+from credverify.core.keys import generate_key_file, load_signer
+from credverify.core.timefmt import to_timestamp
+
+COMPROMISED_FILE = "compromised.json"
+
+
+class Keyring:
+    def __init__(self, directory: Path, *, passphrase: bytes | None) -> None:
+        self.directory = directory
+        self._passphrase = passphrase
+        if not directory.is_dir():
+            raise ConfigurationError("keyring %s is not a directory" % directory)
+
+    def generate(self) -> Signer:
+        """Create a new key file in the keyring; return its Signer."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        return generate_key_file(self.directory / ("issuer-%s.key" % stamp), passphrase=self._passphrase)
+
+    def signers(self) -> dict[str, Signer]:
+        """Every key of the keyring by keyid. Raises ConfigurationError if a file cannot be loaded."""
+        found = {}
+        for path in sorted(self.directory.glob("*.key")):
+            signer = load_signer(path, passphrase=self._passphrase)
+            found[signer.keyid] = signer
+        return found
+
+    def compromised(self) -> dict[str, dt.datetime]:
+        path = self.directory / COMPROMISED_FILE
+        if not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text())
+            return {keyid: dt.datetime.fromisoformat(at) for keyid, at in data.items()}
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ConfigurationError("cannot read %s: %s" % (path, exc)) from exc
+
+    def mark_compromised(self, keyid: str, at: dt.datetime) -> None:
+        """Record that ``keyid`` must never sign again (written atomically; the earliest instant wins)."""
+        marks = self.compromised()
+        marks[keyid] = min(at, marks.get(keyid, at))
+        to_timestamp(at)  # refuses a naive time
+        path = self.directory / COMPROMISED_FILE
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({k: v.isoformat() for k, v in sorted(marks.items())}, indent=2))
+        os.replace(temporary, path)

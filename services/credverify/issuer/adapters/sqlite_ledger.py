@@ -1,0 +1,108 @@
+"""SQLite (WAL) ledger of what an issuer signed and what the broker confirmed.
+
+A signing is written *before* it is published and marked confirmed after the
+broker acknowledges it, so a crash in between leaves a record that a re-run
+sends again byte for byte (the same version: a registry treats the copy as a
+harmless duplicate) instead of signing a second version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from credverify.core.errors import ConfigurationError
+from credverify.core.kafka_io import Delivery
+from credverify.issuer.ports import IssuedEntry
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS issued (
+  credential_id TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  digest TEXT NOT NULL,
+  envelope BLOB NOT NULL,
+  confirmed INTEGER NOT NULL DEFAULT 0,
+  partition INTEGER,
+  "offset" INTEGER,
+  signed_at REAL NOT NULL,
+  confirmed_at REAL
+);
+CREATE INDEX IF NOT EXISTS issued_unconfirmed ON issued (confirmed) WHERE confirmed = 0;
+"""
+# SQLite's limit on bound parameters is 32766 since 3.32; stay well below it.
+LOOKUP_CHUNK = 900
+
+
+class SqliteIssuedLedger:
+    def __init__(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError("cannot open the issuer ledger %s: %s" % (path, exc)) from exc
+
+    def lookup(self, credential_ids: Sequence[str]) -> dict[str, IssuedEntry]:
+        found: dict[str, IssuedEntry] = {}
+        ids = list(dict.fromkeys(credential_ids))
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start:start + LOOKUP_CHUNK]
+            rows = self._db.execute(
+                'SELECT credential_id, version, digest, envelope, confirmed, partition, "offset" FROM issued '
+                "WHERE credential_id IN (%s)" % ",".join("?" * len(chunk)), chunk)
+            for row in rows:
+                found[row[0]] = IssuedEntry(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
+        return found
+
+    def record_signed(self, entries: Iterable[IssuedEntry]) -> None:
+        now = time.time()
+        with self._transaction():
+            self._db.executemany(
+                'INSERT INTO issued (credential_id, version, digest, envelope, confirmed, partition, "offset", '
+                "signed_at) VALUES (?, ?, ?, ?, 0, NULL, NULL, ?) "
+                "ON CONFLICT (credential_id) DO UPDATE SET version = excluded.version, digest = excluded.digest, "
+                'envelope = excluded.envelope, confirmed = 0, partition = NULL, "offset" = NULL, '
+                "signed_at = excluded.signed_at, confirmed_at = NULL WHERE excluded.version > issued.version",
+                [(e.credential_id, e.version, e.digest, e.envelope_bytes, now) for e in entries],
+            )
+
+    def record_delivered(self, deliveries: Iterable[tuple[str, int, Delivery]]) -> None:
+        now = time.time()
+        with self._transaction():
+            self._db.executemany(
+                'UPDATE issued SET confirmed = 1, partition = ?, "offset" = ?, confirmed_at = ? '
+                "WHERE credential_id = ? AND version = ?",
+                [(d.partition, d.offset, now, credential_id, version)
+                 for credential_id, version, d in deliveries if d.confirmed],
+            )
+
+    def unconfirmed(self) -> list[IssuedEntry]:
+        rows = self._db.execute(
+            'SELECT credential_id, version, digest, envelope, confirmed, partition, "offset" FROM issued '
+            "WHERE confirmed = 0 ORDER BY credential_id")
+        return [IssuedEntry(r[0], r[1], r[2], r[3], False, r[5], r[6]) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        confirmed, total = self._db.execute("SELECT COALESCE(SUM(confirmed), 0), COUNT(*) FROM issued").fetchone()
+        return {"credentials": int(total), "confirmed": int(confirmed), "unconfirmed": int(total - confirmed)}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
