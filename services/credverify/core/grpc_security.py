@@ -1,0 +1,214 @@
+"""TLS and mutual TLS for credverify's gRPC services, and who is calling.
+
+A server presents its certificate chain. With a client CA configured it also
+requires every caller to present a certificate issued by that CA (mutual TLS):
+a certificate from any other CA, or none, is refused during the handshake,
+before any RPC runs. The caller's identity is then read from the verified
+certificate: its URI subject alternative name ``urn:credverify:regulator:<ID>``
+(e.g. ``urn:credverify:regulator:GB-NMC``), else its subject common name. An
+allow-list file says which identities may call and for which country each acts;
+a valid certificate that is not on it gets PERMISSION_DENIED.
+
+Plaintext exists for local use only (the demo, a developer's laptop); it is
+spelled out in the name of the policy that allows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from credverify.core.codes import check_country
+from credverify.core.errors import ConfigurationError, CredverifyError, InvalidInput
+
+logger = logging.getLogger(__name__)
+
+REGULATOR_URI_PREFIX = "urn:credverify:regulator:"
+# What gRPC's TLS layer puts in a call's auth context (grpc/grpc_security_constants.h).
+_PEER_URI = "peer_uri"
+_PEER_COMMON_NAME = "x509_common_name"
+
+
+class AccessDenied(CredverifyError):
+    """The caller is authenticated (or not) but may not do this; maps to PERMISSION_DENIED."""
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError("cannot read %s %s: %s" % (what, path, exc.strerror)) from exc
+
+
+def _certificates(path: Path, what: str) -> bytes:
+    """Read a PEM file holding one or more certificates; fail at start-up, not at the first handshake."""
+    data = _read(path, what)
+    try:
+        if not x509.load_pem_x509_certificates(data):
+            raise ValueError("no certificate")
+    except ValueError as exc:
+        raise ConfigurationError("%s %s: expected PEM certificate(s) (%s)" % (what, path, exc)) from exc
+    return data
+
+
+def _private_key(path: Path, what: str) -> bytes:
+    data = _read(path, what)
+    try:
+        serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError("%s %s: expected an unencrypted PEM private key" % (what, path)) from exc
+    return data
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """A server's certificate chain and key; with ``client_ca``, callers must present a certificate
+    issued by that CA (mutual TLS)."""
+
+    cert_chain: Path
+    private_key: Path
+    client_ca: Path | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        """Return gRPC server credentials. Raises ConfigurationError for a missing or unusable file."""
+        chain = _certificates(self.cert_chain, "server certificate")
+        key = _private_key(self.private_key, "server private key")
+        client_ca = _certificates(self.client_ca, "client CA") if self.client_ca else None
+        return grpc.ssl_server_credentials(
+            [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+        )
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """What a client trusts (the CA of the server's certificate) and, for mutual TLS, its own
+    certificate chain and key."""
+
+    server_ca: Path
+    cert_chain: Path | None = None
+    private_key: Path | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """Return gRPC channel credentials. Raises ConfigurationError for a missing or unusable file."""
+        if (self.cert_chain is None) != (self.private_key is None):
+            raise ConfigurationError("a client certificate needs its private key and vice versa")
+        return grpc.ssl_channel_credentials(
+            root_certificates=_certificates(self.server_ca, "server CA"),
+            private_key=_private_key(self.private_key, "client private key") if self.private_key else None,
+            certificate_chain=(_certificates(self.cert_chain, "client certificate")
+                               if self.cert_chain else None),
+        )
+
+
+def open_channel(target: str, tls: ClientTls | None, *,
+                 options: list[tuple[str, object]] | None = None) -> grpc.Channel:
+    """Return a channel to ``target``: TLS when ``tls`` is given, else plaintext (local use only)."""
+    if tls is None:
+        return grpc.insecure_channel(target, options=options)
+    return grpc.secure_channel(target, tls.credentials(), options=options)
+
+
+def peer_identity(context: grpc.ServicerContext) -> str | None:
+    """Return the identity in the caller's verified client certificate, or None without one.
+
+    The URI SAN ``urn:credverify:regulator:<ID>`` gives ``<ID>``; a certificate without such a URI
+    is known by its subject common name.
+    """
+    auth: dict[str, list[bytes]] = context.auth_context()
+    for uri in auth.get(_PEER_URI, ()):
+        text = uri.decode("utf-8", errors="replace")
+        if text.startswith(REGULATOR_URI_PREFIX) and len(text) > len(REGULATOR_URI_PREFIX):
+            return text[len(REGULATOR_URI_PREFIX):]
+    for name in auth.get(_PEER_COMMON_NAME, ()):
+        return name.decode("utf-8", errors="replace")
+    return None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as configured: an identity from a client certificate and the country it acts for."""
+
+    id: str
+    country: str
+    name: str = ""
+
+
+class AccessPolicy(Protocol):
+    """Decides who the caller of an RPC is; raises AccessDenied when they may not call at all."""
+
+    def caller(self, context: grpc.ServicerContext) -> Caller: ...
+
+
+class AllowList:
+    """The callers a service admits, by certificate identity. Never empty: an empty list would admit
+    no one, which is a configuration mistake to report at start-up, not at the first call."""
+
+    def __init__(self, callers: list[Caller]) -> None:
+        if not callers:
+            raise ConfigurationError("the allow-list names no caller: nobody could ever call")
+        self.callers: dict[str, Caller] = {}
+        for caller in callers:
+            if caller.id in self.callers:
+                raise ConfigurationError("the allow-list names caller %r twice" % caller.id)
+            self.callers[caller.id] = caller
+
+    @classmethod
+    def from_file(cls, path: Path) -> AllowList:
+        """Read a TOML allow-list::
+
+            [[caller]]
+            id = "GB-NMC"          # URI SAN urn:credverify:regulator:GB-NMC, or subject CN
+            country = "GB"         # ISO 3166-1 alpha-2: the country the caller acts for
+            name = "Nursing and Midwifery Council"
+
+        Raises ConfigurationError naming the file and the entry.
+        """
+        try:
+            document = tomllib.loads(_read(path, "allow-list").decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigurationError("allow-list %s is not valid TOML: %s" % (path, exc)) from exc
+        entries = document.get("caller", [])
+        if not isinstance(entries, list):
+            raise ConfigurationError("allow-list %s: expected [[caller]] tables" % path)
+        callers = []
+        for index, entry in enumerate(entries):
+            where = "allow-list %s, caller %d" % (path, index + 1)
+            if not isinstance(entry, dict):
+                raise ConfigurationError("%s: expected a table" % where)
+            caller_id, country, name = entry.get("id"), entry.get("country"), entry.get("name", "")
+            if not isinstance(caller_id, str) or not caller_id.strip():
+                raise ConfigurationError("%s: id: expected the identity in the caller's certificate" % where)
+            if not isinstance(country, str) or not isinstance(name, str):
+                raise ConfigurationError("%s: country and name must be strings" % where)
+            try:
+                check_country("country", country)
+            except InvalidInput as exc:
+                raise ConfigurationError("%s: %s" % (where, exc)) from exc
+            callers.append(Caller(id=caller_id, country=country, name=name))
+        return cls(callers)
+
+    def caller(self, context: grpc.ServicerContext) -> Caller:
+        identity = peer_identity(context)
+        if identity is None:
+            raise AccessDenied("no client certificate: this service admits callers by mutual TLS only")
+        caller = self.callers.get(identity)
+        if caller is None:
+            raise AccessDenied("caller %r is not on this service's allow-list" % identity[:100])
+        return caller
+
+
+class UnauthenticatedLocalAccess:
+    """Admits every caller as acting for ``country``: for plaintext on a developer's machine only."""
+
+    def __init__(self, country: str) -> None:
+        self._caller = Caller(id="unauthenticated-local", country=country, name="unauthenticated local caller")
+
+    def caller(self, context: grpc.ServicerContext) -> Caller:
+        return self._caller

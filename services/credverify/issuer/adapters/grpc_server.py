@@ -1,0 +1,338 @@
+"""gRPC IssuerService for a council's own systems, with the standard health and reflection services.
+
+Each RPC decides once what a failure means: a malformed request or a change that
+does not apply is INVALID_ARGUMENT, an unknown credential or key NOT_FOUND, no
+key that may sign FAILED_PRECONDITION, a record the hub did not confirm
+UNAVAILABLE (the caller retries; the ledger makes the retry safe), anything else
+INTERNAL with a generic message and the traceback in the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import signal
+import threading
+from concurrent import futures
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from credverify.core.errors import ConfigurationError, InvalidInput, NotFound
+from credverify.core.grpc_security import ServerTls
+from credverify.core.keys import public_jwk, public_pem
+from credverify.core.timefmt import from_date, from_timestamp, to_timestamp
+from credverify.issuer.adapters.keyring import Keyring
+from credverify.issuer.bootstrap import Issuer
+from credverify.issuer.domain import ChangeStatus, IssueAttestation, choose_signing_key, key_state
+from credverify.issuer.handlers import AttestationIssued, current_attestation
+from credverify.v1 import attestation_pb2, envelope_pb2, issuer_pb2, issuer_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = issuer_pb2.DESCRIPTOR.services_by_name["IssuerService"].full_name
+MAX_MESSAGE_BYTES = 1 * 1024 * 1024
+SHUTDOWN_GRACE_S = 10.0
+HEALTH_INTERVAL_S = 1.0
+
+_ACTIONS = {
+    issuer_pb2.STATUS_ACTION_SUSPEND: "suspend",
+    issuer_pb2.STATUS_ACTION_REINSTATE: "reinstate",
+    issuer_pb2.STATUS_ACTION_REVOKE: "revoke",
+    issuer_pb2.STATUS_ACTION_LAPSE: "lapse",
+    issuer_pb2.STATUS_ACTION_ADD_CONDITION: "add-condition",
+    issuer_pb2.STATUS_ACTION_LIFT_CONDITION: "lift-condition",
+}
+
+
+class _NotConfirmed(Exception):
+    pass
+
+
+def command_from(att: attestation_pb2.Attestation, *, issuer_id: str, jurisdiction: str) -> IssueAttestation:
+    """Return the order for a requested attestation. Raises InvalidInput naming the field."""
+    if att.issuer_id and att.issuer_id != issuer_id:
+        raise InvalidInput("attestation.issuer_id: this service issues for %s, found %r" % (issuer_id, att.issuer_id))
+    if att.jurisdiction and att.jurisdiction != jurisdiction:
+        raise InvalidInput("attestation.jurisdiction: this service issues for %s, found %r" % (
+            jurisdiction, att.jurisdiction))
+    prefix = issuer_id + "/"
+    if not att.credential_id.startswith(prefix):
+        raise InvalidInput("attestation.credential_id: expected '%s<number>', found %r" % (
+            prefix, att.credential_id[:80]))
+
+    def day(name: str, value: object) -> dt.date | None:
+        try:
+            return from_date(value)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise InvalidInput("attestation.%s: not a calendar date (%s)" % (name, exc)) from exc
+
+    dob = day("subject.date_of_birth", att.subject.date_of_birth)
+    if dob is None:
+        raise InvalidInput("attestation.subject.date_of_birth: missing")
+    return IssueAttestation(
+        issuer_id=issuer_id,
+        jurisdiction=jurisdiction,
+        local_number=att.credential_id[len(prefix):],
+        kind=att.kind,
+        practitioner_number=att.subject.practitioner_number,
+        family_name=att.subject.family_name,
+        given_names=att.subject.given_names,
+        date_of_birth=dob,
+        country_of_training=att.subject.country_of_training,
+        profession_isco=att.profession_isco,
+        status=att.status,
+        valid_from=day("valid_from", att.valid_from),
+        valid_until=day("valid_until", att.valid_until),
+        conditions=tuple(att.conditions),
+        status_reason=att.status_reason,
+        institution=att.diploma.institution,
+        programme=att.diploma.programme,
+        award_date=day("diploma.award_date", att.diploma.award_date),
+    )
+
+
+class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
+    def __init__(self, issuer: Issuer) -> None:
+        self._issuer = issuer
+        # One writer at a time: versions come from the ledger, and two changes of one credential
+        # in parallel must not both build on the same version.
+        self._write = threading.Lock()
+
+    def Issue(self, request: issuer_pb2.IssueRequest, context: grpc.ServicerContext) -> issuer_pb2.IssueResponse:
+        with _Boundary(context, "Issue"):
+            settings = self._issuer.settings
+            cmd = command_from(request.attestation, issuer_id=settings.issuer_id, jurisdiction=settings.jurisdiction)
+            with self._write:
+                [event] = self._issuer.issue([cmd])
+            return self._response(event)
+
+    def ChangeStatus(self, request: issuer_pb2.ChangeStatusRequest, context: grpc.ServicerContext
+                     ) -> issuer_pb2.IssueResponse:
+        with _Boundary(context, "ChangeStatus"):
+            if request.action not in _ACTIONS:
+                raise InvalidInput("action: expected one of %s" % ", ".join(
+                    issuer_pb2.StatusAction.Name(a) for a in _ACTIONS))
+            self._own(request.credential_id)
+            change = ChangeStatus(credential_id=request.credential_id, action=_ACTIONS[request.action],
+                                  reason=request.reason, condition=request.condition)
+            with self._write:
+                [event] = self._issuer.change_statuses([change])
+            return self._response(event)
+
+    def GetCredential(self, request: issuer_pb2.GetCredentialRequest, context: grpc.ServicerContext
+                      ) -> issuer_pb2.IssueResponse:
+        with _Boundary(context, "GetCredential"):
+            self._own(request.credential_id)
+            att, entry = current_attestation(request.credential_id, ledger=self._issuer.ledger)
+            return issuer_pb2.IssueResponse(
+                credential_id=entry.credential_id, version=entry.version,
+                envelope=envelope_pb2.Envelope.FromString(entry.envelope_bytes), attestation=att,
+                delivery=issuer_pb2.Delivery(topic=self._issuer.settings.kafka.topics.attestations,
+                                             partition=entry.partition or 0, offset=entry.offset or 0,
+                                             confirmed=entry.confirmed))
+
+    def GetIssuer(self, request: issuer_pb2.GetIssuerRequest, context: grpc.ServicerContext
+                  ) -> issuer_pb2.GetIssuerResponse:
+        with _Boundary(context, "GetIssuer"):
+            return self._issuer_view()
+
+    def RotateKey(self, request: issuer_pb2.RotateKeyRequest, context: grpc.ServicerContext) -> issuer_pb2.KeyInfo:
+        with _Boundary(context, "RotateKey"):
+            keyring = self._keyring()
+            with self._write:
+                signer = keyring.generate()
+            info = self._key_info(signer.keyid, signer.private_key.public_key())
+            info.next_step = (
+                "send the public key to the federation operator (credverify trust rotate-key --issuer-id %s "
+                "--new-public-key FILE); this service signs with it once the trust list lists it"
+                % self._issuer.settings.issuer_id)
+            return info
+
+    def ReportCompromise(self, request: issuer_pb2.ReportCompromiseRequest, context: grpc.ServicerContext
+                         ) -> issuer_pb2.KeyInfo:
+        with _Boundary(context, "ReportCompromise"):
+            keyring = self._keyring()
+            signers = keyring.signers()
+            wanted = request.keyid.lower()
+            matches = [k for k in signers if len(wanted) >= 8 and k.startswith(wanted)]
+            if len(matches) != 1:
+                raise NotFound("keyid: expected one key of this service (8+ hex digits), found %d matching %r" % (
+                    len(matches), request.keyid[:80]))
+            at = (from_timestamp(request.compromised_at) if request.HasField("compromised_at")
+                  else self._issuer.clock())
+            with self._write:
+                keyring.mark_compromised(matches[0], at)
+            info = self._key_info(matches[0], signers[matches[0]].private_key.public_key())
+            info.compromised_at.CopyFrom(to_timestamp(at))
+            info.next_step = (
+                "this service no longer signs with it. Ask the federation operator to run: credverify trust "
+                "report-compromise --issuer-id %s --keyid %s --at %s; and rotate (RotateKey) if no other key "
+                "is valid" % (self._issuer.settings.issuer_id, matches[0], at.isoformat()))
+            return info
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _own(self, credential_id: str) -> None:
+        if not credential_id.startswith(self._issuer.settings.issuer_id + "/"):
+            raise InvalidInput("credential_id: expected '%s/<number>', found %r" % (
+                self._issuer.settings.issuer_id, credential_id[:80]))
+
+    def _keyring(self) -> Keyring:
+        if self._issuer.keyring is None:
+            raise ConfigurationError("this service signs with one key file; start it with --keyring to "
+                                     "manage keys over gRPC")
+        return self._issuer.keyring
+
+    def _response(self, event: AttestationIssued) -> issuer_pb2.IssueResponse:
+        if not event.confirmed:
+            raise _NotConfirmed(event.error or "not confirmed")
+        envelope = event.envelope
+        response = issuer_pb2.IssueResponse(
+            credential_id=event.credential_id, version=event.version, envelope=envelope,
+            unchanged=event.delivery is None,
+            attestation=attestation_pb2.Attestation.FromString(envelope.payload))
+        topic = self._issuer.settings.kafka.topics.attestations
+        if event.delivery is not None:
+            response.delivery.CopyFrom(issuer_pb2.Delivery(
+                topic=topic, partition=event.delivery.partition or 0, offset=event.delivery.offset or 0,
+                confirmed=True))
+        else:
+            entry = self._issuer.ledger.lookup([event.credential_id])[event.credential_id]
+            response.delivery.CopyFrom(issuer_pb2.Delivery(
+                topic=topic, partition=entry.partition or 0, offset=entry.offset or 0, confirmed=entry.confirmed))
+        return response
+
+    def _key_info(self, keyid: str, public: object) -> issuer_pb2.KeyInfo:
+        return issuer_pb2.KeyInfo(keyid=keyid, public_key_pem=public_pem(public),  # type: ignore[arg-type]
+                                  public_key_jwk=json.dumps(public_jwk(public)))  # type: ignore[arg-type]
+
+    def _issuer_view(self) -> issuer_pb2.GetIssuerResponse:
+        issuer = self._issuer
+        response = issuer_pb2.GetIssuerResponse(issuer_id=issuer.settings.issuer_id,
+                                                jurisdiction=issuer.settings.jurisdiction)
+        record = issuer.record()
+        if record is not None:
+            response.record.CopyFrom(record)
+            envelope_bytes = issuer.record_envelope()
+            if envelope_bytes:
+                response.record_envelope.ParseFromString(envelope_bytes)
+        now = issuer.clock()
+        if issuer.keyring is None:
+            signer = issuer.signer()
+            info = self._key_info(signer.keyid, signer.private_key.public_key())
+            info.state = issuer_pb2.KEY_STATE_SIGNING
+            response.signing_keyid = signer.keyid
+            response.keys.append(info)
+            return response
+        signers = issuer.keyring.signers()
+        compromised = issuer.keyring.compromised()
+        try:
+            response.signing_keyid = choose_signing_key(set(signers), record=record,
+                                                        locally_compromised=set(compromised), now=now)
+        except ConfigurationError:
+            response.signing_keyid = ""
+        for keyid, signer in sorted(signers.items()):
+            info = self._key_info(keyid, signer.private_key.public_key())
+            info.state = (issuer_pb2.KEY_STATE_SIGNING if keyid == response.signing_keyid else key_state(  # type: ignore[assignment]
+                keyid, record=record, locally_compromised=keyid in compromised, now=now))
+            if keyid in compromised:
+                info.compromised_at.CopyFrom(to_timestamp(compromised[keyid]))
+            response.keys.append(info)
+        return response
+
+
+class _Boundary:
+    """Maps what an RPC raised to a gRPC status, once for all RPCs."""
+
+    def __init__(self, context: grpc.ServicerContext, rpc: str) -> None:
+        self._context = context
+        self._rpc = rpc
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or exc_type is None:
+            return
+        if isinstance(exc, NotFound):
+            self._context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        if isinstance(exc, InvalidInput):
+            self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if isinstance(exc, ConfigurationError):
+            self._context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        if isinstance(exc, _NotConfirmed):
+            logger.warning("%s: the hub did not confirm the record: %s", self._rpc, exc)
+            self._context.abort(grpc.StatusCode.UNAVAILABLE, "the hub did not confirm the record; retry the call")
+        if isinstance(exc, Exception):
+            logger.error("%s failed", self._rpc, exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
+            self._context.abort(grpc.StatusCode.INTERNAL, "internal error; the issuer logged the details")
+
+
+def build_server(issuer: Issuer, *, listen: str, tls: ServerTls | None, max_workers: int = 8
+                 ) -> tuple[grpc.Server, health.HealthServicer, int]:
+    """Return a bound, not yet started server, its health servicer (NOT_SERVING) and its port."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
+    )
+    issuer_pb2_grpc.add_IssuerServiceServicer_to_server(IssuerServicer(issuer), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_secure_port(listen, tls.credentials()) if tls else server.add_insecure_port(listen)
+    if port == 0:
+        raise ConfigurationError("cannot listen on %s" % listen)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    return server, health_servicer, port
+
+
+def _healthy(issuer: Issuer) -> bool:
+    """SERVING only when a key may sign now and the ledger answers."""
+    try:
+        issuer.signer()
+        issuer.ledger.counts()
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot issue now"
+        logger.debug("not serving: %s", exc)
+        return False
+    return True
+
+
+def serve(issuer: Issuer, *, listen: str, plaintext: bool, tls_cert: Path | None, tls_key: Path | None,
+          tls_client_ca: Path | None) -> int:
+    """Run the service until SIGTERM or SIGINT; return the exit code."""
+    if plaintext:
+        tls = None
+        logger.warning("serving WITHOUT TLS on %s: for local use only", listen)
+    elif tls_cert is None or tls_key is None:
+        raise ConfigurationError("give --tls-cert and --tls-key (and --tls-client-ca for mutual TLS), "
+                                 "or --plaintext-for-local-use on a machine of your own")
+    else:
+        tls = ServerTls(tls_cert, tls_key, tls_client_ca)
+    server, health_servicer, port = build_server(issuer, listen=listen, tls=tls)
+    server.start()
+    logger.info("issuer %s serving IssuerService on port %d", issuer.settings.issuer_id, port)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop.is_set():
+        status = health_pb2.HealthCheckResponse.SERVING if _healthy(issuer) else (
+            health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in ("", SERVICE_NAME):
+            health_servicer.set(name, status)
+        stop.wait(HEALTH_INTERVAL_S)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    server.stop(grace=SHUTDOWN_GRACE_S).wait()
+    logger.info("issuer service stopped")
+    return 0
