@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.list:
         for bench in BENCHMARKS:
-            print(f"{bench.name}: {', '.join(bench.figures)}")
+            print(f"{bench.name}: {', '.join(bench.figures)}{' (--full only)' if bench.full_only else ''}")
         return 0
     selected = [b for b in BENCHMARKS if b.selected_by(args.only)]
     if not selected:

@@ -37,6 +37,7 @@ BenchFunction = Callable[["BenchContext"], dict[str, float]]
 class Benchmark:
     function: BenchFunction
     figures: tuple[str, ...]
+    full_only: bool = False  # a long run (millions of records): only with --full (make bench FULL=1)
 
     @property
     def name(self) -> str:
@@ -49,11 +50,12 @@ class Benchmark:
 BENCHMARKS: list[Benchmark] = []
 
 
-def benchmark(*figures: str) -> Callable[[BenchFunction], BenchFunction]:
-    """Register the decorated function as the benchmark that reports ``figures``."""
+def benchmark(*figures: str, full_only: bool = False) -> Callable[[BenchFunction], BenchFunction]:
+    """Register the decorated function as the benchmark that reports ``figures``; with ``full_only``,
+    it runs only in a full run (--full)."""
 
     def register(function: BenchFunction) -> BenchFunction:
-        BENCHMARKS.append(Benchmark(function, figures))
+        BENCHMARKS.append(Benchmark(function, figures, full_only))
         return function
 
     return register
@@ -183,6 +185,9 @@ def run_one(bench: Benchmark, ctx: BenchContext) -> None:
 def run(selected: list[Benchmark], ctx: BenchContext) -> dict[str, float | int]:
     """Run ``selected`` in order (skipping any already run for a ratio); return every figure of the run."""
     for bench in selected:
+        if bench.full_only and not ctx.full:
+            logger.info("skipping %s: only with --full", bench.name)
+            continue
         if not all(name in ctx.results for name in bench.figures):
             run_one(bench, ctx)
     return dict(ctx.results)

@@ -7,6 +7,7 @@ without passing it, and it returns a type nothing else constructs.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -44,6 +45,7 @@ STATUS_REASON_CODES: dict[str, str] = {
 MAX_NAME_CHARS = 200
 MAX_CONDITION_CHARS = 500
 MAX_CONDITIONS = 20
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def validate_attestation(att: attestation_pb2.Attestation) -> None:
 def _check_text(name: str, value: str, limit: int) -> None:
     if len(value) > limit:
         raise InvalidInput("%s: expected at most %d characters, found %d" % (name, limit, len(value)))
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL_CHARACTERS.search(value):
         raise InvalidInput("%s: control characters are not allowed, found %r" % (name, value[:40]))
 
 

@@ -30,9 +30,13 @@ ISCO08_HEALTH: dict[str, tuple[str, str]] = {
 }
 
 
+# Read once: looking a code up in pycountry's database per field costs more than signing does.
+ISO3166_ALPHA2: frozenset[str] = frozenset(country.alpha_2 for country in pycountry.countries)
+
+
 def check_country(field: str, value: str) -> str:
     """Return ``value`` when it is an ISO 3166-1 alpha-2 code; raise InvalidInput naming ``field``."""
-    if len(value) != 2 or not value.isupper() or pycountry.countries.get(alpha_2=value) is None:
+    if value not in ISO3166_ALPHA2:
         raise InvalidInput("%s: expected an ISO 3166-1 alpha-2 country code, found %r" % (field, value))
     return value
 

@@ -9,6 +9,7 @@ after ``verify_signature`` has returned.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class Signer:
 
     private_key: Ed25519PrivateKey
 
-    @property
+    @functools.cached_property
     def keyid(self) -> str:
         return keyid_of(self.private_key.public_key())
 

@@ -82,7 +82,7 @@ def issue(
             plan.append(previous if not previous.confirmed else AttestationIssued(
                 att.credential_id, previous.version, previous.envelope_bytes, UNCHANGED))
             continue
-        envelope = sign_attestation(att, signer=signer)
+        envelope = signer.sign(ATTESTATION_TYPE, att.SerializeToString(deterministic=True))  # validated above
         plan.append(IssuedEntry(att.credential_id, att.version, digest, envelope.SerializeToString(),
                                 False, None, None))
     return _send(plan, publisher=publisher, topics=topics, ledger=ledger)
