@@ -118,7 +118,12 @@ def port_open(port: int) -> bool:
 
 
 def new_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """Return a random KRaft cluster id (16 bytes, URL-safe base64 without padding) that does not start
+    with '-': the storage tool's argument parser would take such an id for an option (1 start in 64)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def broker_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
