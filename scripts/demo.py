@@ -305,6 +305,8 @@ def main() -> int:
                 "GB",
                 "--pseudonym-key-file",
                 "pseudonym.key",
+                # Loopback only, for the demo; a real registry runs mutual TLS (see README).
+                "--plaintext-for-local-use",
             ],
             env=env,
             cwd=work,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from credverify.core.envelope import Signer
+from credverify.core.attestation import sign_attestation
+from credverify.core.envelope import ATTESTATION_TYPE, Signer
 from credverify.core.trust import RootKeys, TrustList, sign_issuer_record, verify_issuer_record
 from credverify.federation.handlers import RegisterIssuer, build_issuer_record
-from credverify.issuer.domain import IssueAttestation
-from credverify.v1 import common_pb2
+from credverify.issuer.domain import IssueAttestation, build_attestation
+from credverify.v1 import attestation_pb2, common_pb2, trust_pb2
 
 T0 = dt.datetime(2026, 1, 15, 9, 30, tzinfo=dt.UTC)
 TODAY = dt.date(2026, 6, 1)
@@ -80,3 +82,34 @@ def nurse(number: str = "12345", **overrides: object) -> IssueAttestation:
     )
     fields.update(overrides)
     return IssueAttestation(**fields)  # type: ignore[arg-type]
+
+
+def record_bytes(record: trust_pb2.IssuerRecord, *, root: Signer = ROOT) -> bytes:
+    """The root-signed envelope of an issuer record a test built or edited by hand."""
+    return sign_issuer_record(record, root=root).SerializeToString()
+
+
+def kenya_issuer_record(*, now: dt.datetime = T0 - dt.timedelta(days=30), **kwargs: object) -> trust_pb2.IssuerRecord:
+    """Kenya's issuer record as a message to edit (scope, key validity, compromise) and re-sign."""
+    return build_issuer_record(kenya_record(**kwargs), now=now)  # type: ignore[arg-type]
+
+
+def attestation_bytes(cmd: IssueAttestation | None = None, *, signer: Signer = KE_KEY,
+                      now: dt.datetime = T0) -> bytes:
+    return sign_attestation(build_attestation(cmd or nurse(), now=now), signer=signer).SerializeToString()
+
+
+def bulk_attestations(count: int, *, start: int = 0, now: dt.datetime = T0, signer: Signer = KE_KEY,
+                      version: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """(record key, envelope) of ``count`` Kenyan nurses numbered from ``start``, signed by ``signer``.
+
+    Built from one validated template and only the numbers changed, so that tens of thousands are
+    signed in seconds."""
+    template = build_attestation(nurse("0", version=version), now=now)
+    for number in range(start, start + count):
+        att = attestation_pb2.Attestation()
+        att.CopyFrom(template)
+        att.credential_id = "KE-NCK/%d" % number
+        att.subject.practitioner_number = "NCK-%d" % number
+        envelope = signer.sign(ATTESTATION_TYPE, att.SerializeToString(deterministic=True))
+        yield att.credential_id.encode(), envelope.SerializeToString()

@@ -70,7 +70,8 @@ def test_attestation_is_verified_across_countries_and_counted_anonymously(
     target = "127.0.0.1:%d" % port
     registry = Service("registry", ["registry", "serve", "--db", "registry.db", "--listen", target,
                                     "--root-key", "root.pub.pem", "--country", "GB",
-                                    "--pseudonym-key-file", "pseudonym.key"], env=env, cwd=cwd)
+                                    "--pseudonym-key-file", "pseudonym.key", "--plaintext-for-local-use"],
+                       env=env, cwd=cwd)
     flowstats = Service("flowstats", ["flowstats", "worker", "--k", "2", "--data-dir", "flowstats-data"],
                         env=env, cwd=cwd)
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import signal
 import sys
 import threading
@@ -13,11 +15,16 @@ import grpc
 from google.protobuf import json_format
 
 from credverify.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
-from credverify.core.errors import reason_code
-from credverify.core.timefmt import to_date
+from credverify.core.errors import ConfigurationError, reason_code
+from credverify.core.grpc_security import ClientTls, open_channel
+from credverify.core.observability import configure_logging
+from credverify.core.settings import KafkaSettings
+from credverify.core.timefmt import from_timestamp, to_date
+from credverify.core.trust import RootKeys
 from credverify.issuer.cli import parse_date
 from credverify.registry.bootstrap import Registry, settings_from
-from credverify.v1 import registry_pb2, registry_pb2_grpc
+from credverify.registry.rebuild import rebuild
+from credverify.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -29,8 +36,31 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--root-key", action="append", help="federation root public key PEM (repeatable)")
     serve.add_argument("--country", help="this registry's country, ISO 3166-1 alpha-2")
     serve.add_argument("--pseudonym-key-file", help="secret for the pseudonymous tokens in verified moves")
+    tls = serve.add_argument_group("access (mutual TLS, or plaintext for local use)")
+    tls.add_argument("--tls-cert", help="server certificate chain, PEM ($CREDVERIFY_REGISTRY_TLS_CERT)")
+    tls.add_argument("--tls-key", help="server private key, PEM ($CREDVERIFY_REGISTRY_TLS_KEY)")
+    tls.add_argument("--tls-client-ca", help="CA that issues the regulators' client certificates, PEM "
+                                             "($CREDVERIFY_REGISTRY_TLS_CLIENT_CA)")
+    tls.add_argument("--allow-list", help="TOML file of the regulators admitted ($CREDVERIFY_REGISTRY_ALLOW_LIST)")
+    tls.add_argument("--plaintext-for-local-use", action="store_true",
+                     help="serve unauthenticated plaintext gRPC: a developer's machine or the demo only")
+    serve.add_argument("--metrics-listen", help="host:port for Prometheus /metrics "
+                                                "($CREDVERIFY_REGISTRY_METRICS_LISTEN; default: none)")
+    serve.add_argument("--log-format", choices=("json", "text"),
+                       default=os.environ.get("CREDVERIFY_LOG_FORMAT", "json"),
+                       help="json lines (default) or text")
     add_kafka_argument(serve)
     serve.set_defaults(handler=_serve)
+
+    rebuild = commands.add_parser(
+        "rebuild", help="replay the trust list and attestation topics from offset 0 into a fresh store, then exit")
+    rebuild.add_argument("--store", type=Path, required=True, help="SQLite file to build (refused if it exists)")
+    rebuild.add_argument("--force", action="store_true", help="replace --store if it exists")
+    rebuild.add_argument("--root-key", action="append", help="federation root public key PEM (repeatable)")
+    rebuild.add_argument("--publish-dead-letters", action="store_true",
+                         help="send the refused records to the dead-letter topic again")
+    add_kafka_argument(rebuild)
+    rebuild.set_defaults(handler=_rebuild)
 
     for name, help_text, handler in (
         ("verify", "ask a registry whether a credential verifies", _verify),
@@ -38,7 +68,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     ):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("credential_id")
-        sub.add_argument("--target", default="127.0.0.1:50051", help="registry host:port")
+        _add_client_arguments(sub)
         sub.add_argument("--family-name", default="")
         sub.add_argument("--given-names", default="")
         sub.add_argument("--dob", help="claimed date of birth, YYYY-MM-DD")
@@ -46,9 +76,33 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--timeout", type=float, default=10.0)
         sub.set_defaults(handler=handler)
 
+    watch = commands.add_parser("watch", help="print status changes of credentials as they happen")
+    watch.add_argument("credential_id", nargs="+")
+    _add_client_arguments(watch)
+    watch.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    watch.set_defaults(handler=_watch)
+
+
+def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default="127.0.0.1:50051", help="registry host:port")
+    parser.add_argument("--ca-cert", default=os.environ.get("CREDVERIFY_GRPC_CA_CERT"),
+                        help="CA of the registry's certificate, PEM; without it: plaintext ($CREDVERIFY_GRPC_CA_CERT)")
+    parser.add_argument("--cert", default=os.environ.get("CREDVERIFY_GRPC_CLIENT_CERT"),
+                        help="this regulator's client certificate, PEM ($CREDVERIFY_GRPC_CLIENT_CERT)")
+    parser.add_argument("--key", default=os.environ.get("CREDVERIFY_GRPC_CLIENT_KEY"),
+                        help="its private key, PEM ($CREDVERIFY_GRPC_CLIENT_KEY)")
+
+
+def _channel(args: argparse.Namespace) -> grpc.Channel:
+    tls = ClientTls(server_ca=Path(args.ca_cert), cert_chain=Path(args.cert) if args.cert else None,
+                    private_key=Path(args.key) if args.key else None) if args.ca_cert else None
+    return open_channel(args.target, tls)
+
 
 def _serve(args: argparse.Namespace) -> int:
-    registry = Registry(settings_from(args))
+    settings = settings_from(args)
+    configure_logging(logging.getLevelName(logging.getLogger().level), json_lines=args.log_format == "json")
+    registry = Registry(settings)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
@@ -56,6 +110,17 @@ def _serve(args: argparse.Namespace) -> int:
     print("registry serving on port %d" % registry.port, flush=True)
     stopping.wait()
     registry.stop()
+    return EXIT_OK
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    root_keys = args.root_key or [p for p in os.environ.get("CREDVERIFY_ROOT_KEYS", "").split(",") if p]
+    if not root_keys:
+        raise ConfigurationError("no federation root key: pass --root-key FILE or set CREDVERIFY_ROOT_KEYS")
+    summary = rebuild(KafkaSettings.from_env(args.bootstrap), store_path=args.store,
+                      roots=RootKeys.from_pem_files(root_keys), overwrite=args.force,
+                      publish_dead_letters=args.publish_dead_letters)
+    print(summary.describe(), flush=True)
     return EXIT_OK
 
 
@@ -71,7 +136,7 @@ def _claimed(args: argparse.Namespace) -> registry_pb2.ClaimedSubject | None:
 
 def _verify(args: argparse.Namespace) -> int:
     request = registry_pb2.VerifyRequest(credential_id=args.credential_id, claimed=_claimed(args))
-    with grpc.insecure_channel(args.target) as channel:
+    with _channel(args) as channel:
         try:
             response = registry_pb2_grpc.RegistryServiceStub(channel).Verify(request, timeout=args.timeout)
         except grpc.RpcError as exc:
@@ -88,7 +153,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _register(args: argparse.Namespace) -> int:
     request = registry_pb2.RecordRegistrationRequest(credential_id=args.credential_id, claimed=_claimed(args))
-    with grpc.insecure_channel(args.target) as channel:
+    with _channel(args) as channel:
         try:
             response = registry_pb2_grpc.RegistryServiceStub(channel).RecordRegistration(
                 request, timeout=args.timeout)
@@ -102,4 +167,23 @@ def _register(args: argparse.Namespace) -> int:
         " (return migration)" if move.return_migration else ""))
     if args.json:
         print(json.dumps(json_format.MessageToDict(response), indent=2))
+    return EXIT_OK
+
+
+def _watch(args: argparse.Namespace) -> int:
+    request = registry_pb2.WatchStatusRequest(credential_ids=args.credential_id)
+    with _channel(args) as channel:
+        stream = registry_pb2_grpc.RegistryServiceStub(channel).WatchStatus(request, timeout=args.timeout)
+        try:
+            for update in stream:
+                status = common_pb2.CredentialStatus.Name(update.status).removeprefix("CREDENTIAL_STATUS_")
+                print("%s %-28s v%-4d %-22s %-9s %s" % (
+                    from_timestamp(update.observed_at).isoformat(timespec="milliseconds"), update.credential_id,
+                    update.version, status, "VERIFIED" if update.verified else "REFUSED",
+                    ",".join(reason_code(r) for r in update.reasons)), flush=True)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return EXIT_OK
+            print("error: %s: %s" % (exc.code().name, exc.details()), file=sys.stderr)
+            return EXIT_PARTIAL
     return EXIT_OK

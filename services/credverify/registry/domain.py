@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import unicodedata
@@ -26,6 +27,9 @@ class Judgement:
     detail: str
 
 
+# Every Verify with claimed details normalises the attested and the claimed names; the same
+# names come back call after call, and folding them is most of the cost of a judgement.
+@functools.lru_cache(maxsize=65_536)
 def normalise_name(name: str) -> str:
     """Fold case, diacritics, hyphens and spacing so 'NJERI-Wanjiku ' matches 'Njeri Wanjikú'."""
     decomposed = unicodedata.normalize("NFKD", name)

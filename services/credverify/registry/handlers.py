@@ -1,122 +1,35 @@
-"""Registry handlers: ingest records, answer Verify, record registrations."""
+"""Registry handlers: answer Verify, record registrations. Ingest is credverify.registry.ingest
+(``ingest``, ``IncomingRecord`` and ``load_trust`` are re-exported here for existing callers)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from credverify.core.attestation import VerifiedAttestation, verify_attestation
 from credverify.core.errors import RecordRejected, reason_code
-from credverify.core.topics import Topics
-from credverify.core.trust import RootKeys, TrustList, verify_issuer_record
+from credverify.core.timefmt import to_timestamp
+from credverify.core.trust import TrustList
 from credverify.registry.domain import Judgement, build_move, judge
-from credverify.registry.ports import AttestationStore, IngestBatch, Rejection
-from credverify.v1 import common_pb2, moves_pb2, registry_pb2
+from credverify.registry.ingest import IncomingRecord as IncomingRecord
+from credverify.registry.ingest import judge_records as ingest  # noqa: F401 - re-exported
+from credverify.registry.ingest import load_trust as load_trust
+from credverify.registry.ports import AttestationStore, StoredAttestation
+from credverify.registry.verification_cache import VerificationCache, check_stored
+from credverify.v1 import common_pb2, envelope_pb2, moves_pb2, registry_pb2
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IncomingRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-def load_trust(store: AttestationStore, roots: RootKeys) -> TrustList:
-    """Rebuild the trust list from stored issuer records, re-checking each root signature."""
-    trust = TrustList()
-    for envelope in store.issuer_envelopes():
-        try:
-            trust.apply(verify_issuer_record(envelope, roots=roots))
-        except RecordRejected as exc:
-            logger.warning("stored issuer record no longer verifies (%s): %s", exc.code, exc.detail)
-    return trust
-
-
-def _decode_key(key: bytes | None) -> str:
-    return key.decode("utf-8", errors="replace") if key else ""
-
-
-def ingest(
-    records: Iterable[IncomingRecord],
-    *,
-    topics: Topics,
-    trust: TrustList,
-    roots: RootKeys,
-    store: AttestationStore,
-) -> IngestBatch:
-    """Judge a batch of records; return what to store, what to reject and the offsets consumed.
-
-    Issuer records are applied before attestations so that an issuer admitted in
-    the same batch is known. ``trust`` is updated in place.
-    """
-    ordered = sorted(records, key=lambda r: (r.topic != topics.trust_list, r.topic, r.partition, r.offset))
-    batch = IngestBatch(attestations={}, issuers={}, rejections=[], next_offsets={})
-    for record in ordered:
-        batch.next_offsets[(record.topic, record.partition)] = record.offset + 1
-        try:
-            if record.topic == topics.trust_list:
-                _ingest_issuer_record(record, trust=trust, roots=roots, batch=batch)
-            else:
-                _ingest_attestation(record, trust=trust, store=store, batch=batch)
-        except RecordRejected as exc:
-            batch.rejections.append(
-                Rejection(
-                    record_key=_decode_key(record.key)[:512],
-                    reason=exc.reason,
-                    detail=exc.detail,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                )
-            )
-    return batch
-
-
-def _ingest_issuer_record(record: IncomingRecord, *, trust: TrustList, roots: RootKeys,
-                          batch: IngestBatch) -> None:
-    if record.value is None:
-        return  # a tombstone: the operator withdrew the record; nothing to verify
-    verified = verify_issuer_record(record.value, roots=roots)
-    if trust.apply(verified):
-        batch.issuers[verified.record.issuer_id] = verified
-
-
-def _ingest_attestation(record: IncomingRecord, *, trust: TrustList, store: AttestationStore,
-                        batch: IngestBatch) -> None:
-    if record.value is None:
-        raise RecordRejected(common_pb2.REASON_MALFORMED, "attestation record has no value")
-    verified = verify_attestation(record.value, trust=trust, record_key=_decode_key(record.key))
-    held = batch.attestations.get(verified.credential_id)
-    held_version, held_bytes = (
-        (held.version, held.envelope_bytes) if held else _stored(store, verified.credential_id)
-    )
-    if held_version is None or verified.version > held_version:
-        batch.attestations[verified.credential_id] = verified
-    elif verified.version == held_version and verified.envelope_bytes == held_bytes:
-        return  # an identical copy (a producer retry, a replay of the log): harmless
-    else:
-        raise RecordRejected(
-            common_pb2.REASON_REPLAYED,
-            "version %d of %s is not newer than the accepted version %d"
-            % (verified.version, verified.credential_id, held_version),
-        )
-
-
-def _stored(store: AttestationStore, credential_id: str) -> tuple[int | None, bytes | None]:
-    stored = store.get(credential_id)
-    return (stored.version, stored.envelope_bytes) if stored else (None, None)
 
 
 @dataclass(frozen=True)
 class VerifyOutcome:
     judgement: Judgement
     verified: VerifiedAttestation | None
+    # the parsed envelope of ``verified`` when cached, or of the version held when it no longer verifies
+    evidence: envelope_pb2.Envelope | None = None
+    current_version: int = 0  # the version the registry holds; 0 when none
 
 
 def verify(
@@ -126,29 +39,39 @@ def verify(
     store: AttestationStore,
     trust: TrustList,
     today: dt.date,
+    cache: VerificationCache | None = None,
 ) -> VerifyOutcome:
     """Judge a credential as of ``today`` against the current trust list.
 
-    The stored envelope is verified again, so a key reported compromised or an
-    issuer narrowed after ingest shows at once. An id with no accepted
-    attestation answers NOT_FOUND, or the reasons its records were rejected.
+    The stored envelope is verified again (or its outcome taken from ``cache``, which
+    is keyed by the trust list's state), so a key reported compromised or an issuer
+    narrowed after ingest shows at once. An id with no accepted attestation answers
+    NOT_FOUND, or the reasons its records were rejected.
     """
-    stored = store.get(credential_id)
-    if stored is None:
-        rejections = store.rejections_for(credential_id)
-        if rejections:
-            reasons = tuple(dict.fromkeys(r.reason for r in rejections))
-            return VerifyOutcome(
-                Judgement(False, reasons, "%d record(s) published under this id were rejected: %s" % (
-                    len(rejections), ", ".join(reason_code(r) for r in reasons))),
-                None,
-            )
-        return VerifyOutcome(Judgement(False, (common_pb2.REASON_NOT_FOUND,), "no attestation with this id"), None)
-    try:
-        verified = verify_attestation(stored.envelope_bytes, trust=trust, record_key=credential_id)
-    except RecordRejected as exc:
-        return VerifyOutcome(Judgement(False, (exc.reason,), "no longer trusted: " + exc.detail), None)
-    return VerifyOutcome(judge(verified, claimed, today=today), verified)
+    checked = cache.held(credential_id, trust) if cache is not None else None
+    if checked is None:
+        epoch = cache.epoch if cache is not None else None
+        stored = store.get(credential_id)
+        if stored is None:
+            rejections = store.rejections_for(credential_id)
+            if rejections:
+                reasons = tuple(dict.fromkeys(r.reason for r in rejections))
+                return VerifyOutcome(
+                    Judgement(False, reasons, "%d record(s) published under this id were rejected: %s" % (
+                        len(rejections), ", ".join(reason_code(r) for r in reasons))),
+                    None,
+                )
+            return VerifyOutcome(Judgement(False, (common_pb2.REASON_NOT_FOUND,), "no attestation with this id"),
+                                 None)
+        checked = cache.check(stored, trust, epoch=epoch) if cache is not None else check_stored(stored, trust)
+    if checked.verified is None:
+        assert checked.rejection is not None
+        reason, detail = checked.rejection
+        # Still the evidence: the envelope this registry once accepted, for a regulator that relied on it.
+        return VerifyOutcome(Judgement(False, (reason,), "no longer trusted: " + detail), None,
+                             checked.evidence, checked.version)
+    return VerifyOutcome(judge(checked.verified, claimed, today=today), checked.verified, checked.evidence,
+                         checked.version)
 
 
 @dataclass(frozen=True)
@@ -190,3 +113,94 @@ def record_registration(
     publish_move(move)  # confirmed by the broker before we remember it: a crash here re-publishes,
     store.add_registration(credential_id, move)  # and flowstats de-duplicates by move_id
     return MoveRecorded(move, already_recorded=False)
+
+
+def verify_presented(
+    envelope_bytes: bytes,
+    claimed: registry_pb2.ClaimedSubject | None,
+    *,
+    store: AttestationStore,
+    trust: TrustList,
+    today: dt.date,
+    cache: VerificationCache | None = None,
+) -> VerifyOutcome:
+    """Judge an envelope an applicant hands over, as of ``today``.
+
+    Nothing about it needs to be stored: it is checked offline, then against
+    the state the registry holds. A refusal of the envelope itself (a bad
+    signature, an unknown issuer, bytes that do not parse) is a verdict, not an
+    error: the applicant handed over a bad document.
+    """
+    # (1) the envelope verifies against the current trust list, exactly as a Kafka record would
+    try:
+        verified = verify_attestation(envelope_bytes, trust=trust)
+    except RecordRejected as exc:
+        return VerifyOutcome(Judgement(False, (exc.reason,), exc.detail), None)
+
+    # (2) what it says holds today and matches the applicant's claimed details
+    judgement = judge(verified, claimed, today=today)
+
+    # (3) it is the version the registry holds, or newer (the registry has not caught up yet)
+    stored = store.get(verified.credential_id)
+    if stored is None:
+        return VerifyOutcome(_noted(judgement, "the registry holds no version of this credential"), verified)
+    presented_payload = envelope_pb2.Envelope.FromString(envelope_bytes).payload
+    superseded = stored.version > verified.version or (
+        stored.version == verified.version
+        and envelope_pb2.Envelope.FromString(stored.envelope_bytes).payload != presented_payload
+    )
+    if superseded:
+        reasons = tuple(r for r in judgement.reasons
+                        if r not in (common_pb2.REASON_VERIFIED, common_pb2.REASON_CONDITIONS_APPLY))
+        detail = "version %d is superseded by version %d the registry holds%s" % (
+            verified.version, stored.version, _held_status(stored, trust, cache))
+        if judgement.verified is False:
+            detail += "; " + judgement.detail
+        return VerifyOutcome(Judgement(False, reasons + (common_pb2.REASON_STALE,), detail), verified,
+                             current_version=stored.version)
+    if stored.version < verified.version:
+        judgement = _noted(judgement, "newer than version %d the registry holds" % stored.version)
+    return VerifyOutcome(judgement, verified, current_version=stored.version)
+
+
+def _noted(judgement: Judgement, note: str) -> Judgement:
+    return Judgement(judgement.verified, judgement.reasons, "%s; %s" % (judgement.detail, note))
+
+
+def _held_status(stored: StoredAttestation, trust: TrustList, cache: VerificationCache | None) -> str:
+    try:
+        held = (cache.verify(stored, trust)[0] if cache is not None
+                else verify_attestation(stored.envelope_bytes, trust=trust, record_key=stored.credential_id))
+    except RecordRejected as exc:
+        return " (which no longer verifies: %s)" % exc.code
+    status = common_pb2.CredentialStatus.Name(held.attestation.status).removeprefix("CREDENTIAL_STATUS_")
+    return " (status %s)" % status
+
+
+def status_update(
+    credential_id: str,
+    *,
+    store: AttestationStore,
+    trust: TrustList,
+    today: dt.date,
+    observed_at: dt.datetime,
+    initial: bool,
+    cache: VerificationCache | None = None,
+) -> registry_pb2.StatusUpdate:
+    """Return the state of ``credential_id`` for WatchStatus: as Verify would judge it without
+    claimed details, with the status and evidence of the version held."""
+    outcome = verify(credential_id, None, store=store, trust=trust, today=today, cache=cache)
+    update = registry_pb2.StatusUpdate(
+        credential_id=credential_id,
+        version=outcome.current_version,
+        verified=outcome.judgement.verified,
+        reasons=list(outcome.judgement.reasons),
+        detail=outcome.judgement.detail,
+        observed_at=to_timestamp(observed_at),
+        initial=initial,
+    )
+    if outcome.verified is not None:
+        update.status = outcome.verified.attestation.status
+    if outcome.evidence is not None:  # also when no longer trusted: what the registry once accepted
+        update.evidence.CopyFrom(outcome.evidence)
+    return update

@@ -44,6 +44,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_CONDITIONS_APPLY: _ClassVar[Reason]
     REASON_OVERSIZED: _ClassVar[Reason]
     REASON_TRUST_LIST_INVALID: _ClassVar[Reason]
+    REASON_STALE: _ClassVar[Reason]
 CREDENTIAL_KIND_UNSPECIFIED: CredentialKind
 CREDENTIAL_KIND_LICENCE: CredentialKind
 CREDENTIAL_KIND_DIPLOMA: CredentialKind
@@ -75,6 +76,7 @@ REASON_NOT_YET_VALID: Reason
 REASON_CONDITIONS_APPLY: Reason
 REASON_OVERSIZED: Reason
 REASON_TRUST_LIST_INVALID: Reason
+REASON_STALE: Reason
 
 class Date(_message.Message):
     __slots__ = ("year", "month", "day")

@@ -29,7 +29,7 @@ from credverify.v1 import moves_pb2 as credverify_dot_v1_dot_moves__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63redverify/v1/registry.proto\x12\rcredverify.v1\x1a\x1f\x63redverify/v1/attestation.proto\x1a\x1a\x63redverify/v1/common.proto\x1a\x1c\x63redverify/v1/envelope.proto\x1a\x19\x63redverify/v1/moves.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x0e\x43laimedSubject\x12\x13\n\x0b\x66\x61mily_name\x18\x01 \x01(\t\x12\x13\n\x0bgiven_names\x18\x02 \x01(\t\x12*\n\rdate_of_birth\x18\x03 \x01(\x0b\x32\x13.credverify.v1.Date\"V\n\rVerifyRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\"\xe6\x01\n\x0eVerifyResponse\x12\x10\n\x08verified\x18\x01 \x01(\x08\x12&\n\x07reasons\x18\x02 \x03(\x0e\x32\x15.credverify.v1.Reason\x12/\n\x0b\x61ttestation\x18\x03 \x01(\x0b\x32\x1a.credverify.v1.Attestation\x12)\n\x08\x65vidence\x18\x04 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12.\n\nchecked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"\x8e\x01\n\x19RecordRegistrationRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\x12*\n\rregistered_on\x18\x03 \x01(\x0b\x32\x13.credverify.v1.Date\"a\n\x1aRecordRegistrationResponse\x12)\n\x04move\x18\x01 \x01(\x0b\x32\x1b.credverify.v1.VerifiedMove\x12\x18\n\x10\x61lready_recorded\x18\x02 \x01(\x08\"\xcd\x01\n\x0eRejectedRecord\x12\x14\n\x0csource_topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0b\n\x03key\x18\x04 \x01(\x0c\x12\r\n\x05value\x18\x05 \x01(\x0c\x12%\n\x06reason\x18\x06 \x01(\x0e\x32\x15.credverify.v1.Reason\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12/\n\x0brejected_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xc3\x01\n\x0fRegistryService\x12\x45\n\x06Verify\x12\x1c.credverify.v1.VerifyRequest\x1a\x1d.credverify.v1.VerifyResponse\x12i\n\x12RecordRegistration\x12(.credverify.v1.RecordRegistrationRequest\x1a).credverify.v1.RecordRegistrationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63redverify/v1/registry.proto\x12\rcredverify.v1\x1a\x1f\x63redverify/v1/attestation.proto\x1a\x1a\x63redverify/v1/common.proto\x1a\x1c\x63redverify/v1/envelope.proto\x1a\x19\x63redverify/v1/moves.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x0e\x43laimedSubject\x12\x13\n\x0b\x66\x61mily_name\x18\x01 \x01(\t\x12\x13\n\x0bgiven_names\x18\x02 \x01(\t\x12*\n\rdate_of_birth\x18\x03 \x01(\x0b\x32\x13.credverify.v1.Date\"V\n\rVerifyRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\"\xff\x01\n\x0eVerifyResponse\x12\x10\n\x08verified\x18\x01 \x01(\x08\x12&\n\x07reasons\x18\x02 \x03(\x0e\x32\x15.credverify.v1.Reason\x12/\n\x0b\x61ttestation\x18\x03 \x01(\x0b\x32\x1a.credverify.v1.Attestation\x12)\n\x08\x65vidence\x18\x04 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12.\n\nchecked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x17\n\x0f\x63urrent_version\x18\x07 \x01(\x04\"s\n\x16VerifyPresentedRequest\x12)\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\".\n\x15GetAttestationRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\"t\n\x16GetAttestationResponse\x12/\n\x0b\x61ttestation\x18\x01 \x01(\x0b\x32\x1a.credverify.v1.Attestation\x12)\n\x08\x65vidence\x18\x02 \x01(\x0b\x32\x17.credverify.v1.Envelope\",\n\x12WatchStatusRequest\x12\x16\n\x0e\x63redential_ids\x18\x01 \x03(\t\"\x9e\x02\n\x0cStatusUpdate\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x1f.credverify.v1.CredentialStatus\x12\x10\n\x08verified\x18\x04 \x01(\x08\x12&\n\x07reasons\x18\x05 \x03(\x0e\x32\x15.credverify.v1.Reason\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12/\n\x0bobserved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08\x65vidence\x18\x08 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12\x0f\n\x07initial\x18\t \x01(\x08\"\x8e\x01\n\x19RecordRegistrationRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\x12*\n\rregistered_on\x18\x03 \x01(\x0b\x32\x13.credverify.v1.Date\"a\n\x1aRecordRegistrationResponse\x12)\n\x04move\x18\x01 \x01(\x0b\x32\x1b.credverify.v1.VerifiedMove\x12\x18\n\x10\x61lready_recorded\x18\x02 \x01(\x08\"\xcd\x01\n\x0eRejectedRecord\x12\x14\n\x0csource_topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0b\n\x03key\x18\x04 \x01(\x0c\x12\r\n\x05value\x18\x05 \x01(\x0c\x12%\n\x06reason\x18\x06 \x01(\x0e\x32\x15.credverify.v1.Reason\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12/\n\x0brejected_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xcc\x03\n\x0fRegistryService\x12\x45\n\x06Verify\x12\x1c.credverify.v1.VerifyRequest\x1a\x1d.credverify.v1.VerifyResponse\x12W\n\x0fVerifyPresented\x12%.credverify.v1.VerifyPresentedRequest\x1a\x1d.credverify.v1.VerifyResponse\x12]\n\x0eGetAttestation\x12$.credverify.v1.GetAttestationRequest\x1a%.credverify.v1.GetAttestationResponse\x12O\n\x0bWatchStatus\x12!.credverify.v1.WatchStatusRequest\x1a\x1b.credverify.v1.StatusUpdate0\x01\x12i\n\x12RecordRegistration\x12(.credverify.v1.RecordRegistrationRequest\x1a).credverify.v1.RecordRegistrationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,13 +41,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFYREQUEST']._serialized_start=302
   _globals['_VERIFYREQUEST']._serialized_end=388
   _globals['_VERIFYRESPONSE']._serialized_start=391
-  _globals['_VERIFYRESPONSE']._serialized_end=621
-  _globals['_RECORDREGISTRATIONREQUEST']._serialized_start=624
-  _globals['_RECORDREGISTRATIONREQUEST']._serialized_end=766
-  _globals['_RECORDREGISTRATIONRESPONSE']._serialized_start=768
-  _globals['_RECORDREGISTRATIONRESPONSE']._serialized_end=865
-  _globals['_REJECTEDRECORD']._serialized_start=868
-  _globals['_REJECTEDRECORD']._serialized_end=1073
-  _globals['_REGISTRYSERVICE']._serialized_start=1076
-  _globals['_REGISTRYSERVICE']._serialized_end=1271
+  _globals['_VERIFYRESPONSE']._serialized_end=646
+  _globals['_VERIFYPRESENTEDREQUEST']._serialized_start=648
+  _globals['_VERIFYPRESENTEDREQUEST']._serialized_end=763
+  _globals['_GETATTESTATIONREQUEST']._serialized_start=765
+  _globals['_GETATTESTATIONREQUEST']._serialized_end=811
+  _globals['_GETATTESTATIONRESPONSE']._serialized_start=813
+  _globals['_GETATTESTATIONRESPONSE']._serialized_end=929
+  _globals['_WATCHSTATUSREQUEST']._serialized_start=931
+  _globals['_WATCHSTATUSREQUEST']._serialized_end=975
+  _globals['_STATUSUPDATE']._serialized_start=978
+  _globals['_STATUSUPDATE']._serialized_end=1264
+  _globals['_RECORDREGISTRATIONREQUEST']._serialized_start=1267
+  _globals['_RECORDREGISTRATIONREQUEST']._serialized_end=1409
+  _globals['_RECORDREGISTRATIONRESPONSE']._serialized_start=1411
+  _globals['_RECORDREGISTRATIONRESPONSE']._serialized_end=1508
+  _globals['_REJECTEDRECORD']._serialized_start=1511
+  _globals['_REJECTEDRECORD']._serialized_end=1716
+  _globals['_REGISTRYSERVICE']._serialized_start=1719
+  _globals['_REGISTRYSERVICE']._serialized_end=2179
 # @@protoc_insertion_point(module_scope)

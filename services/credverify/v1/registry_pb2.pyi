@@ -32,20 +32,72 @@ class VerifyRequest(_message.Message):
     def __init__(self, credential_id: _Optional[str] = ..., claimed: _Optional[_Union[ClaimedSubject, _Mapping]] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
-    __slots__ = ("verified", "reasons", "attestation", "evidence", "checked_at", "detail")
+    __slots__ = ("verified", "reasons", "attestation", "evidence", "checked_at", "detail", "current_version")
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     ATTESTATION_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     verified: bool
     reasons: _containers.RepeatedScalarFieldContainer[_common_pb2.Reason]
     attestation: _attestation_pb2.Attestation
     evidence: _envelope_pb2.Envelope
     checked_at: _timestamp_pb2.Timestamp
     detail: str
-    def __init__(self, verified: _Optional[bool] = ..., reasons: _Optional[_Iterable[_Union[_common_pb2.Reason, str]]] = ..., attestation: _Optional[_Union[_attestation_pb2.Attestation, _Mapping]] = ..., evidence: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
+    current_version: int
+    def __init__(self, verified: _Optional[bool] = ..., reasons: _Optional[_Iterable[_Union[_common_pb2.Reason, str]]] = ..., attestation: _Optional[_Union[_attestation_pb2.Attestation, _Mapping]] = ..., evidence: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., current_version: _Optional[int] = ...) -> None: ...
+
+class VerifyPresentedRequest(_message.Message):
+    __slots__ = ("envelope", "claimed")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    claimed: ClaimedSubject
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., claimed: _Optional[_Union[ClaimedSubject, _Mapping]] = ...) -> None: ...
+
+class GetAttestationRequest(_message.Message):
+    __slots__ = ("credential_id",)
+    CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    credential_id: str
+    def __init__(self, credential_id: _Optional[str] = ...) -> None: ...
+
+class GetAttestationResponse(_message.Message):
+    __slots__ = ("attestation", "evidence")
+    ATTESTATION_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    attestation: _attestation_pb2.Attestation
+    evidence: _envelope_pb2.Envelope
+    def __init__(self, attestation: _Optional[_Union[_attestation_pb2.Attestation, _Mapping]] = ..., evidence: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class WatchStatusRequest(_message.Message):
+    __slots__ = ("credential_ids",)
+    CREDENTIAL_IDS_FIELD_NUMBER: _ClassVar[int]
+    credential_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, credential_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StatusUpdate(_message.Message):
+    __slots__ = ("credential_id", "version", "status", "verified", "reasons", "detail", "observed_at", "evidence", "initial")
+    CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_AT_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_FIELD_NUMBER: _ClassVar[int]
+    credential_id: str
+    version: int
+    status: _common_pb2.CredentialStatus
+    verified: bool
+    reasons: _containers.RepeatedScalarFieldContainer[_common_pb2.Reason]
+    detail: str
+    observed_at: _timestamp_pb2.Timestamp
+    evidence: _envelope_pb2.Envelope
+    initial: bool
+    def __init__(self, credential_id: _Optional[str] = ..., version: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.CredentialStatus, str]] = ..., verified: _Optional[bool] = ..., reasons: _Optional[_Iterable[_Union[_common_pb2.Reason, str]]] = ..., detail: _Optional[str] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evidence: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., initial: _Optional[bool] = ...) -> None: ...
 
 class RecordRegistrationRequest(_message.Message):
     __slots__ = ("credential_id", "claimed", "registered_on")

@@ -28,6 +28,11 @@ if _version_not_supported:
 class RegistryServiceStub:
     """Answers destination regulators: is this credential genuine and current, and
     does it belong to this applicant?
+
+    Errors: a malformed request is INVALID_ARGUMENT; a caller not on the
+    registry's allow-list is PERMISSION_DENIED; GetAttestation and
+    RecordRegistration of a credential the registry never accepted are
+    NOT_FOUND (Verify answers with reason NOT_FOUND instead, as a verdict).
     """
 
     def __init__(self, channel):
@@ -41,6 +46,21 @@ class RegistryServiceStub:
                 request_serializer=credverify_dot_v1_dot_registry__pb2.VerifyRequest.SerializeToString,
                 response_deserializer=credverify_dot_v1_dot_registry__pb2.VerifyResponse.FromString,
                 _registered_method=True)
+        self.VerifyPresented = channel.unary_unary(
+                '/credverify.v1.RegistryService/VerifyPresented',
+                request_serializer=credverify_dot_v1_dot_registry__pb2.VerifyPresentedRequest.SerializeToString,
+                response_deserializer=credverify_dot_v1_dot_registry__pb2.VerifyResponse.FromString,
+                _registered_method=True)
+        self.GetAttestation = channel.unary_unary(
+                '/credverify.v1.RegistryService/GetAttestation',
+                request_serializer=credverify_dot_v1_dot_registry__pb2.GetAttestationRequest.SerializeToString,
+                response_deserializer=credverify_dot_v1_dot_registry__pb2.GetAttestationResponse.FromString,
+                _registered_method=True)
+        self.WatchStatus = channel.unary_stream(
+                '/credverify.v1.RegistryService/WatchStatus',
+                request_serializer=credverify_dot_v1_dot_registry__pb2.WatchStatusRequest.SerializeToString,
+                response_deserializer=credverify_dot_v1_dot_registry__pb2.StatusUpdate.FromString,
+                _registered_method=True)
         self.RecordRegistration = channel.unary_unary(
                 '/credverify.v1.RegistryService/RecordRegistration',
                 request_serializer=credverify_dot_v1_dot_registry__pb2.RecordRegistrationRequest.SerializeToString,
@@ -51,10 +71,40 @@ class RegistryServiceStub:
 class RegistryServiceServicer:
     """Answers destination regulators: is this credential genuine and current, and
     does it belong to this applicant?
+
+    Errors: a malformed request is INVALID_ARGUMENT; a caller not on the
+    registry's allow-list is PERMISSION_DENIED; GetAttestation and
+    RecordRegistration of a credential the registry never accepted are
+    NOT_FOUND (Verify answers with reason NOT_FOUND instead, as a verdict).
     """
 
     def Verify(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The verdict on a credential the registry holds, judged now, with every reason that applies.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyPresented(self, request, context):
+        """The verdict on an envelope the applicant hands over: checked offline against the trust
+        list, then against what the registry holds (an older version than the held one is STALE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAttestation(self, request, context):
+        """The accepted attestation and its signed envelope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchStatus(self, request, context):
+        """The current state of each followed credential, then every change to it, until the caller
+        cancels or the server shuts down. A slow reader gets the latest state of each credential
+        (intermediate versions may be skipped), never a stale one.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -73,6 +123,21 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=credverify_dot_v1_dot_registry__pb2.VerifyRequest.FromString,
                     response_serializer=credverify_dot_v1_dot_registry__pb2.VerifyResponse.SerializeToString,
             ),
+            'VerifyPresented': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyPresented,
+                    request_deserializer=credverify_dot_v1_dot_registry__pb2.VerifyPresentedRequest.FromString,
+                    response_serializer=credverify_dot_v1_dot_registry__pb2.VerifyResponse.SerializeToString,
+            ),
+            'GetAttestation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAttestation,
+                    request_deserializer=credverify_dot_v1_dot_registry__pb2.GetAttestationRequest.FromString,
+                    response_serializer=credverify_dot_v1_dot_registry__pb2.GetAttestationResponse.SerializeToString,
+            ),
+            'WatchStatus': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchStatus,
+                    request_deserializer=credverify_dot_v1_dot_registry__pb2.WatchStatusRequest.FromString,
+                    response_serializer=credverify_dot_v1_dot_registry__pb2.StatusUpdate.SerializeToString,
+            ),
             'RecordRegistration': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordRegistration,
                     request_deserializer=credverify_dot_v1_dot_registry__pb2.RecordRegistrationRequest.FromString,
@@ -89,6 +154,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
 class RegistryService:
     """Answers destination regulators: is this credential genuine and current, and
     does it belong to this applicant?
+
+    Errors: a malformed request is INVALID_ARGUMENT; a caller not on the
+    registry's allow-list is PERMISSION_DENIED; GetAttestation and
+    RecordRegistration of a credential the registry never accepted are
+    NOT_FOUND (Verify answers with reason NOT_FOUND instead, as a verdict).
     """
 
     @staticmethod
@@ -108,6 +178,87 @@ class RegistryService:
             '/credverify.v1.RegistryService/Verify',
             credverify_dot_v1_dot_registry__pb2.VerifyRequest.SerializeToString,
             credverify_dot_v1_dot_registry__pb2.VerifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyPresented(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credverify.v1.RegistryService/VerifyPresented',
+            credverify_dot_v1_dot_registry__pb2.VerifyPresentedRequest.SerializeToString,
+            credverify_dot_v1_dot_registry__pb2.VerifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAttestation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credverify.v1.RegistryService/GetAttestation',
+            credverify_dot_v1_dot_registry__pb2.GetAttestationRequest.SerializeToString,
+            credverify_dot_v1_dot_registry__pb2.GetAttestationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/credverify.v1.RegistryService/WatchStatus',
+            credverify_dot_v1_dot_registry__pb2.WatchStatusRequest.SerializeToString,
+            credverify_dot_v1_dot_registry__pb2.StatusUpdate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,14 +3,21 @@
 Every registry replica materialises the whole of both compacted topics, so
 partitions are assigned by hand (no consumer group) and positions live in the
 registry's own database, committed with the state they produced.
+
+The judging itself is credverify.registry.ingest; this adapter polls, spreads
+the signature checks of a batch over threads (Ed25519 in pyca/cryptography
+releases the GIL), publishes dead letters, and commits.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -20,7 +27,16 @@ from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_timestamp
 from credverify.core.trust import RootKeys, TrustList
-from credverify.registry.handlers import IncomingRecord, ingest, load_trust
+from credverify.registry.ingest import (
+    LIFTABLE_REASONS,
+    IncomingRecord,
+    Outcome,
+    commit_batch,
+    judge_records,
+    judge_unjudged,
+    load_trust,
+    verify_each,
+)
 from credverify.registry.ports import AttestationStore, IngestBatch
 from credverify.v1 import registry_pb2
 
@@ -29,16 +45,27 @@ logger = logging.getLogger(__name__)
 POLL_TIMEOUT_MS = 200
 MAX_RECORDS_PER_BATCH = 2000
 RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
-# Health turns NOT_SERVING when the broker has not answered a poll for this long.
+# Health turns NOT_SERVING when the loop has made no progress (a poll answered, a page of a
+# trust change re-judged) for this long.
 STALE_AFTER_S = 30.0
+# Threads judging a batch's signatures, the ingest thread included: one per core.
+VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))
+# Fewer records than this are judged on the ingest thread alone: handing them over costs more.
+PARALLEL_FROM = 64
 
 
 class KafkaIngestor:
     """The consume -> verify -> store loop, run on its own thread."""
 
     def __init__(self, settings: KafkaSettings, *, store: AttestationStore, roots: RootKeys,
-                 dead_letters: ConfirmingProducer) -> None:
+                 dead_letters: ConfirmingProducer | None,
+                 on_commit: Callable[[IngestBatch], None] | None = None,
+                 verify_threads: int = VERIFY_THREADS) -> None:
+        """``dead_letters`` None records rejections in the store only (a rebuild: the registry that
+        first refused them published them)."""
         self._settings = settings
+        # Told of every committed batch, on this thread (WatchStatus updates, metrics): must not block.
+        self._on_commit = on_commit
         self._topics = settings.topics
         self._store = store
         self._roots = roots
@@ -49,21 +76,45 @@ class KafkaIngestor:
         self.records_seen = 0
         self._trust_partitions: list[TopicPartition] = []
         self._attestation_partitions: list[TopicPartition] = []
+        self._verify_threads = max(1, verify_threads)
+        self._pool: ThreadPoolExecutor | None = None
+        self._until_end = False
+        self._end_offsets: dict[TopicPartition, int] | None = None
+        self.reached_end = False  # with until_end: every partition was consumed to its end offset
+        self._unjudged_done = False
 
     def healthy(self) -> bool:
         return time.monotonic() - self.last_poll_ok < STALE_AFTER_S
 
-    def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set; transient failures are retried with backoff."""
+    def run(self, stop: threading.Event, *, until_end: bool = False) -> None:
+        """Consume until ``stop`` is set; transient failures are retried with backoff.
+
+        With ``until_end``, return as soon as every partition has been consumed up to the end offset
+        it had when consumption started (``credverify registry rebuild``)."""
+        self._until_end = until_end
+        with ThreadPoolExecutor(max(1, self._verify_threads - 1), thread_name_prefix="verify") as pool:
+            self._pool = pool if self._verify_threads > 1 else None
+            try:
+                self._run(stop)
+            finally:
+                self._pool = None
+
+    def _run(self, stop: threading.Event) -> None:
         failures = 0
         while not stop.is_set():
             consumer = None
             try:
+                if not self._unjudged_done:
+                    judged = judge_unjudged(self._store, trust=self.trust, verify=self._verify)
+                    if judged:
+                        logger.info("judged %d attestation(s) stored before verdicts were kept", judged)
+                    self._unjudged_done = True
                 consumer = self._open_consumer(stop)
                 if consumer is None:
                     continue
                 failures = 0
-                self._consume(consumer, stop)
+                if self._consume(consumer, stop):
+                    return
             except Exception:  # noqa: BLE001 - a boundary: log, back off, reopen, never commit past
                 delay = RETRY_BACKOFF_S[min(failures, len(RETRY_BACKOFF_S) - 1)]
                 failures += 1
@@ -100,26 +151,64 @@ class KafkaIngestor:
                 consumer.seek_to_beginning(tp)
         self._trust_partitions = [tp for tp in partitions if tp.topic == self._topics.trust_list]
         self._attestation_partitions = [tp for tp in partitions if tp.topic != self._topics.trust_list]
+        if self._until_end and self._end_offsets is None:
+            self._end_offsets = consumer.end_offsets(partitions)
         return consumer
 
-    def _consume(self, consumer: KafkaConsumer, stop: threading.Event) -> None:
+    def _consume(self, consumer: KafkaConsumer, stop: threading.Event) -> bool:
+        """Poll, judge, publish dead letters, commit, tell the listener; return True once ``until_end``
+        is satisfied, False when ``stop`` was set."""
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_RECORDS_PER_BATCH)
             self.last_poll_ok = time.monotonic()
             records = [_incoming(r) for batch in polled.values() for r in batch]
-            if any(r.topic != self._topics.trust_list for r in records):
-                # An attestation may name an issuer whose record was published just before it:
-                # read the trust list up to its current end before judging.
-                records += self._catch_up_trust(consumer)
             if not records:
+                if self._end_reached(consumer):
+                    return True
                 if not self.caught_up.is_set() and self._at_end(consumer):
                     logger.info("caught up with %s and %s", self._topics.trust_list, self._topics.attestations)
                     self.caught_up.set()
                 continue
+            batch = judge_records(records, topics=self._topics, trust=self.trust, roots=self._roots,
+                                  store=self._store, verify=self._verify)
+            if any(r.reason in LIFTABLE_REASONS for r in batch.rejections):
+                # An attestation may name an issuer whose record was published just before it: read
+                # the trust list to its current end and judge the batch again, rather than send a dead
+                # letter for a record the next issuer record would admit. (Parking would admit it
+                # later anyway; this keeps the common race from reaching the dead-letter topic.)
+                extra = self._catch_up_trust(consumer)
+                if extra:
+                    records += extra
+                    self.trust = load_trust(self._store, self._roots)  # undo what judging applied
+                    batch = judge_records(records, topics=self._topics, trust=self.trust, roots=self._roots,
+                                          store=self._store, verify=self._verify)
             self.records_seen += len(records)
-            batch = ingest(records, topics=self._topics, trust=self.trust, roots=self._roots, store=self._store)
             self._send_dead_letters(batch, records)
-            self._store.commit(batch)
+            commit_batch(batch, store=self._store, trust=self.trust, verify=self._verify)
+            if self._on_commit is not None:
+                self._on_commit(batch)
+            if self._end_reached(consumer):
+                return True
+        return False
+
+    def _verify(self, items: Sequence[tuple[bytes, str]], trust: TrustList) -> list[Outcome]:
+        """Judge ``items``, this thread taking one share and the pool the others."""
+        self.last_poll_ok = time.monotonic()  # a long re-judging of a trust change is progress too
+        pool = self._pool
+        if pool is None or len(items) < PARALLEL_FROM:
+            return verify_each(items, trust)
+        share = -(-len(items) // self._verify_threads)
+        shares = [items[start:start + share] for start in range(0, len(items), share)]
+        others = [pool.submit(verify_each, part, trust) for part in shares[1:]]
+        outcomes = verify_each(shares[0], trust)
+        for future in others:
+            outcomes += future.result()
+        return outcomes
+
+    def _end_reached(self, consumer: KafkaConsumer) -> bool:
+        ends = self._end_offsets
+        self.reached_end = ends is not None and all(consumer.position(tp) >= end for tp, end in ends.items())
+        return self.reached_end
 
     def _catch_up_trust(self, consumer: KafkaConsumer) -> list[IncomingRecord]:
         ends = consumer.end_offsets(self._trust_partitions)
@@ -157,6 +246,8 @@ class KafkaIngestor:
                 detail=rejection.detail, rejected_at=now,
             )
             outgoing.append(OutgoingRecord(self._topics.rejected, original.key, dead.SerializeToString()))
+        if self._dead_letters is None:
+            return
         failed = [d for d in self._dead_letters.publish(outgoing) if not d.confirmed]
         if failed:
             # Not committing: the batch is consumed again and its dead letters re-sent.

@@ -9,11 +9,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
-from credverify.registry.ports import IngestBatch, Rejection, StoredAttestation
-from credverify.v1 import moves_pb2
+from credverify.core.attestation import VerifiedAttestation
+from credverify.core.trust import VerifiedIssuerRecord
+from credverify.registry.ports import ParkedRecord, Rejection, StoredAttestation, Verdict
+from credverify.v1 import common_pb2, moves_pb2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS attestations (
@@ -22,7 +26,10 @@ CREATE TABLE IF NOT EXISTS attestations (
   issuer_id TEXT NOT NULL,
   keyid TEXT NOT NULL,
   envelope BLOB NOT NULL,
-  stored_at REAL NOT NULL
+  stored_at REAL NOT NULL,
+  trust_reason INTEGER NOT NULL DEFAULT 0,
+  trust_detail TEXT NOT NULL DEFAULT '',
+  judged_at REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS issuers (
   issuer_id TEXT PRIMARY KEY,
@@ -52,7 +59,44 @@ CREATE TABLE IF NOT EXISTS registrations (
   move BLOB NOT NULL,
   recorded_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS parked (
+  record_key TEXT NOT NULL,
+  keyid TEXT NOT NULL,
+  envelope BLOB NOT NULL,
+  keyids TEXT NOT NULL,
+  reason INTEGER NOT NULL,
+  detail TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  partition INTEGER NOT NULL,
+  "offset" INTEGER NOT NULL,
+  parked_at REAL NOT NULL,
+  PRIMARY KEY (record_key, keyid)
+);
 """
+# Created after the columns they cover exist (a store from before verdicts gains them first).
+INDEXES = """
+CREATE INDEX IF NOT EXISTS attestations_by_issuer ON attestations (issuer_id, credential_id);
+CREATE INDEX IF NOT EXISTS attestations_by_key ON attestations (keyid, credential_id);
+CREATE INDEX IF NOT EXISTS attestations_unjudged ON attestations (credential_id) WHERE trust_reason = 0;
+CREATE INDEX IF NOT EXISTS parked_by_key ON parked (keyid, record_key);
+"""
+VERDICT_COLUMNS = (
+    ("trust_reason", "INTEGER NOT NULL DEFAULT 0"),
+    ("trust_detail", "TEXT NOT NULL DEFAULT ''"),
+    ("judged_at", "REAL NOT NULL DEFAULT 0"),
+)
+# Statements bind at most this many parameters at once (SQLite's default limit is 32766).
+MAX_BOUND = 900
+_ATTESTATION_COLUMNS = "credential_id, version, envelope, trust_reason, trust_detail"
+
+
+def _stored(row: tuple[str, int, bytes, int, str]) -> StoredAttestation:
+    return StoredAttestation(row[0], row[1], row[2], cast(common_pb2.Reason, row[3]), row[4])
+
+
+def _chunks(items: list[str], size: int = MAX_BOUND) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 class SqliteAttestationStore:
@@ -61,8 +105,14 @@ class SqliteAttestationStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        with self._conn() as conn:
+        conn = self._conn()
+        with conn:
             conn.executescript(SCHEMA)
+            present = {row[1] for row in conn.execute("PRAGMA table_info(attestations)")}
+            for column, declaration in VERDICT_COLUMNS:
+                if column not in present:  # a store from before verdicts: its rows wait to be judged
+                    conn.execute("ALTER TABLE attestations ADD COLUMN %s %s" % (column, declaration))
+            conn.executescript(INDEXES)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -77,10 +127,10 @@ class SqliteAttestationStore:
 
     def get(self, credential_id: str) -> StoredAttestation | None:
         row = self._conn().execute(
-            "SELECT credential_id, version, envelope FROM attestations WHERE credential_id = ?",
+            "SELECT %s FROM attestations WHERE credential_id = ?" % _ATTESTATION_COLUMNS,
             (credential_id,),
         ).fetchone()
-        return StoredAttestation(row[0], row[1], row[2]) if row else None
+        return _stored(row) if row else None
 
     def rejections_for(self, record_key: str) -> list[Rejection]:
         rows = self._conn().execute(
@@ -97,35 +147,32 @@ class SqliteAttestationStore:
         rows = self._conn().execute("SELECT topic, partition, next_offset FROM offsets").fetchall()
         return {(topic, partition): offset for topic, partition, offset in rows}
 
-    def commit(self, batch: IngestBatch) -> None:
-        now = time.time()
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteTransaction]:
+        """One write transaction (state and offsets together or not at all), taken at once so that
+        what it reads cannot change before it writes."""
         conn = self._conn()
-        with conn:  # one transaction: state and offsets together or not at all
-            conn.executemany(
-                "INSERT INTO issuers (issuer_id, version, envelope) VALUES (?, ?, ?) "
-                "ON CONFLICT (issuer_id) DO UPDATE SET version = excluded.version, envelope = excluded.envelope",
-                [(i, v.record.version, v.envelope_bytes) for i, v in batch.issuers.items()],
-            )
-            conn.executemany(
-                "INSERT INTO attestations (credential_id, version, issuer_id, keyid, envelope, stored_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO UPDATE SET "
-                "version = excluded.version, issuer_id = excluded.issuer_id, keyid = excluded.keyid, "
-                "envelope = excluded.envelope, stored_at = excluded.stored_at",
-                [
-                    (c, v.version, v.attestation.issuer_id, v.keyid, v.envelope_bytes, now)
-                    for c, v in batch.attestations.items()
-                ],
-            )
-            conn.executemany(
-                'INSERT INTO rejections (record_key, reason, detail, topic, partition, "offset", rejected_at) '
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(r.record_key, r.reason, r.detail, r.topic, r.partition, r.offset, now) for r in batch.rejections],
-            )
-            conn.executemany(
-                "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
-                "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
-                [(t, p, o) for (t, p), o in batch.next_offsets.items()],
-            )
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield SqliteTransaction(conn, time.time())
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+    def close(self) -> None:
+        """Close this thread's connection (the last one to close folds the WAL into the database)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def seal(self) -> None:
+        """Fold the write-ahead log into the database file and close, so that the file alone holds
+        the whole store and can be moved into place. Call with no other connection open."""
+        conn = self._conn()
+        conn.execute("PRAGMA journal_mode=DELETE").fetchone()
+        self.close()
 
     def registration(self, move_id: str) -> moves_pb2.VerifiedMove | None:
         row = self._conn().execute("SELECT move FROM registrations WHERE move_id = ?", (move_id,)).fetchone()
@@ -147,7 +194,135 @@ class SqliteAttestationStore:
 
     def counts(self) -> dict[str, int]:
         conn = self._conn()
-        return {
+        counts = {
             table: conn.execute("SELECT COUNT(*) FROM %s" % table).fetchone()[0]
             for table in ("attestations", "issuers", "rejections", "registrations")
         }
+        counts["untrusted"] = conn.execute(
+            "SELECT COUNT(*) FROM attestations WHERE trust_reason != ?", (common_pb2.REASON_VERIFIED,)
+        ).fetchone()[0]
+        counts["parked"] = conn.execute("SELECT COUNT(DISTINCT record_key) FROM parked").fetchone()[0]
+        return counts
+
+
+class SqliteTransaction:
+    """The IngestTransaction of SqliteAttestationStore: every method runs inside one open transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
+        self._conn = conn
+        self._now = now
+
+    def held(self, credential_id: str) -> StoredAttestation | None:
+        row = self._conn.execute(
+            "SELECT %s FROM attestations WHERE credential_id = ?" % _ATTESTATION_COLUMNS, (credential_id,)
+        ).fetchone()
+        return _stored(row) if row else None
+
+    def put_issuers(self, issuers: Iterable[VerifiedIssuerRecord]) -> None:
+        self._conn.executemany(
+            "INSERT INTO issuers (issuer_id, version, envelope) VALUES (?, ?, ?) "
+            "ON CONFLICT (issuer_id) DO UPDATE SET version = excluded.version, envelope = excluded.envelope",
+            [(v.record.issuer_id, v.record.version, v.envelope_bytes) for v in issuers],
+        )
+
+    def put_attestations(self, attestations: Iterable[VerifiedAttestation]) -> None:
+        """Store each as the version held, with the verdict VERIFIED; a parked record of its id is dropped."""
+        rows = [
+            (v.credential_id, v.version, v.attestation.issuer_id, v.keyid, v.envelope_bytes, self._now,
+             common_pb2.REASON_VERIFIED, self._now)
+            for v in attestations
+        ]
+        if not rows:
+            return
+        self._conn.executemany(
+            "INSERT INTO attestations (credential_id, version, issuer_id, keyid, envelope, stored_at, "
+            "trust_reason, trust_detail, judged_at) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?) "
+            "ON CONFLICT (credential_id) DO UPDATE SET "
+            "version = excluded.version, issuer_id = excluded.issuer_id, keyid = excluded.keyid, "
+            "envelope = excluded.envelope, stored_at = excluded.stored_at, trust_reason = excluded.trust_reason, "
+            "trust_detail = excluded.trust_detail, judged_at = excluded.judged_at",
+            rows,
+        )
+        self.unpark(row[0] for row in rows)
+
+    def add_rejections(self, rejections: Iterable[Rejection]) -> None:
+        self._conn.executemany(
+            'INSERT INTO rejections (record_key, reason, detail, topic, partition, "offset", rejected_at) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(r.record_key, r.reason, r.detail, r.topic, r.partition, r.offset, self._now) for r in rejections],
+        )
+
+    def park(self, parked: Iterable[ParkedRecord]) -> None:
+        """Keep each, replacing what was parked under its record key before (the latest record wins)."""
+        records = list(parked)
+        if not records:
+            return
+        self.unpark(p.record_key for p in records)
+        self._conn.executemany(
+            'INSERT INTO parked (record_key, keyid, envelope, keyids, reason, detail, topic, partition, "offset", '
+            "parked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (p.record_key, keyid, p.envelope_bytes, " ".join(p.keyids), p.reason, p.detail, p.topic,
+                 p.partition, p.offset, self._now)
+                for p in records for keyid in p.keyids
+            ],
+        )
+
+    def unpark(self, record_keys: Iterable[str]) -> None:
+        # Rarely anything parked: test for it first rather than deleting per key on every batch.
+        keys = list(record_keys)
+        if not keys or self._conn.execute("SELECT 1 FROM parked LIMIT 1").fetchone() is None:
+            return
+        for chunk in _chunks(keys):
+            self._conn.execute("DELETE FROM parked WHERE record_key IN (%s)" % ",".join("?" * len(chunk)), chunk)
+
+    def set_verdicts(self, verdicts: Iterable[Verdict]) -> None:
+        self._conn.executemany(
+            "UPDATE attestations SET trust_reason = ?, trust_detail = ?, judged_at = ? WHERE credential_id = ?",
+            [(v.trust_reason, v.trust_detail, self._now, v.credential_id) for v in verdicts],
+        )
+
+    def attestations_of_issuer(self, issuer_id: str, *, after: str, limit: int) -> list[StoredAttestation]:
+        rows = self._conn.execute(
+            "SELECT %s FROM attestations WHERE issuer_id = ? AND credential_id > ? "
+            "ORDER BY credential_id LIMIT ?" % _ATTESTATION_COLUMNS, (issuer_id, after, limit),
+        ).fetchall()
+        return [_stored(row) for row in rows]
+
+    def attestations_signed_with(self, keyid: str, *, exclude_issuer: str, after: str,
+                                 limit: int) -> list[StoredAttestation]:
+        rows = self._conn.execute(
+            "SELECT %s FROM attestations WHERE keyid = ? AND credential_id > ? AND issuer_id != ? "
+            "ORDER BY credential_id LIMIT ?" % _ATTESTATION_COLUMNS, (keyid, after, exclude_issuer, limit),
+        ).fetchall()
+        return [_stored(row) for row in rows]
+
+    def unjudged_attestations(self, *, after: str, limit: int) -> list[StoredAttestation]:
+        rows = self._conn.execute(
+            "SELECT %s FROM attestations WHERE trust_reason = 0 AND credential_id > ? "
+            "ORDER BY credential_id LIMIT ?" % _ATTESTATION_COLUMNS, (after, limit),
+        ).fetchall()
+        return [_stored(row) for row in rows]
+
+    def parked_signed_with(self, keyids: Collection[str], *, after: str, limit: int) -> list[ParkedRecord]:
+        wanted = sorted(keyids)[:MAX_BOUND]
+        if not wanted:
+            return []
+        rows = self._conn.execute(
+            'SELECT record_key, envelope, keyids, reason, detail, topic, partition, "offset" FROM parked '
+            "WHERE keyid IN (%s) AND record_key > ? GROUP BY record_key ORDER BY record_key LIMIT ?"
+            % ",".join("?" * len(wanted)), [*wanted, after, limit],
+        ).fetchall()
+        return [
+            ParkedRecord(record_key=row[0], envelope_bytes=row[1], keyids=tuple(row[2].split()),
+                         reason=cast(common_pb2.Reason, row[3]), detail=row[4], topic=row[5],
+                         partition=row[6], offset=row[7])
+            for row in rows
+        ]
+
+    def set_offsets(self, next_offsets: Mapping[tuple[str, int], int]) -> None:
+        self._conn.executemany(
+            "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
+            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+            [(t, p, o) for (t, p), o in next_offsets.items()],
+        )

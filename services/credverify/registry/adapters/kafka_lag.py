@@ -1,0 +1,57 @@
+"""How far the registry's committed state is behind the ends of the topics it materialises."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from kafka import KafkaConsumer, TopicPartition
+
+from credverify.core.settings import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+
+class ConsumerLag:
+    """Records per topic between the offsets the store committed and the end of each partition.
+
+    ``refresh`` asks the broker (a separate consumer that never fetches); call it from one thread.
+    """
+
+    def __init__(self, settings: KafkaSettings, committed: Callable[[], dict[tuple[str, int], int]]) -> None:
+        self._settings = settings
+        self._committed = committed
+        self._consumer: KafkaConsumer | None = None
+        self.by_topic: dict[str, int] = {}
+
+    def refresh(self) -> None:
+        """Update ``by_topic``; leaves it as it was when the broker does not answer (logged at debug)."""
+        try:
+            if self._consumer is None:
+                self._consumer = KafkaConsumer(
+                    bootstrap_servers=self._settings.bootstrap_servers,
+                    client_id="credverify-registry-lag",
+                    group_id=None,
+                    enable_auto_commit=False,
+                    request_timeout_ms=15_000,
+                )
+            topics = (self._settings.topics.trust_list, self._settings.topics.attestations)
+            partitions = [TopicPartition(topic, p) for topic in topics
+                          for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
+            if not partitions:
+                return
+            ends = self._consumer.end_offsets(partitions)
+            starts = self._consumer.beginning_offsets(partitions)
+            committed = self._committed()
+            lag: dict[str, int] = dict.fromkeys(topics, 0)
+            for tp in partitions:
+                position = max(committed.get((tp.topic, tp.partition), 0), starts[tp])
+                lag[tp.topic] += max(ends[tp] - position, 0)
+            self.by_topic = lag
+        except Exception:  # noqa: BLE001 - a metric: a broker that does not answer leaves the last value
+            logger.debug("consumer lag not refreshed", exc_info=True)
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
