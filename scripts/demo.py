@@ -436,7 +436,47 @@ def main() -> int:
             % (", ".join(reason_code(r) for r in replay_seen.reasons))
         )
 
-        section("6. London registers applicants (gRPC RecordRegistration)")
+        section("6. Kenya's council rotates its signing key; the old one is stolen")
+        old_keyid = load_signer(work / "ke-nck.key").keyid
+        run_cli(["issuer", "keygen", "--key", "ke-nck-2.key"], env=env, cwd=work)
+        rotated = run_cli(["trust", "rotate-key", "--root-key", "root.key", "--issuer-id", "KE-NCK",
+                           "--new-public-key", "ke-nck-2.pub.pem"], env=env, cwd=work)
+        say("  federation: " + rotated.stdout.strip())
+        good_standing = run_cli(
+            ["issuer", "issue", "--key", "ke-nck-2.key", "--ledger", "ke-nck.ledger.db", "--issuer-id", "KE-NCK",
+             "--jurisdiction", "KE", "--number", "GS-10001", "--kind", "GOOD_STANDING",
+             "--practitioner-number", "NCK-10001", "--family-name", REGISTERS["KE-NCK"][0][0],
+             "--given-names", REGISTERS["KE-NCK"][0][1], "--dob", REGISTERS["KE-NCK"][0][2], "--trained-in", "KE",
+             "--isco", REGISTERS["KE-NCK"][0][3], "--valid-from", str(today),
+             "--valid-until", str(today + dt.timedelta(days=180))], env=env, cwd=work)
+        say("  council, with the new key: " + good_standing.stdout.strip())
+        wait_for("the good-standing certificate to verify", lambda: True if stub.Verify(
+            registry_pb2.VerifyRequest(credential_id="KE-NCK/GS-10001"), timeout=5).verified else None,
+            services=(registry,))
+        say("  London verifies KE-NCK/GS-10001 signed by the new key: VERIFIED")
+        stolen_at = dt.datetime.now(dt.UTC)
+        reported = run_cli(["trust", "report-compromise", "--root-key", "root.key", "--issuer-id", "KE-NCK",
+                            "--keyid", old_keyid[:16], "--at", stolen_at.isoformat()], env=env, cwd=work)
+        say("  federation: " + reported.stdout.strip())
+        # The thief signs a licence for someone never registered, with the stolen key.
+        thief = issue(
+            [IssueAttestation(issuer_id="KE-NCK", jurisdiction="KE", local_number="66666", kind=LICENCE,
+                              practitioner_number="NCK-66666", family_name="Kamau", given_names="John",
+                              date_of_birth=dt.date(1985, 5, 5), country_of_training="KE", profession_isco="2221",
+                              valid_until=today.replace(year=today.year + 2))],
+            signer=load_signer(work / "ke-nck.key"), publisher=producer, topics=topics,
+            ledger=SqliteIssuedLedger(work / "thief.ledger.db"), now=dt.datetime.now(dt.UTC),
+        )
+        assert thief[0].confirmed
+        refused_thief = wait_for("the forged licence to be refused", lambda: next((reason_code(d.reason) for d in
+                                 dead_letters(bootstrap, topics) if d.key == b"KE-NCK/66666"), None),
+                                 services=(registry,))
+        still = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/10001"), timeout=5)
+        say("  a licence the thief signed with the stolen key: refused as %s" % refused_thief)
+        say("  KE-NCK/10001, signed by the same key before it was stolen: still %s"
+            % ", ".join(reason_code(r) for r in still.reasons))
+
+        section("7. London registers applicants (gRPC RecordRegistration)")
         to_register = (
             ["KE-NCK/%d" % (10000 + n) for n in (1, 3, 4, 5, 6, 7, 8, 9, 10, 11)]
             + ["RO-CMR/%d" % (10000 + n) for n in range(1, 9)]
@@ -469,7 +509,7 @@ def main() -> int:
         say("  the same nurse registered twice: already_recorded=%s, nothing new emitted" % again.already_recorded)
         say("  registering the suspended nurse: refused with %s" % refused)
 
-        section("7. Flow statistics for statisticians (k=%d, from %s)" % (K, topics.flow_statistics))
+        section("8. Flow statistics for statisticians (k=%d, from %s)" % (K, topics.flow_statistics))
         expected = {cell.key: statistic(cell, count, k=K) for cell, count in cells.items()}
 
         def statistics_settled() -> dict[str, moves_pb2.FlowStatistic] | None:
@@ -496,7 +536,7 @@ def main() -> int:
                 )
             )
 
-        section("8. Dead letters (%s)" % topics.rejected)
+        section("9. Dead letters (%s)" % topics.rejected)
         for record in dead_letters(bootstrap, topics):
             say(
                 "  %-16s %-22s %s"
