@@ -30,7 +30,6 @@ from credverify.core.keys import PASSPHRASE_ENV, load_signer
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.flowstats.cli import read_statistics
-from credverify.flowstats.domain import Cell, cell_of, statistic
 from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
 from credverify.issuer.domain import IssueAttestation
 from credverify.issuer.handlers import issue
@@ -287,7 +286,7 @@ def main() -> int:
         )
         say("  from the CLI: " + one.stdout.strip())
 
-        section("3. A registry in London (GB) and the flow-statistics worker start")
+        section("3. A registry in London (GB) starts")
         (work / "pseudonym.key").write_bytes(base64.b64encode(os.urandom(48)))
         target = "127.0.0.1:%d" % free_port()
         registry = Service(
@@ -312,10 +311,6 @@ def main() -> int:
             cwd=work,
         )
         services.append(registry)
-        flowstats = Service(
-            "flowstats", ["flowstats", "worker", "--k", str(K), "--data-dir", "flowstats"], env=env, cwd=work
-        )
-        services.append(flowstats)
         started = time.monotonic()
         wait_for("the registry to report SERVING", lambda: serving(target), services=(registry,))
         say(
@@ -483,18 +478,19 @@ def main() -> int:
             + ["LK-SLMC/%d" % (10000 + n) for n in range(1, 6)]
             + ["TT-NMC/%d" % (10000 + n) for n in range(1, 4)]
         )
-        first_of_month = to_date(today.replace(day=1))
+        # Registrations of last month, so that its flow statistics can be final by section 7.
+        last_month = today.replace(day=1) - dt.timedelta(days=1)
+        registered_on = to_date(last_month.replace(day=15))
+        period = "%04d-%02d" % (last_month.year, last_month.month)
         recorded: Counter[str] = Counter()
-        cells: Counter[Cell] = Counter()
         for credential_id in to_register:
             reply = stub.RecordRegistration(
-                registry_pb2.RecordRegistrationRequest(credential_id=credential_id, registered_on=first_of_month),
+                registry_pb2.RecordRegistrationRequest(credential_id=credential_id, registered_on=registered_on),
                 timeout=10,
             )
             recorded[reply.move.origin_country] += 1
-            cells[cell_of(reply.move)] += 1
         again = stub.RecordRegistration(
-            registry_pb2.RecordRegistrationRequest(credential_id="KE-NCK/10001", registered_on=first_of_month),
+            registry_pb2.RecordRegistrationRequest(credential_id="KE-NCK/10001", registered_on=registered_on),
             timeout=10,
         )
         try:
@@ -510,31 +506,52 @@ def main() -> int:
         say("  registering the suspended nurse: refused with %s" % refused)
 
         section("8. Flow statistics for statisticians (k=%d, from %s)" % (K, topics.flow_statistics))
-        expected = {cell.key: statistic(cell, count, k=K) for cell, count in cells.items()}
+        # The worker starts after the month's registrations and with no grace period, so the
+        # month is closed and its final, anonymised release comes out at once.
+        flowstats = Service(
+            "flowstats",
+            ["flows", "worker", "--k", str(K), "--grace", "0s", "--data-dir", "flowstats"],
+            env=env,
+            cwd=work,
+        )
+        services.append(flowstats)
 
-        def statistics_settled() -> dict[str, moves_pb2.FlowStatistic] | None:
+        def final_release() -> dict[str, moves_pb2.FlowStatistic] | None:
             latest = read_statistics(bootstrap, topics.flow_statistics, idle_timeout=1.5)
-            return latest if latest == expected else None
+            grand_total = latest.get("%s|_T|_T|_T" % period)
+            return latest if grand_total is not None and grand_total.final else None
 
         latest = wait_for(
-            "the flow statistics to count every move", statistics_settled, timeout=120, services=(flowstats,)
+            "the final flow statistics of %s" % period, final_release, timeout=120, services=(flowstats,)
         )
-        say("  %-8s %-6s %-11s %-12s %-10s %s" % ("period", "origin", "destination", "profession", "moves", "method"))
-        for key in sorted(latest):
-            stat = latest[key]
+        say("  %-8s %-8s %-11s %-12s %-8s %-10s %s" % (
+            "period", "origin", "destination", "profession", "measure", "value", "method"))
+        shown = [
+            stat for stat in latest.values()
+            if stat.period == period and stat.destination_country == "GB"
+            and (stat.measure == "moves" or stat.profession_group == "_T")
+            and (stat.origin_country not in ("_T", "_INTRA", "_INTER") or stat.profession_group == "_T")
+        ]
+        for stat in sorted(shown, key=lambda s: (s.measure, s.origin_country.startswith("_"), s.origin_country,
+                                                  s.profession_group)):
             say(
-                "  %-8s %-6s %-11s %-12s %-10s %s k=%s, %s"
+                "  %-8s %-8s %-11s %-12s %-8s %-10s %s k=%s, %s"
                 % (
                     stat.period,
                     stat.origin_country,
                     stat.destination_country,
                     stat.profession_group,
+                    stat.measure,
                     "suppressed" if stat.suppressed else stat.value,
                     stat.method,
                     stat.parameters["k"],
                     "final" if stat.final else "provisional",
                 )
             )
+        exported = run_cli(["flows", "export", "--format", "csv", "--final-only", "--output", "flows.csv",
+                            "--idle-timeout", "1.5"], env=env, cwd=work)
+        say("  (_T: all, _INTRA/_INTER: origins in the same UN M49 region as GB or another one)")
+        say("  " + exported.stderr.strip().splitlines()[-1] + ": the OECD.Stat-style CSV for statisticians")
 
         section("9. Dead letters (%s)" % topics.rejected)
         for record in dead_letters(bootstrap, topics):

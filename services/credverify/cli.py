@@ -3,7 +3,8 @@
     credverify trust ...      federation operator: root keys, issuer records
     credverify issuer ...     source council: keys, signed attestations
     credverify registry ...   destination regulator: serve, verify, register
-    credverify flowstats ...  statisticians: the Faust worker and its output
+    credverify flows ...      statisticians: the Faust worker, its statistics, CSV/JSON export
+                              (also as `credverify flowstats ...`, its earlier name)
 
 Exit codes: 0 done; 1 done in part (some records not confirmed, a verdict
 other than VERIFIED); 2 bad arguments, configuration or input.
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     federation_cli.add_commands(services.add_parser("trust", help="federation root keys and issuer records"))
     issuer_cli.add_commands(services.add_parser("issuer", help="sign and publish attestations"))
     registry_cli.add_commands(services.add_parser("registry", help="verify attestations, answer gRPC"))
-    flowstats_cli.add_commands(services.add_parser("flowstats", help="anonymised flow statistics"))
+    flowstats_cli.add_commands(services.add_parser("flows", help="anonymised flow statistics"))
+    flowstats_cli.add_commands(services.add_parser("flowstats", help="the same as flows (earlier name)"))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),

@@ -1,68 +1,149 @@
-"""The Faust worker against a real broker: duplicates count once, foreign records do not stop it,
-and cells below k publish no count."""
+"""The flow-statistics worker as a real process against a real broker: duplicates count once, foreign
+records are set aside without stopping it, an open month gets provisional cells, a closed month gets
+a final release whose suppressed statistics no intruder can recover, and the CSV export reads it."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer
 
 from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
-from credverify.flowstats.cli import read_statistics
-from credverify.localrun import Service, cli_env, wait_for
+from credverify.flowstats.cli import read_all_statistics
+from credverify.flowstats.regions import load_m49
+from credverify.flowstats.tables import MoveCell, StatKey, facts_of, tabulate
+from credverify.localrun import Service, cli_env, run_cli, wait_for
 from credverify.registry.domain import move_record_key
-from credverify.v1 import moves_pb2
+from credverify.v1 import moves_pb2, registry_pb2
+from tests.unit.test_flowstats_attack import attack
 
 pytestmark = pytest.mark.kafka
 
-
-def move(n: int, origin: str, isco: str, day: dt.date) -> moves_pb2.VerifiedMove:
-    return moves_pb2.VerifiedMove(
-        move_id="move-%s-%d" % (origin, n),
-        origin_country=origin,
-        destination_country="GB",
-        profession_isco=isco,
-        registered_on=to_date(day),
-        subject_token="token-%d" % n,
-    )
+# (origin, destination, ISCO-08, moves): a month of registrations, a few flows small enough to protect.
+FLOWS = [
+    ("KE", "GB", "2221", 40), ("KE", "GB", "2222", 2), ("RO", "GB", "2212", 25), ("LK", "GB", "2211", 12),
+    ("TT", "GB", "2221", 3), ("IN", "GB", "2221", 18), ("PH", "IE", "2221", 22), ("RO", "IE", "2211", 6),
+    ("NG", "IE", "2221", 1), ("KE", "IE", "2221", 9),
+]
 
 
-def test_moves_are_counted_once_per_cell_and_small_cells_are_suppressed(
+def months_back(today: dt.date, months: int) -> dt.date:
+    index = today.year * 12 + today.month - 1 - months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def make_moves(first_day: dt.date, prefix: str, rng: random.Random) -> list[moves_pb2.VerifiedMove]:
+    moves = []
+    for origin, destination, isco, count in FLOWS:
+        for n in range(count):
+            trained = destination if n % 7 == 3 else origin  # some come back to their country of training
+            moves.append(moves_pb2.VerifiedMove(
+                move_id="%s-%s%s%s-%d" % (prefix, origin, destination, isco, n), origin_country=origin,
+                destination_country=destination, profession_isco=isco,
+                registered_on=to_date(first_day + dt.timedelta(days=rng.randint(0, 20))),
+                subject_token="token-%s-%d" % (origin, n), country_of_training=trained))
+    rng.shuffle(moves)
+    return moves
+
+
+def records(topic: str, moves: list[moves_pb2.VerifiedMove]) -> list[OutgoingRecord]:
+    return [OutgoingRecord(topic, move_record_key(m), m.SerializeToString()) for m in moves]
+
+
+def expected_table(moves: list[moves_pb2.VerifiedMove]) -> dict[StatKey, int]:
+    cells: Counter[MoveCell] = Counter()
+    seen: set[str] = set()
+    period = ""
+    for move in moves:
+        facts = facts_of(move)
+        if facts.move_id not in seen:
+            seen.add(facts.move_id)
+            cells[facts.cell] += 1
+            period = facts.period
+    return tabulate(period, cells, load_m49(), margins=True)
+
+
+def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     topics = kafka_settings.topics
     ensure_topics(kafka_settings.bootstrap_servers, topics)
-    november, december = dt.date(2026, 11, 3), dt.date(2026, 12, 1)
-    moves = [move(n, "KE", "2221", november) for n in range(6)] + [move(n, "RO", "2212", december) for n in range(2)]
-    records = [OutgoingRecord(topics.verified_moves, move_record_key(m), m.SerializeToString()) for m in moves]
-    redelivered = records[:3]  # the same moves again, as after a registry retry
+    today = dt.datetime.now(dt.UTC).date()
+    closed_month, open_month = months_back(today, 2), months_back(today, 0)
+    rng = random.Random(4)
+    closed = make_moves(closed_month, "c", rng)
+    current = make_moves(open_month, "o", rng)
     foreign = OutgoingRecord(topics.verified_moves, b"KE>GB", b"\xff\x00 not a move")
-    # Same key, so same partition, published last: once its cell shows, everything before it was counted.
-    sentinel = move(99, "KE", "2222", november)
-    last = OutgoingRecord(topics.verified_moves, move_record_key(sentinel), sentinel.SerializeToString())
+    wrong_key = OutgoingRecord(topics.verified_moves, b"GB>KE", closed[0].SerializeToString())
+    redelivered = records(topics.verified_moves, closed[:30])  # as after a registry retry
     producer = ConfirmingProducer(kafka_settings.bootstrap_servers, client_id="test")
-    assert all(d.confirmed for d in producer.publish(records + [foreign] + redelivered + [last]))
+    assert all(d.confirmed for d in producer.publish(
+        records(topics.verified_moves, closed) + [foreign, wrong_key] + redelivered
+        + records(topics.verified_moves, current)))
     producer.close()
 
-    worker = Service(
-        "flowstats",
-        ["flowstats", "worker", "--k", "5", "--data-dir", "state"],
-        env=cli_env(kafka_settings.bootstrap_servers, topics.prefix),
-        cwd=tmp_path,
-    )
+    env = cli_env(kafka_settings.bootstrap_servers, topics.prefix)
+    worker = Service("flowstats", ["flows", "worker", "--k", "5", "--grace", "1d", "--provisional-interval", "1s",
+                                   "--data-dir", "state"], env=env, cwd=tmp_path)
+    closed_period = closed_month.strftime("%Y-%m")
+    open_period = open_month.strftime("%Y-%m")
     try:
+        def published() -> list[moves_pb2.FlowStatistic] | None:
+            found = [s for _, s in read_all_statistics(kafka_settings.bootstrap_servers, topics.flow_statistics,
+                                                       idle_timeout=1.0)]
+            has_final = any(s.period == closed_period and s.final for s in found)
+            has_open = any(s.period == open_period for s in found)
+            return found if has_final and has_open else None
 
-        def settled() -> dict[str, moves_pb2.FlowStatistic] | None:
-            latest = read_statistics(kafka_settings.bootstrap_servers, topics.flow_statistics, idle_timeout=1.0)
-            return latest if "2026-11|KE|GB|midwives" in latest and len(latest) == 3 else None
-
-        latest = wait_for("the worker to count every move", settled, timeout=120, services=(worker,))
-        assert latest["2026-11|KE|GB|nurses"].value == 6, "redelivered moves were counted twice"
-        doctors = latest["2026-12|RO|GB|doctors"]
-        assert doctors.suppressed and doctors.value == 0 and doctors.parameters["k"] == "5"
+        everything = wait_for("a final release of %s and a provisional one of %s" % (closed_period, open_period),
+                              published, timeout=120, services=(worker,))
         worker.assert_running()
     finally:
         worker.stop()
+
+    # The closed month: every statistic listed, every published value exact, duplicates counted once.
+    truth = expected_table(closed)
+    final = {StatKey(s.period, s.measure, s.origin_country, s.destination_country, s.profession_group): s
+             for s in everything if s.period == closed_period and s.final}
+    assert set(final) == set(truth), "the final release should list every non-zero statistic"
+    wrong = {key.record_key: (s.value, truth[key]) for key, s in final.items()
+             if not s.suppressed and s.value != truth[key]}
+    assert wrong == {}, "published values differ from the true counts (value, truth): %s" % wrong
+    assert final[StatKey(closed_period, "moves", "_T", "_T", "_T")].value == len(closed)
+    assert final[StatKey(closed_period, "moves", "NG", "IE", "nurses")].suppressed
+    assert all(s.method == "threshold" and s.parameters["k"] == "5" and s.parameters["grace"] == "1d"
+               for s in final.values())
+
+    # Nothing published for the month lets an intruder recover a suppressed statistic.
+    window = [s for s in everything if s.period == closed_period]
+    assert attack(window, load_m49(), 5) == []
+
+    # The open month: provisional cells that reached k, no totals.
+    provisional = [s for s in everything if s.period == open_period]
+    assert provisional and not any(s.final for s in provisional)
+    assert all(s.value >= 5 and "_T" not in (s.origin_country, s.profession_group) for s in provisional)
+
+    # The foreign record and the mis-keyed copy went to the dead-letter topic, with their reasons.
+    consumer = KafkaConsumer(topics.rejected, bootstrap_servers=kafka_settings.bootstrap_servers, group_id=None,
+                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
+    dead = [registry_pb2.RejectedRecord.FromString(r.value) for r in consumer]
+    consumer.close()
+    assert sorted(d.value[:2] for d in dead) == sorted([b"\xff\x00", closed[0].SerializeToString()[:2]])
+    assert any("record key: expected 'KE>GB'" in d.detail or "record key" in d.detail for d in dead)
+    assert all(d.source_topic == topics.verified_moves for d in dead)
+
+    # A statistician's CSV of the final month.
+    result = run_cli(["flows", "export", "--format", "csv", "--final-only", "--idle-timeout", "2"],
+                     env=env, cwd=tmp_path)
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows and all(row["PERIOD"] == closed_period and row["Status"] == "final" for row in rows)
+    nigeria = next(r for r in rows if r["ORIGIN"] == "NG" and r["PROFESSION"] == "nurses" and r["MEASURE"] == "moves")
+    assert nigeria["Value"] == "" and nigeria["Flag Codes"] == "c"

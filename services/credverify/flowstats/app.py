@@ -1,44 +1,387 @@
 """The Faust app: verified moves in, anonymised flow statistics out.
 
-Moves are keyed by country pair (see registry.domain.move_record_key), so all
-copies of a move and every cell it counts in live in one partition: the
-de-duplication table and the count table are co-partitioned with the source.
+Two stages in one app (see docs/flowstats.md for the reasoning):
+
+1. ``count_moves`` reads credverify.verified-moves.v1. Moves are keyed by
+   country pair (registry.domain.move_record_key), so every copy of a move
+   lands in one partition; the partition's counter de-duplicates, counts by
+   month, and writes what it counted to the changelogged table ``counted`` in
+   the partition the moves came from. Offsets are acknowledged only after
+   that write, and Faust flushes the producer before it commits offsets, so a
+   committed offset always has its state behind it. A timer closes windows
+   (month end + grace, by the wall clock, recorded as a state entry with the
+   partition's end offset) and sends each window's exact counts, provisional
+   and then final, to the internal topic ``<app id>-window-parts``.
+2. ``release_windows`` reads those parts keyed by month, so one worker sees a
+   whole window; it applies disclosure control (or differential privacy),
+   records the release in the changelogged table ``releases`` and only then
+   publishes it to credverify.flow-statistics.v1.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
-import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
 
 import faust
+from faust.types import TP
+from google.protobuf.message import DecodeError
 
-from credverify.core.settings import KafkaSettings
-from credverify.flowstats.domain import cell_of, statistic
-from credverify.v1 import moves_pb2
+from credverify.core.errors import InvalidInput
+from credverify.core.timefmt import from_timestamp, to_timestamp
+from credverify.flowstats.counting import Outcome, PartitionCounter
+from credverify.flowstats.releases import (
+    build_release,
+    is_complete,
+    newer_part,
+    provisional_due,
+    record_key,
+)
+from credverify.flowstats.settings import PARTITIONS, FlowSettings, app_id, parts_topic_name
+from credverify.flowstats.tables import facts_of
+from credverify.v1 import common_pb2, moves_pb2, registry_pb2
 
 logger = logging.getLogger(__name__)
 
-# Source and changelog topics must agree (Faust raises PartitionsMismatch otherwise).
-PARTITIONS = 3
+# Moves per state entry at most; a larger batch costs fewer writes and a longer replay.
+BATCH_MOVES = 1000
+# How often the timers write what is pending, close windows and send parts.
+HOUSEKEEPING_S = 0.5
+# A killed worker's partitions move to a new one after this long without heartbeats.
+SESSION_TIMEOUT_S = 10.0
+# Offsets are committed this often; a restart replays at most about this much.
+COMMIT_INTERVAL_S = 1.0
 
 
-@dataclass(frozen=True)
-class FlowSettings:
-    kafka: KafkaSettings
-    k: int
-    data_dir: Path
+class StateTable:
+    """A changelogged Faust table of raw bytes, written to an explicit partition.
+
+    Faust picks the changelog partition from the event being processed; the
+    timers write with no event, so the partition is given explicitly."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        self.table.data[key] = value
+        self.table.send_changelog(partition, key, value, key_serializer="raw", value_serializer="raw")
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.table.data.get(key)
+        return bytes(value) if value is not None else None
+
+    def with_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in list(self.table.data.items()):
+            if bytes(key).startswith(prefix):
+                yield bytes(key), bytes(value)
 
 
-def app_id(settings: FlowSettings) -> str:
-    prefix = re.sub(r"[^A-Za-z0-9_-]", "-", settings.kafka.topics.prefix)
-    return prefix + "credverify-flowstats"
+def _active_partitions(app: faust.App, topic: str) -> set[int]:
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+
+
+def _ready(app: faust.App) -> bool:
+    return bool(app.tables.actives_ready) and not app.rebalancing
+
+
+class MoveCounting:
+    """Stage 1: the counters of this worker's moves partitions, and what they send."""
+
+    def __init__(self, app: faust.App, settings: FlowSettings, table: StateTable, parts: Any,
+                 rejected: Any) -> None:
+        self.app = app
+        self.settings = settings
+        self.table = table
+        self.parts = parts
+        self.rejected = rejected
+        self.moves_topic = settings.kafka.topics.verified_moves
+        self.counters: dict[int, PartitionCounter] = {}
+        self.generation = -1
+        self.stream: Any = None
+        self.unacked: list[Any] = []
+        self.parts_sent: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
+        self.finals_sent: set[tuple[int, str]] = set()
+        self.clock_sent: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+
+    def counter(self, partition: int) -> PartitionCounter:
+        """Return the counter of ``partition``, rebuilt from the table after every rebalance."""
+        if self.generation != self.app.rebalancing_count:
+            # What was counted before the rebalance is written before the counters go.
+            self._write_batches()
+            self.counters.clear()
+            self.parts_sent.clear()
+            self.finals_sent.clear()
+            self.clock_sent.clear()
+            self.generation = self.app.rebalancing_count
+        found = self.counters.get(partition)
+        if found is None:
+            found = self._restore(partition)
+            self.counters[partition] = found
+        return found
+
+    def _restore(self, partition: int) -> PartitionCounter:
+        counter = PartitionCounter(partition=partition, grace=self.settings.policy.grace)
+        moves = 0
+        for _, value in self.table.with_prefix(b"b/%d/" % partition):
+            batch = moves_pb2.CountedBatch.FromString(value)
+            counter.restore_batch(batch)
+            moves += len(batch.moves)
+        for _, value in self.table.with_prefix(b"c/%d/" % partition):
+            counter.restore_clock(moves_pb2.WindowClock.FromString(value))
+        # Offsets below the committed one were counted by an earlier run, with their state written first.
+        committed_offsets: dict[TP, int | None] = getattr(self.app.consumer, "_committed_offset", {})
+        committed = committed_offsets.get(TP(self.moves_topic, partition))
+        counter.next_offset = int(committed or 0)
+        logger.info("partition %d: %d moves and %d window closes restored, resuming at offset %d",
+                    partition, moves, len(counter.clock_times), counter.next_offset)
+        return counter
+
+    async def handle(self, event: Any) -> None:
+        """Count one record of the moves topic; foreign records go to the dead-letter topic."""
+        message = event.message
+        counter = self.counter(message.partition)
+        try:
+            move = moves_pb2.VerifiedMove.FromString(event.value or b"")
+            facts = facts_of(move)
+            expected_key = ("%s>%s" % (facts.cell.origin, facts.cell.destination)).encode()
+            if event.key != expected_key:
+                # De-duplication relies on every copy of a move landing in one partition.
+                raise InvalidInput("record key: expected %r (origin>destination), found %r"
+                                   % (expected_key.decode(), event.key))
+        except (DecodeError, InvalidInput) as exc:
+            counter.skip(message.offset)
+            await self._reject(event, exc)
+        else:
+            outcome = counter.count(facts, message.offset)
+            if outcome is Outcome.LATE:
+                logger.info("move %s of %s arrived after its window closed: not counted",
+                            facts.move_id, facts.period)
+        self.unacked.append(event)
+        if len(self.unacked) >= BATCH_MOVES:
+            await self.write_pending()
+
+    async def _reject(self, event: Any, exc: DecodeError | InvalidInput) -> None:
+        message = event.message
+        detail = str(exc) if isinstance(exc, InvalidInput) else "expected a VerifiedMove, found bytes that do not parse"
+        logger.warning("set aside record %s[%d]@%d: %s", message.topic, message.partition, message.offset, detail)
+        dead = registry_pb2.RejectedRecord(
+            source_topic=message.topic, partition=message.partition, offset=message.offset,
+            key=event.key or b"", value=event.value or b"", reason=common_pb2.REASON_MALFORMED,
+            detail=detail, rejected_at=to_timestamp(dt.datetime.now(dt.UTC)),
+        )
+        await self.rejected.send(key=event.key, value=dead.SerializeToString())
+
+    async def write_pending(self) -> None:
+        """Write what the counters counted since the last call, then acknowledge those records."""
+        self._write_batches()
+        events, self.unacked = self.unacked, []
+        if self.stream is not None:
+            for event in events:
+                await self.stream.ack(event)
+
+    def _write_batches(self) -> None:
+        for counter in self.counters.values():
+            batch = counter.take_pending()
+            if batch is not None:
+                first, last = batch.moves[0].offset, batch.moves[-1].offset
+                self.table.put(counter.partition, b"b/%d/%020d/%020d" % (counter.partition, first, last),
+                               batch.SerializeToString())
+
+    async def housekeeping(self) -> None:
+        """Write pending state; then close windows, send final and provisional parts and clocks."""
+        await self.write_pending()
+        if not _ready(self.app):
+            return
+        now = dt.datetime.now(dt.UTC)
+        active = _active_partitions(self.app, self.moves_topic)
+        for partition in sorted(active):
+            counter = self.counter(partition)
+            await self._close_windows(counter, now)
+        durable = False
+        for partition in sorted(active):
+            counter = self.counter(partition)
+            for period in counter.closed_periods():
+                if (partition, period) in self.finals_sent:
+                    continue
+                if not durable:
+                    # A final part must never get ahead of the state it reports.
+                    await self.app.producer.flush()
+                    durable = True
+                await self._send_part(counter.part(period, final=True), wait=True)
+                self.finals_sent.add((partition, period))
+                logger.info("partition %d: window %s final, %d moves", partition, period,
+                            counter.part(period, final=True).counted)
+            await self._send_clock(counter, now)
+            for period in counter.periods():
+                if counter.closing_offset(period) is not None:
+                    continue  # closed: its final part goes once complete
+                part = counter.part(period, final=False)
+                sent = self.parts_sent.get((partition, period))
+                # Sent when it changes, and as a heartbeat so a restarted release stage hears it.
+                if sent is None or sent[0] != part.counted + part.late or \
+                        now - sent[1] >= self.settings.policy.provisional_interval:
+                    await self._send_part(part, wait=False)
+                    self.parts_sent[(partition, period)] = (part.counted + part.late, now)
+
+    async def _close_windows(self, counter: PartitionCounter, now: dt.datetime) -> None:
+        if not counter.tick_due(now):
+            return
+        tp = TP(self.moves_topic, counter.partition)
+        # The end offset the consumer last heard of (every fetch reports it) is recent enough:
+        # moves written after it are late by the recorded rule, whatever the exact moment.
+        end_offset = self.app.consumer.highwater(tp)
+        if end_offset is None:
+            end_offset = (await self.app.consumer.highwaters(tp)).get(tp)
+        if end_offset is None:
+            return
+        entry = counter.tick(now, int(end_offset))
+        if entry is not None:
+            self.table.put(counter.partition, b"c/%d/%s" % (counter.partition, now.isoformat().encode()),
+                           entry.SerializeToString())
+            logger.info("partition %d: windows closing up to %s at offset %d", counter.partition,
+                        now.isoformat(), entry.end_offset)
+
+    async def _send_part(self, part: moves_pb2.WindowPart, *, wait: bool) -> None:
+        control = moves_pb2.FlowstatsControl(part=part)
+        future = await self.parts.send(key=part.period.encode(), value=control.SerializeToString())
+        if wait:
+            await future
+
+    async def _send_clock(self, counter: PartitionCounter, now: dt.datetime) -> None:
+        message = counter.clock_message()
+        if message is None:
+            return
+        through = from_timestamp(message.closed_through)
+        last = self.clock_sent.get(counter.partition)
+        # Sent when it moves, and as a heartbeat, so that a restarted release stage hears it.
+        if last is not None and last[0] == through and now - last[1] < self.settings.policy.provisional_interval:
+            return
+        value = moves_pb2.FlowstatsControl(clock=message).SerializeToString()
+        for partition in range(PARTITIONS):
+            future = await self.parts.send(key=b"clock", value=value, partition=partition)
+            await future
+        self.clock_sent[counter.partition] = (through, now)
+
+
+class WindowReleasing:
+    """Stage 2: whole windows, disclosure control, and publication."""
+
+    def __init__(self, app: faust.App, settings: FlowSettings, table: StateTable, statistics: Any) -> None:
+        self.app = app
+        self.settings = settings
+        self.table = table
+        self.statistics = statistics
+        self.parts_topic = parts_topic_name(settings)
+        # The agent and the timer both release; one release at a time.
+        self.lock = asyncio.Lock()
+
+    async def handle(self, event: Any) -> None:
+        here = event.message.partition
+        control = moves_pb2.FlowstatsControl.FromString(event.value)
+        if control.HasField("part"):
+            part = control.part
+            key = b"part/%d/%s/%d" % (here, part.period.encode(), part.partition)
+            current = self.table.get(key)
+            if newer_part(moves_pb2.WindowPart.FromString(current) if current else None, part):
+                self.table.put(here, key, part.SerializeToString())
+            await self.consider(here, part.period)
+        elif control.HasField("clock"):
+            clock = control.clock
+            key = b"clock/%d/%d" % (here, clock.partition)
+            current = self.table.get(key)
+            if current is None or from_timestamp(moves_pb2.PartitionClock.FromString(current).closed_through) \
+                    <= from_timestamp(clock.closed_through):
+                self.table.put(here, key, clock.SerializeToString())
+            for period in self._open_periods(here):
+                await self.consider(here, period)
+
+    def _open_periods(self, here: int) -> list[str]:
+        periods = {key.split(b"/")[2].decode() for key, _ in self.table.with_prefix(b"part/%d/" % here)}
+        return sorted(p for p in periods if not self._state(here, p).final)
+
+    def _state(self, here: int, period: str) -> moves_pb2.WindowReleases:
+        found = self.table.get(b"window/%d/%s" % (here, period.encode()))
+        return moves_pb2.WindowReleases.FromString(found) if found else moves_pb2.WindowReleases(period=period)
+
+    async def consider(self, here: int, period: str) -> None:
+        """Release ``period`` if it is complete (final) or a provisional release is due."""
+        async with self.lock:
+            await self._consider(here, period)
+
+    async def _consider(self, here: int, period: str) -> None:
+        state = self._state(here, period)
+        if state.final:
+            return
+        parts = {
+            int(key.rsplit(b"/", 1)[1]): moves_pb2.WindowPart.FromString(value)
+            for key, value in self.table.with_prefix(b"part/%d/%s/" % (here, period.encode()))
+        }
+        clocks = {
+            int(key.rsplit(b"/", 1)[1]): moves_pb2.PartitionClock.FromString(value)
+            for key, value in self.table.with_prefix(b"clock/%d/" % here)
+        }
+        policy = self.settings.policy
+        now = dt.datetime.now(dt.UTC)
+        final = is_complete(period, parts, clocks, policy)
+        counted = sum(part.counted for part in parts.values())
+        if not final and not provisional_due(period, state, counted, now, policy):
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            # Secondary suppression solves linear programs: off the event loop, so heartbeats go on.
+            released = await loop.run_in_executor(
+                None, lambda: build_release(period, parts, state, policy, final=final, now=now))
+        except RuntimeError as exc:
+            # Nothing leaves unprotected: the window is tried again on its next part or timer round.
+            logger.error("window %s: no release, it could not be protected: %s", period, exc)
+            return
+        if released is None:
+            logger.info("window %s: privacy budget spent, no further provisional release", period)
+            return
+        key = b"window/%d/%s" % (here, period.encode())
+        self.table.put(here, key, released.SerializeToString())
+        # What is published must be on record first, so a restart publishes the same values again.
+        await self.app.producer.flush()
+        try:
+            await self.publish(here, released)
+        except Exception as exc:  # noqa: BLE001 - recorded, so the timer publishes it again; never lost
+            logger.warning("window %s: release %d not confirmed (%s); publishing it again shortly", period,
+                           released.releases, exc)
+            return
+        logger.info("window %s: release %d (%s) published, %d statistics, %d moves", period, released.releases,
+                    "final" if released.final else "provisional", len(released.latest), released.counted)
+
+    async def publish(self, here: int, released: moves_pb2.WindowReleases) -> None:
+        futures = [
+            await self.statistics.send(key=record_key(stat), value=stat.SerializeToString())
+            for stat in released.latest
+        ]
+        for future in futures:
+            await future
+        released.published = released.releases
+        self.table.put(here, b"window/%d/%s" % (here, released.period.encode()), released.SerializeToString())
+
+    async def housekeeping(self) -> None:
+        """Publish again any release recorded but not confirmed (the worker stopped in between), and
+        make the provisional releases that came due since the last part arrived."""
+        if not _ready(self.app):
+            return
+        for here in sorted(_active_partitions(self.app, self.parts_topic)):
+            async with self.lock:  # a release in progress is not yet confirmed, but not lost either
+                for _, value in self.table.with_prefix(b"window/%d/" % here):
+                    state = moves_pb2.WindowReleases.FromString(value)
+                    if state.releases and state.published < state.releases:
+                        logger.info("window %s: publishing release %d again", state.period, state.releases)
+                        await self.publish(here, state)
+            for period in self._open_periods(here):
+                await self.consider(here, period)
 
 
 def create_app(settings: FlowSettings) -> faust.App:
-    """Return the Faust app with its tables and agent declared (nothing is started)."""
+    """Return the Faust app with its topics, tables, agents and timers declared (nothing is started)."""
     topics = settings.kafka.topics
     app = faust.App(
         app_id(settings),
@@ -48,28 +391,47 @@ def create_app(settings: FlowSettings) -> faust.App:
         topic_partitions=PARTITIONS,
         web_enabled=False,
         producer_acks=-1,
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=SESSION_TIMEOUT_S / 4,
+        broker_commit_interval=COMMIT_INTERVAL_S,
+        consumer_auto_offset_reset="earliest",
+        topic_replication_factor=settings.replication_factor,
     )
-    moves = app.topic(topics.verified_moves, key_serializer="raw", value_serializer="raw",
-                      partitions=PARTITIONS)
+    moves = app.topic(topics.verified_moves, key_serializer="raw", value_serializer="raw", partitions=PARTITIONS)
+    parts = app.topic(parts_topic_name(settings), key_serializer="raw", value_serializer="raw",
+                      partitions=PARTITIONS, internal=True)
     statistics = app.topic(topics.flow_statistics, key_serializer="raw", value_serializer="raw")
-    seen = app.Table("moves-seen", default=bool, partitions=PARTITIONS)
-    counts = app.Table("cell-counts", default=int, partitions=PARTITIONS)
+    rejected = app.topic(topics.rejected, key_serializer="raw", value_serializer="raw")
+    # Raw bytes in and out of the changelogs: the values are protobuf messages.
+    counted = StateTable(app.Table("counted", key_type=bytes, value_type=bytes, partitions=PARTITIONS))
+    releases = StateTable(app.Table("releases", key_type=bytes, value_type=bytes, partitions=PARTITIONS))
+    counting = MoveCounting(app, settings, counted, parts, rejected)
+    releasing = WindowReleasing(app, settings, releases, statistics)
 
     @app.agent(moves)
-    async def count_moves(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for value in stream:
-            try:
-                move = moves_pb2.VerifiedMove.FromString(value)
-            except Exception:  # noqa: BLE001 - a foreign record must not stop the worker
-                logger.warning("skipping a record on %s that is not a VerifiedMove", topics.verified_moves)
-                continue
-            if not move.move_id or seen[move.move_id]:
-                continue  # a re-registration or redelivery: counted once
-            seen[move.move_id] = True
-            cell = cell_of(move)
-            counts[cell.key] += 1
-            stat = statistic(cell, counts[cell.key], k=settings.k)
-            await statistics.send(key=cell.key.encode(), value=stat.SerializeToString())
-            yield None
+    async def count_moves(stream: Any) -> None:
+        # Acknowledged by hand, after the state entry covering them is written.
+        counting.stream = stream
+        async for event in stream.noack().events():
+            await counting.handle(event)
+
+    @app.agent(parts)
+    async def release_windows(stream: Any) -> None:
+        async for event in stream.events():
+            await releasing.handle(event)
+
+    @app.timer(HOUSEKEEPING_S)  # type: ignore[untyped-decorator]
+    async def counting_housekeeping() -> None:
+        try:
+            await counting.housekeeping()
+        except Exception:  # noqa: BLE001 - a failed round (a send that timed out) is retried next round
+            logger.exception("counting housekeeping failed; trying again in %.1f s", HOUSEKEEPING_S)
+
+    @app.timer(HOUSEKEEPING_S * 2)  # type: ignore[untyped-decorator]
+    async def releasing_housekeeping() -> None:
+        try:
+            await releasing.housekeeping()
+        except Exception:  # noqa: BLE001 - a failed round (a send that timed out) is retried next round
+            logger.exception("release housekeeping failed; trying again in %.1f s", HOUSEKEEPING_S * 2)
 
     return app

@@ -1,0 +1,189 @@
+"""Flow-statistics figures: moves counted per second through one worker, and how soon a closed
+window's final statistics are on the topic.
+
+    flowstats.moves_per_s        moves de-duplicated, counted and written to the worker's state, per
+                                 second, by one worker process reading a backlog (the counting stage)
+    flowstats.ratio              that / baseline.consume_per_s (plain kafka-python reading, same run)
+    flowstats.final_latency_ms   from a window's close time (month end + grace) to the last record of
+                                 its final release on credverify.flow-statistics.v1 (record timestamps)
+
+Each part runs a real worker (`credverify flows worker`) as a separate process against the bench's
+broker, on topics of its own that are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from benchkit import BenchContext, benchmark, rate
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.timefmt import to_date
+from credverify.core.topics import Topics
+from credverify.flowstats.windows import month_end
+from credverify.localrun import Service, cli_env, wait_for
+from credverify.registry.domain import move_record_key
+from credverify.v1 import moves_pb2
+
+logger = logging.getLogger("bench")
+
+MOVES = 50_000
+MOVES_FULL = 200_000
+LATENCY_MOVES = 500
+# The latency window closes this long after the worker starts: time to start and count first.
+CLOSE_AFTER_S = 20.0
+ORIGINS = ["KE", "RO", "LK", "IN", "PH", "NG", "GH", "ZA", "TT", "JM", "PL", "PT"]
+DESTINATIONS = ["GB", "IE", "DE"]
+ISCO = ["2211", "2212", "2221", "2222", "2261", "2262", "3221"]
+
+
+def months_back(today: dt.date, months: int) -> dt.date:
+    index = today.year * 12 + today.month - 1 - months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def make_moves(count: int, month: dt.date, seed: int) -> list[moves_pb2.VerifiedMove]:
+    rng = random.Random(seed)
+    return [
+        moves_pb2.VerifiedMove(
+            move_id="bench-%07d" % n, origin_country=rng.choice(ORIGINS), destination_country=rng.choice(DESTINATIONS),
+            profession_isco=rng.choice(ISCO), registered_on=to_date(month + dt.timedelta(days=rng.randint(0, 27))),
+            subject_token="token-%07d" % n,
+        )
+        for n in range(count)
+    ]
+
+
+class Run:
+    """A worker on topics of its own; ``close`` stops it and deletes the topics."""
+
+    def __init__(self, ctx: BenchContext, purpose: str, moves: list[moves_pb2.VerifiedMove], grace: str) -> None:
+        self.bootstrap = ctx.kafka_bootstrap
+        self.topics = Topics(prefix="bench-%s-%s." % (purpose, uuid.uuid4().hex[:8]))
+        self.app_id = self.topics.prefix.replace(".", "-") + "credverify-flowstats"
+        ensure_topics(self.bootstrap, self.topics)
+        producer = ConfirmingProducer(self.bootstrap, client_id="credverify-bench", linger_ms=20)
+        try:
+            deliveries = producer.publish(
+                [OutgoingRecord(self.topics.verified_moves, move_record_key(m), m.SerializeToString()) for m in moves])
+        finally:
+            producer.close()
+        if not all(d.confirmed for d in deliveries):
+            raise RuntimeError("moves for the %s run were not all confirmed" % purpose)
+        self.work = Path(tempfile.mkdtemp(prefix="credverify-bench-flowstats-"))
+        self.worker = Service("flowstats", ["flows", "worker", "--k", "5", "--grace", grace,
+                                            "--provisional-interval", "1s", "--data-dir", "state"],
+                              env=cli_env(self.bootstrap, self.topics.prefix), cwd=self.work)
+
+    def close(self) -> None:
+        self.worker.stop()
+        shutil.rmtree(self.work, ignore_errors=True)
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="credverify-bench")
+        except KafkaError as exc:
+            logger.warning("could not delete the topics of %s: %s", self.topics.prefix, exc)
+            return
+        try:
+            mine = [t for t in admin.list_topics() if t.startswith((self.topics.prefix, self.app_id))]
+            admin.delete_topics(mine)
+        except KafkaError as exc:
+            logger.warning("could not delete the topics of %s: %s", self.topics.prefix, exc)
+        finally:
+            admin.close()
+
+
+def follow_state(run: Run, total: int, timeout_s: float) -> float:
+    """Follow the worker's state changelog; return moves per second from its first entry to the one
+    that completes ``total``."""
+    changelog = run.app_id + "-counted-changelog"
+    consumer = KafkaConsumer(bootstrap_servers=run.bootstrap, group_id=None, auto_offset_reset="earliest",
+                             enable_auto_commit=False)
+    try:
+        partitions = wait_for("the worker to create its state",
+                              lambda: consumer.partitions_for_topic(changelog) or None,
+                              timeout=timeout_s, services=(run.worker,))
+        consumer.assign([TopicPartition(changelog, p) for p in partitions])
+        counted, first_at, first_counted = 0, None, 0
+        deadline = time.monotonic() + timeout_s
+        while counted < total:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker counted %d of %d moves in %.0f s" % (counted, total, timeout_s))
+            run.worker.assert_running()
+            for batch in consumer.poll(timeout_ms=20).values():
+                for record in batch:
+                    if record.key.startswith(b"b/"):
+                        counted += len(moves_pb2.CountedBatch.FromString(record.value).moves)
+            if counted and first_at is None:
+                first_at, first_counted = time.perf_counter(), counted
+        finished_at = time.perf_counter()
+    finally:
+        consumer.close()
+    assert first_at is not None
+    return rate(total - first_counted, finished_at - first_at)
+
+
+def final_latency_ms(ctx: BenchContext) -> float:
+    """Moves of last month, a grace that closes the month CLOSE_AFTER_S from now; return the time from
+    the close to the last record of the final release (worker's record timestamps)."""
+    now = dt.datetime.now(dt.UTC)
+    month = months_back(now.date(), 1)
+    closes = now + dt.timedelta(seconds=CLOSE_AFTER_S)
+    grace = "%.3fs" % (closes - month_end(month.strftime("%Y-%m"))).total_seconds()
+    run = Run(ctx, "latency", make_moves(LATENCY_MOVES, month, seed=2), grace)
+    period = month.strftime("%Y-%m")
+    try:
+        consumer = KafkaConsumer(run.topics.flow_statistics, bootstrap_servers=run.bootstrap, group_id=None,
+                                 auto_offset_reset="earliest", enable_auto_commit=False)
+        try:
+            provisional_seen = False
+            final_stamps: list[int] = []
+            quiet_since = time.monotonic()
+            deadline = time.monotonic() + CLOSE_AFTER_S + 120
+            # The release is complete when the topic has been quiet for a second after its first record.
+            while not final_stamps or time.monotonic() - quiet_since < 1.0:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no final release of %s within 120 s of its close" % period)
+                run.worker.assert_running()
+                for batch in consumer.poll(timeout_ms=100).values():
+                    for record in batch:
+                        quiet_since = time.monotonic()
+                        stat = moves_pb2.FlowStatistic.FromString(record.value)
+                        if stat.period != period:
+                            continue
+                        if stat.final:
+                            final_stamps.append(record.timestamp)
+                        else:
+                            provisional_seen = True
+            if not provisional_seen:
+                raise RuntimeError("the worker was not counting before the window closed; latency meaningless")
+        finally:
+            consumer.close()
+    finally:
+        run.close()
+    return max(final_stamps) - closes.timestamp() * 1000
+
+
+@benchmark("flowstats.moves_per_s", "flowstats.ratio", "flowstats.final_latency_ms")
+def bench_flowstats(ctx: BenchContext) -> dict[str, float]:
+    total = MOVES_FULL if ctx.full else MOVES
+    month = months_back(dt.datetime.now(dt.UTC).date(), 2)
+    run = Run(ctx, "throughput", make_moves(total, month, seed=1), "1d")
+    try:
+        moves_per_s = follow_state(run, total, timeout_s=300)
+    finally:
+        run.close()
+    latency = final_latency_ms(ctx)
+    return {
+        "flowstats.moves_per_s": moves_per_s,
+        "flowstats.ratio": moves_per_s / ctx.figure("baseline.consume_per_s"),
+        "flowstats.final_latency_ms": latency,
+    }

@@ -1,0 +1,112 @@
+"""Statistics as statisticians read them: the layout of OECD.Stat's CSV exports. Pure, no I/O.
+
+OECD.Stat (and so the OECD Health Workforce Migration database) exports one
+row per observation, each dimension as a code column and a label column,
+then ``Value``, ``Flag Codes`` and ``Flags``. Flags follow Eurostat's codes:
+``c`` confidential (suppressed, no value), ``e`` estimated (carries
+differential-privacy noise), ``p`` provisional (the window is still open).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+
+import pycountry
+
+from credverify.flowstats.tables import INTER, INTRA, MOVES, RETURNS, TOTAL
+from credverify.v1 import moves_pb2
+
+COLUMNS = (
+    "DESTINATION", "Destination", "ORIGIN", "Origin", "PROFESSION", "Profession", "MEASURE", "Measure",
+    "PERIOD", "Period", "Value", "Flag Codes", "Flags", "Status", "Method", "Parameters",
+)
+FLAGS = {
+    "c": "Confidential: suppressed to protect individuals",
+    "e": "Estimated: differential-privacy noise added",
+    "p": "Provisional: the month is still open",
+}
+PROFESSIONS = {
+    "doctors": "Medical doctors (ISCO-08 2211, 2212)",
+    "nurses": "Nurses (ISCO-08 2221, 3221)",
+    "midwives": "Midwives (ISCO-08 2222, 3222)",
+    "dentists": "Dentists (ISCO-08 2261)",
+    "pharmacists": "Pharmacists (ISCO-08 2262)",
+    "other": "Other health professionals (ISCO-08 22, 32 n.e.c.)",
+    TOTAL: "All health professions",
+}
+MEASURE_LABELS = {
+    MOVES: "Verified moves (registrations of practitioners from abroad)",
+    RETURNS: "Returns (registered in their country of training)",
+}
+
+
+def country_label(code: str, *, origin: bool) -> str:
+    if code == TOTAL:
+        return "All origins" if origin else "All destinations"
+    if code == INTRA:
+        return "Origins in the destination's region"
+    if code == INTER:
+        return "Origins in other regions"
+    country = pycountry.countries.get(alpha_2=code)
+    return str(country.name) if country is not None else code
+
+
+def flag_codes(stat: moves_pb2.FlowStatistic) -> str:
+    """Return the flag codes of a statistic, e.g. "cp" (confidential, provisional)."""
+    return ("c" if stat.suppressed else "") + ("e" if stat.noisy else "") + ("" if stat.final else "p")
+
+
+def rows(statistics: Iterable[moves_pb2.FlowStatistic]) -> list[dict[str, str]]:
+    """Return one row per statistic, sorted by destination, origin, profession, measure and period."""
+    result = []
+    for stat in statistics:
+        codes = flag_codes(stat)
+        result.append({
+            "DESTINATION": stat.destination_country,
+            "Destination": country_label(stat.destination_country, origin=False),
+            "ORIGIN": stat.origin_country,
+            "Origin": country_label(stat.origin_country, origin=True),
+            "PROFESSION": stat.profession_group,
+            "Profession": PROFESSIONS.get(stat.profession_group, stat.profession_group),
+            "MEASURE": stat.measure or MOVES,
+            "Measure": MEASURE_LABELS.get(stat.measure or MOVES, stat.measure),
+            "PERIOD": stat.period,
+            "Period": stat.period,
+            "Value": "" if stat.suppressed else str(stat.value),
+            "Flag Codes": codes,
+            "Flags": "; ".join(FLAGS[code] for code in codes),
+            "Status": "final" if stat.final else "provisional",
+            "Method": stat.method,
+            "Parameters": ";".join("%s=%s" % item for item in sorted(stat.parameters.items())),
+        })
+    result.sort(key=lambda r: (r["DESTINATION"], r["ORIGIN"], r["PROFESSION"], r["MEASURE"], r["PERIOD"]))
+    return result
+
+
+def to_csv(statistics: Iterable[moves_pb2.FlowStatistic]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(statistics))
+    return out.getvalue()
+
+
+def to_json(statistics: Iterable[moves_pb2.FlowStatistic]) -> str:
+    """Return a JSON array of the same rows, with the value a number (null when suppressed)."""
+    statistics = list(statistics)
+    items = []
+    for row, stat in zip(rows(statistics), _sorted(statistics), strict=True):
+        item: dict[str, object] = dict(row)
+        item["Value"] = None if stat.suppressed else stat.value
+        item["Parameters"] = dict(sorted(stat.parameters.items()))
+        item["Release"] = stat.release
+        items.append(item)
+    return json.dumps(items, indent=1, ensure_ascii=False) + "\n"
+
+
+def _sorted(statistics: Iterable[moves_pb2.FlowStatistic]) -> list[moves_pb2.FlowStatistic]:
+    return sorted(statistics, key=lambda s: (s.destination_country, s.origin_country, s.profession_group,
+                                             s.measure or MOVES, s.period))

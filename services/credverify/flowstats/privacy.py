@@ -1,0 +1,173 @@
+"""Optional differential privacy for releases, through OpenDP, with a privacy-budget ledger per window.
+
+No I/O. The mechanism (documented in docs/flowstats.md):
+
+- the privacy unit is one verified move: two windows' data are neighbours when
+  they differ by one move;
+- a release is a set of *levels* (e.g. cells by origin, destination and
+  profession; totals by destination), each a vector of counts over a domain
+  fixed in advance (every ISO 3166-1 country as origin, the configured
+  destination countries, the profession groups), so that which keys exist
+  reveals nothing; a move adds 1 to exactly one entry of each level, so each
+  level has L1 sensitivity 1;
+- each level gets epsilon / levels and OpenDP's geometric mechanism
+  (``make_geometric``, discrete Laplace) with scale levels / epsilon: the
+  release is (epsilon, 0)-differentially private by sequential composition;
+- only noisy counts of at least ``k`` are published (post-processing of the
+  noisy values, which costs no privacy and keeps noise on the many empty
+  cells of the domain out of the tables);
+- every release of a window spends epsilon from the window's budget; a
+  provisional release is made only while the budget still holds it and the
+  final release, so the final one can always be made.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pycountry
+
+from credverify.core.errors import ConfigurationError
+from credverify.flowstats.regions import RegionClassification
+from credverify.flowstats.tables import (
+    INTER,
+    INTRA,
+    MEASURES,
+    PROFESSION_GROUPS,
+    TOTAL,
+    MoveCell,
+    StatKey,
+    keys_of,
+)
+
+METHOD_DP = "dp-geometric"
+MECHANISM = "opendp.measurements.make_geometric"
+# (origin level, destination level, profession level) of each published level.
+FINAL_LEVELS: tuple[tuple[str, str, str], ...] = (
+    ("country", "country", "group"),
+    (TOTAL, "country", "group"),
+    (TOTAL, "country", TOTAL),
+    ("scope", "country", TOTAL),
+)
+PROVISIONAL_LEVELS: tuple[tuple[str, str, str], ...] = (("country", "country", "group"),)
+_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class PrivacyPolicy:
+    """Differential-privacy settings of a deployment."""
+
+    epsilon: float  # spent by each release
+    window_budget: float  # total epsilon a window may spend
+    destinations: tuple[str, ...]  # the public domain of destination countries
+
+    def __post_init__(self) -> None:
+        if not self.epsilon > 0:
+            raise ConfigurationError("dp epsilon: expected a positive number, found %r" % self.epsilon)
+        if self.window_budget + _TOLERANCE < self.epsilon:
+            raise ConfigurationError(
+                "dp window budget: expected at least one release's epsilon (%g), found %g"
+                % (self.epsilon, self.window_budget)
+            )
+        if not self.destinations:
+            raise ConfigurationError(
+                "dp destinations: expected the public list of destination countries, found none"
+            )
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    release: int
+    epsilon: float
+    final: bool
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What one window has spent."""
+
+    entries: tuple[LedgerEntry, ...] = field(default_factory=tuple)
+
+    @property
+    def spent(self) -> float:
+        return sum(entry.epsilon for entry in self.entries)
+
+    def allows(self, policy: PrivacyPolicy, *, final: bool) -> bool:
+        """Return True when a release of ``policy.epsilon`` fits, keeping the final release's share."""
+        reserve = 0.0 if final else policy.epsilon
+        return self.spent + policy.epsilon + reserve <= policy.window_budget + _TOLERANCE
+
+    def charge(self, release: int, epsilon: float, *, final: bool) -> Ledger:
+        return Ledger(self.entries + (LedgerEntry(release, epsilon, final),))
+
+
+@dataclass(frozen=True)
+class NoisyRelease:
+    values: dict[StatKey, int]  # only positive noisy values
+    epsilon: float
+    scale: float
+    levels: int
+
+
+def domain_origins() -> tuple[str, ...]:
+    """Return every ISO 3166-1 alpha-2 code: the public domain of origins."""
+    return tuple(sorted(country.alpha_2 for country in pycountry.countries))
+
+
+def _level_keys(
+    period: str, measure: str, level: tuple[str, str, str], destinations: Sequence[str]
+) -> list[StatKey]:
+    origin_level, _destination_level, profession_level = level
+    origins: Sequence[str] = (
+        domain_origins() if origin_level == "country" else (INTRA, INTER) if origin_level == "scope" else (TOTAL,)
+    )
+    professions: Sequence[str] = PROFESSION_GROUPS if profession_level == "group" else (TOTAL,)
+    return [
+        StatKey(period, measure, o, d, p)
+        for o, d, p in itertools.product(origins, destinations, professions)
+    ]
+
+
+def noisy_release(
+    period: str,
+    cells: Mapping[MoveCell, int],
+    *,
+    regions: RegionClassification,
+    policy: PrivacyPolicy,
+    final: bool,
+    publish_at_least: int = 1,
+) -> NoisyRelease:
+    """Return one differentially private release of the window's ``cells`` (see the module's docstring).
+
+    Moves to a destination outside ``policy.destinations`` are left out: the domain is fixed in
+    advance. Raises RuntimeError when OpenDP refuses the measurement."""
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    levels = FINAL_LEVELS if final else PROVISIONAL_LEVELS
+    level_count = len(levels) * len(MEASURES)
+    scale = level_count / policy.epsilon
+    exact: dict[StatKey, int] = {}
+    allowed = set(policy.destinations)
+    for cell, count in cells.items():
+        if cell.destination not in allowed:
+            continue
+        for key in keys_of(period, cell, regions, margins=True):
+            exact[key] = exact.get(key, 0) + count
+    values: dict[StatKey, int] = {}
+    spent = 0.0
+    for measure, level in itertools.product(MEASURES, levels):
+        keys = _level_keys(period, measure, level, policy.destinations)
+        domain = dp.vector_domain(dp.atom_domain(T=int), size=len(keys))
+        mechanism = dp.m.make_geometric(domain, dp.l1_distance(T=int), scale=scale)
+        spent += float(mechanism.map(1))
+        noisy = mechanism([exact.get(key, 0) for key in keys])
+        for key, value in zip(keys, noisy, strict=True):
+            # Post-processing of noisy values only: costs no privacy, keeps noise on empty cells out.
+            if value >= max(1, publish_at_least):
+                values[key] = int(value)
+    if spent > policy.epsilon + _TOLERANCE:
+        raise RuntimeError("dp release: expected to spend at most %g, opendp says %g" % (policy.epsilon, spent))
+    return NoisyRelease(values=values, epsilon=spent, scale=scale, levels=level_count)

@@ -1,0 +1,201 @@
+"""Assembling a window from its partitions and deciding what to release. Pure, no I/O.
+
+A window is released provisionally (at most once per interval, cells only,
+small cells left out) while it is open, and finally (every statistic, with
+primary and secondary suppression, or with differential-privacy noise) once
+every partition of the moves topic has closed it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from credverify.core.timefmt import from_timestamp, to_timestamp
+from credverify.flowstats import disclosure, privacy
+from credverify.flowstats.counting import cells_of_part
+from credverify.flowstats.regions import RegionClassification
+from credverify.flowstats.tables import MOVES, StatKey, tabulate
+from credverify.flowstats.windows import close_time, format_duration
+from credverify.v1 import moves_pb2
+
+
+@dataclass(frozen=True)
+class ReleasePolicy:
+    k: int
+    regions: RegionClassification
+    grace: dt.timedelta
+    provisional_interval: dt.timedelta
+    partitions: int  # of the moves topic: a window is complete when all of them closed it
+    privacy: privacy.PrivacyPolicy | None = None
+
+    @property
+    def method(self) -> str:
+        return privacy.METHOD_DP if self.privacy else disclosure.METHOD_THRESHOLD
+
+
+def is_complete(
+    period: str,
+    parts: Mapping[int, moves_pb2.WindowPart],
+    clocks: Mapping[int, moves_pb2.PartitionClock],
+    policy: ReleasePolicy,
+) -> bool:
+    """Return True when every partition has closed ``period`` and sent its final part if it has moves."""
+    closes = close_time(period, policy.grace)
+    for partition in range(policy.partitions):
+        clock = clocks.get(partition)
+        if clock is None or not clock.HasField("closed_through") or from_timestamp(clock.closed_through) < closes:
+            return False
+        part = parts.get(partition)
+        if period in clock.periods and (part is None or not part.final):
+            return False
+    return True
+
+
+def newer_part(current: moves_pb2.WindowPart | None, candidate: moves_pb2.WindowPart) -> bool:
+    """Return True when ``candidate`` should replace ``current`` (a final part is never replaced)."""
+    if current is None:
+        return True
+    if current.final:
+        return False
+    return candidate.final or candidate.counted >= current.counted
+
+
+def provisional_due(
+    period: str, state: moves_pb2.WindowReleases, counted: int, now: dt.datetime, policy: ReleasePolicy
+) -> bool:
+    """Return True when a provisional release should be made now: the month is still open, its
+    counts changed, and the last release is at least an interval old."""
+    if state.final or (state.releases and counted == state.counted):
+        return False
+    if now >= close_time(period, policy.grace):
+        # Closed: the final release follows once every partition reports. A provisional one now
+        # would only publish values that the final one must then protect around.
+        return False
+    if not state.releases:
+        return True
+    return now - from_timestamp(state.last_release_at) >= policy.provisional_interval
+
+
+def build_release(
+    period: str,
+    parts: Mapping[int, moves_pb2.WindowPart],
+    state: moves_pb2.WindowReleases,
+    policy: ReleasePolicy,
+    *,
+    final: bool,
+    now: dt.datetime,
+) -> moves_pb2.WindowReleases | None:
+    """Return the window's state with the next release as ``latest``, or None when none may be made
+    (the privacy budget does not allow another provisional release)."""
+    cells = cells_of_part(parts.values())
+    number = state.releases + 1
+    parameters = {
+        "release": str(number),
+        "regions": policy.regions.label,
+        "grace": format_duration(policy.grace),
+        "closes_at": close_time(period, policy.grace).isoformat(),
+    }
+    next_state = moves_pb2.WindowReleases()
+    next_state.CopyFrom(state)
+    del next_state.latest[:]
+    if policy.privacy is not None:
+        ledger = privacy.Ledger(tuple(
+            privacy.LedgerEntry(e.release, e.epsilon, e.final) for e in state.ledger
+        ))
+        if not ledger.allows(policy.privacy, final=final):
+            return None
+        noisy = privacy.noisy_release(period, cells, regions=policy.regions, policy=policy.privacy, final=final,
+                                      publish_at_least=policy.k)
+        spent = ledger.spent + noisy.epsilon
+        parameters.update({
+            "epsilon": "%g" % noisy.epsilon,
+            "delta": "0",
+            "mechanism": privacy.MECHANISM,
+            "scale": "%g" % noisy.scale,
+            "levels": str(noisy.levels),
+            "window_budget": "%g" % policy.privacy.window_budget,
+            "window_spent": "%g" % spent,
+            "privacy_unit": "verified move",
+            "published_at_least": str(policy.k),
+        })
+        statistics = [
+            _statistic(key, value, suppressed=False, noisy=True, policy=policy, parameters=parameters,
+                       final=final, number=number, now=now)
+            for key, value in sorted(noisy.values.items())
+        ]
+        next_state.ledger.append(moves_pb2.PrivacyLedgerEntry(
+            release=number, epsilon=noisy.epsilon, delta=0.0, final=final, released_at=to_timestamp(now)))
+    else:
+        parameters["k"] = str(policy.k)
+        if final:
+            table = tabulate(period, cells, policy.regions, margins=True)
+            floors = {StatKey.from_record_key(key): value for key, value in state.published_floor.items()}
+            protection = disclosure.protect(table, k=policy.k, regions=policy.regions, floors=floors)
+            parameters["secondary"] = disclosure.SECONDARY_METHOD
+            statistics = [
+                _statistic(key, value, suppressed=key in protection.suppressed, noisy=False, policy=policy,
+                           parameters=parameters, final=True, number=number, now=now)
+                for key, value in sorted(table.items())
+            ]
+        else:
+            # Provisional releases list cells that reached k and nothing else: no
+            # totals (which would call for secondary suppression and let successive
+            # releases be differenced) and no small cells (whose mere presence tells).
+            table = tabulate(period, cells, policy.regions, margins=False)
+            parameters["provisional"] = "cells at or above k only"
+            statistics = [
+                _statistic(key, value, suppressed=False, noisy=False, policy=policy, parameters=parameters,
+                           final=False, number=number, now=now)
+                for key, value in sorted(table.items()) if value >= policy.k
+            ]
+        for stat in statistics:
+            if not stat.suppressed:
+                key = _key_of(stat).record_key
+                next_state.published_floor[key] = max(next_state.published_floor.get(key, 0), stat.value)
+    next_state.period = period
+    next_state.releases = number
+    next_state.final = final
+    next_state.last_release_at.CopyFrom(to_timestamp(now))
+    next_state.latest.extend(statistics)
+    next_state.counted = sum(cells.values())
+    return next_state
+
+
+def _key_of(stat: moves_pb2.FlowStatistic) -> StatKey:
+    return StatKey(stat.period, stat.measure, stat.origin_country, stat.destination_country, stat.profession_group)
+
+
+def record_key(stat: moves_pb2.FlowStatistic) -> bytes:
+    """Return the Kafka record key of a published statistic."""
+    return _key_of(stat).record_key.encode()
+
+
+def _statistic(
+    key: StatKey,
+    value: int,
+    *,
+    suppressed: bool,
+    noisy: bool,
+    policy: ReleasePolicy,
+    parameters: Mapping[str, str],
+    final: bool,
+    number: int,
+    now: dt.datetime,
+) -> moves_pb2.FlowStatistic:
+    return moves_pb2.FlowStatistic(
+        period=key.period,
+        origin_country=key.origin,
+        destination_country=key.destination,
+        profession_group=key.profession,
+        measure=key.measure or MOVES,
+        value=0 if suppressed else value,
+        suppressed=suppressed,
+        noisy=noisy,
+        method=policy.method,
+        parameters=dict(parameters),
+        final=final,
+        release=number,
+        released_at=to_timestamp(now),
+    )

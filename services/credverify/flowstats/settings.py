@@ -1,0 +1,33 @@
+"""Settings of the flow-statistics worker, read once by its composition root (the CLI)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from credverify.core.settings import KafkaSettings
+from credverify.flowstats.releases import ReleasePolicy
+
+# Source, internal and changelog topics must agree (Faust raises PartitionsMismatch otherwise);
+# it is also the number of moves partitions whose clocks a window waits for.
+PARTITIONS = 3
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    kafka: KafkaSettings
+    data_dir: Path
+    policy: ReleasePolicy
+    # Of the internal topics the worker creates (changelogs, window parts): they hold its state.
+    replication_factor: int = 1
+
+
+def app_id(settings: FlowSettings) -> str:
+    """Return the Faust app id: the consumer group and the prefix of its internal topics."""
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "-", settings.kafka.topics.prefix)
+    return prefix + "credverify-flowstats"
+
+
+def parts_topic_name(settings: FlowSettings) -> str:
+    return app_id(settings) + "-window-parts"

@@ -1,0 +1,159 @@
+"""What a move counts in, and the table of aggregates a window publishes. Pure, no I/O.
+
+The finest cell of a window is (origin, destination, profession group,
+returning). Every published statistic is a sum of finest cells, named by a
+``StatKey``: a measure (all moves, or returns only) and, for each of origin,
+destination and profession, either one category or a total. Origins also have
+the regional scope relative to the destination (``_INTRA``, ``_INTER``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from credverify.core.codes import check_country, check_isco, profession_group
+from credverify.core.errors import InvalidInput
+from credverify.core.timefmt import from_date
+from credverify.flowstats.regions import RegionClassification, Scope
+from credverify.flowstats.windows import period_of
+from credverify.v1 import moves_pb2
+
+TOTAL = "_T"  # SDMX's code for "all categories"
+INTRA = "_INTRA"  # origins in the destination's region
+INTER = "_INTER"  # origins in another region
+MOVES = "moves"
+RETURNS = "returns"
+MEASURES = (MOVES, RETURNS)
+PROFESSION_GROUPS = ("doctors", "nurses", "midwives", "dentists", "pharmacists", "other")
+
+
+@dataclass(frozen=True, order=True)
+class MoveCell:
+    """The finest cell a move counts in (within its window)."""
+
+    origin: str
+    destination: str
+    profession: str
+    returning: bool
+
+
+@dataclass(frozen=True, order=True)
+class StatKey:
+    """One publishable aggregate of a window."""
+
+    period: str
+    measure: str
+    origin: str
+    destination: str
+    profession: str
+
+    @property
+    def record_key(self) -> str:
+        """Kafka record key on the statistics topic (moves keep the original four-part key)."""
+        base = "|".join((self.period, self.origin, self.destination, self.profession))
+        return base if self.measure == MOVES else base + "|" + self.measure
+
+    @classmethod
+    def from_record_key(cls, record_key: str) -> StatKey:
+        """Inverse of ``record_key``. Raises ValueError for a key of another layout."""
+        fields = record_key.split("|")
+        if len(fields) == 4:
+            return cls(fields[0], MOVES, fields[1], fields[2], fields[3])
+        if len(fields) == 5 and fields[4] in MEASURES:
+            return cls(fields[0], fields[4], fields[1], fields[2], fields[3])
+        raise ValueError("statistic key: expected period|origin|destination|profession[|measure], found %r"
+                         % record_key)
+
+    @property
+    def is_cell(self) -> bool:
+        """True for the finest published level: one origin, destination and profession."""
+        return TOTAL not in (self.origin, self.destination, self.profession) and self.origin not in (INTRA, INTER)
+
+
+@dataclass(frozen=True)
+class CountedMoveFacts:
+    """What the statistics use of a verified move, checked."""
+
+    move_id: str
+    period: str
+    cell: MoveCell
+
+
+def facts_of(move: moves_pb2.VerifiedMove) -> CountedMoveFacts:
+    """Return the checked facts of a move. Raises InvalidInput naming the first field that is wrong."""
+    if not move.move_id:
+        raise InvalidInput("move_id: expected the move's de-duplication id, found none")
+    origin = check_country("origin_country", move.origin_country)
+    destination = check_country("destination_country", move.destination_country)
+    isco = check_isco("profession_isco", move.profession_isco)
+    try:
+        day = from_date(move.registered_on)
+    except ValueError as exc:
+        raise InvalidInput("registered_on: expected a calendar date, found %s" % exc) from exc
+    if day is None:
+        raise InvalidInput("registered_on: expected the registration date, found none")
+    # Return migration is defined by the country of training; the registry's flag
+    # is taken when a registry does not send the country (older producers).
+    trained = move.country_of_training
+    returning = trained == destination if trained else move.return_migration
+    return CountedMoveFacts(
+        move_id=move.move_id,
+        period=period_of(day),
+        cell=MoveCell(origin, destination, profession_group(isco), returning),
+    )
+
+
+def origin_levels(cell: MoveCell, regions: RegionClassification) -> tuple[str, ...]:
+    scope = regions.scope(cell.origin, cell.destination)
+    levels = (cell.origin, TOTAL)
+    if scope is Scope.INTRA:
+        return levels + (INTRA,)
+    if scope is Scope.INTER:
+        return levels + (INTER,)
+    return levels
+
+
+def keys_of(period: str, cell: MoveCell, regions: RegionClassification, *, margins: bool) -> list[StatKey]:
+    """Return every statistic ``cell`` counts in: only the finest ones, or with all margins."""
+    measures = (MOVES, RETURNS) if cell.returning else (MOVES,)
+    if not margins:
+        return [StatKey(period, m, cell.origin, cell.destination, cell.profession) for m in measures]
+    return [
+        StatKey(period, m, o, d, p)
+        for m in measures
+        for o, d, p in itertools.product(
+            origin_levels(cell, regions), (cell.destination, TOTAL), (cell.profession, TOTAL)
+        )
+    ]
+
+
+def keys_per_move(*, margins: bool) -> int:
+    """Return the most statistics one move can count in (the sensitivity of a release)."""
+    per_measure = 3 * 2 * 2 if margins else 1
+    return per_measure * len(MEASURES)
+
+
+def tabulate(
+    period: str, cells: Mapping[MoveCell, int], regions: RegionClassification, *, margins: bool
+) -> dict[StatKey, int]:
+    """Return the value of every non-zero statistic of the window."""
+    table: dict[StatKey, int] = {}
+    for cell, count in cells.items():
+        if count <= 0:
+            continue
+        for key in keys_of(period, cell, regions, margins=margins):
+            table[key] = table.get(key, 0) + count
+    return table
+
+
+def members(
+    period: str, cells: Iterable[MoveCell], regions: RegionClassification, *, margins: bool
+) -> dict[StatKey, frozenset[MoveCell]]:
+    """Return, for every statistic, the finest cells it sums."""
+    found: dict[StatKey, set[MoveCell]] = {}
+    for cell in cells:
+        for key in keys_of(period, cell, regions, margins=margins):
+            found.setdefault(key, set()).add(cell)
+    return {key: frozenset(value) for key, value in found.items()}

@@ -1,0 +1,188 @@
+"""An intruder tries to recover every suppressed statistic from everything published for its window.
+
+The intruder here is written independently of credverify.flowstats.disclosure:
+it reads only published FlowStatistic records (all releases of a window), knows
+the public regional classification, and solves integer programs (scipy's
+``milp``) for the smallest and largest value each suppressed statistic can
+take. The integration test runs the same attack on what the worker put on the
+topic.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from credverify.flowstats.regions import RegionClassification, Scope, load_m49
+from credverify.flowstats.releases import ReleasePolicy, build_release
+from credverify.flowstats.tables import PROFESSION_GROUPS, MoveCell
+from credverify.v1 import moves_pb2
+
+TOTAL, INTRA, INTER = "_T", "_INTRA", "_INTER"
+BIG = 1e7
+
+
+@dataclass(frozen=True)
+class Recovered:
+    key: tuple[str, str, str, str]
+    lower: float
+    upper: float
+
+
+def attack(statistics: Iterable[moves_pb2.FlowStatistic], regions: RegionClassification, k: int) -> list[Recovered]:
+    """Return the suppressed statistics of the window's final release that the intruder pins down:
+    exactly (upper - lower < 1), or (for a statistic that could be below k) provably below k."""
+    statistics = list(statistics)
+    final = [s for s in statistics if s.final]
+    assert final, "no final release to attack"
+    floors: dict[tuple[str, str, str, str], int] = {}
+    for stat in statistics:
+        if not stat.final and not stat.suppressed:
+            key = (stat.measure, stat.origin_country, stat.destination_country, stat.profession_group)
+            floors[key] = max(floors.get(key, 0), stat.value)
+    listed = {(s.measure, s.origin_country, s.destination_country, s.profession_group): s for s in final}
+    # Unknowns: the non-returning part of every listed cell, the returning part of every listed returns cell.
+    cells = sorted(
+        (o, d, p, measure == "returns")
+        for (measure, o, d, p) in listed
+        if TOTAL not in (o, d, p) and o not in (INTRA, INTER)
+    )
+    if not cells:
+        return []
+
+    def row(key: tuple[str, str, str, str]) -> np.ndarray:
+        measure, origin, destination, profession = key
+        out = np.zeros(len(cells))
+        for i, (o, d, p, returning) in enumerate(cells):
+            if measure == "returns" and not returning:
+                continue
+            scope = regions.scope(o, d)
+            origin_ok = origin in (o, TOTAL) or (origin == INTRA and scope is Scope.INTRA) or (
+                origin == INTER and scope is Scope.INTER)
+            if origin_ok and destination in (d, TOTAL) and profession in (p, TOTAL):
+                out[i] = 1.0
+        return out
+
+    rows, lower, upper = [], [], []
+    for key, stat in listed.items():
+        rows.append(row(key))
+        if stat.suppressed:
+            lower.append(max(1.0, floors.get(key, 0)))
+            upper.append(np.inf)
+        else:
+            lower.append(float(stat.value))
+            upper.append(float(stat.value))
+    constraint = LinearConstraint(np.array(rows), np.array(lower), np.array(upper))
+    found = []
+    for key, stat in sorted(listed.items()):
+        if not stat.suppressed:
+            continue
+        objective = row(key)
+        low = milp(objective, constraints=constraint, integrality=np.ones(len(cells)), bounds=Bounds(0, BIG))
+        high = milp(-objective, constraints=constraint, integrality=np.ones(len(cells)), bounds=Bounds(0, BIG))
+        assert low.status == 0 and high.status == 0, "the published figures contradict each other"
+        lo, hi = low.fun, -high.fun
+        if hi - lo < 1 - 1e-6 or hi < k - 1e-6:
+            found.append(Recovered(key, lo, hi))
+    return found
+
+
+def random_cells(rng: random.Random, pairs: int, small_share: float) -> Counter[MoveCell]:
+    countries = ["KE", "GB", "RO", "LK", "TT", "IN", "PH", "NG", "IE", "FR", "DE", "ZA", "GH", "CA"]
+    cells: Counter[MoveCell] = Counter()
+    for _ in range(pairs):
+        origin, destination = rng.sample(countries, 2)
+        for profession in rng.sample(PROFESSION_GROUPS, rng.randint(1, 3)):
+            n = rng.randint(1, 4) if rng.random() < small_share else rng.randint(5, 40)
+            returning = rng.randint(0, n // 4)
+            cells[MoveCell(origin, destination, profession, False)] += n - returning
+            if returning:
+                cells[MoveCell(origin, destination, profession, True)] += returning
+    return +cells
+
+
+def release(cells: Counter[MoveCell], state: moves_pb2.WindowReleases, policy: ReleasePolicy, *, final: bool
+            ) -> moves_pb2.WindowReleases:
+    import datetime as dt
+
+    part = moves_pb2.WindowPart(period="2026-10", partition=0, final=final, counted=sum(cells.values()), cells=[
+        moves_pb2.FlowCellCount(origin_country=c.origin, destination_country=c.destination,
+                                profession_group=c.profession, returning=c.returning, count=n)
+        for c, n in cells.items()
+    ])
+    released = build_release("2026-10", {0: part}, state, policy, final=final,
+                             now=dt.datetime(2026, 11, 9, tzinfo=dt.UTC))
+    assert released is not None
+    return released
+
+
+@pytest.fixture(scope="module")
+def regions() -> RegionClassification:
+    return load_m49()
+
+
+def policy_for(regions: RegionClassification, k: int) -> ReleasePolicy:
+    import datetime as dt
+
+    return ReleasePolicy(k=k, regions=regions, grace=dt.timedelta(days=7),
+                         provisional_interval=dt.timedelta(hours=1), partitions=1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_suppressed_statistic_can_be_recovered_from_the_final_release(
+    seed: int, regions: RegionClassification
+) -> None:
+    rng = random.Random(seed)
+    k = rng.choice([3, 5, 10])
+    cells = random_cells(rng, pairs=rng.randint(3, 9), small_share=0.35)
+    final = release(cells, moves_pb2.WindowReleases(period="2026-10"), policy_for(regions, k), final=True)
+    suppressed = [s for s in final.latest if s.suppressed]
+    assert suppressed, "the test table should have small cells to protect"
+    recovered = attack(final.latest, regions, k)
+    assert recovered == [], "an intruder recovers %d suppressed statistics, e.g. %s" % (len(recovered), recovered[:3])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_provisional_values_do_not_help_recover_the_final_release(seed: int, regions: RegionClassification) -> None:
+    rng = random.Random(100 + seed)
+    policy = policy_for(regions, 5)
+    early = random_cells(rng, pairs=6, small_share=0.3)
+    later = early + random_cells(rng, pairs=3, small_share=0.5)
+    provisional = release(early, moves_pb2.WindowReleases(period="2026-10"), policy, final=False)
+    final = release(later, provisional, policy, final=True)
+    everything = list(provisional.latest) + list(final.latest)
+    recovered = attack(everything, regions, 5)
+    assert recovered == [], "provisional and final releases together give away %s" % recovered[:3]
+
+
+def test_provisional_release_lists_only_cells_that_reached_k(regions: RegionClassification) -> None:
+    cells = Counter({MoveCell("KE", "GB", "nurses", False): 9, MoveCell("KE", "GB", "midwives", False): 2})
+    provisional = release(cells, moves_pb2.WindowReleases(period="2026-10"), policy_for(regions, 5), final=False)
+    assert [(s.profession_group, s.value, s.final) for s in provisional.latest] == [("nurses", 9, False)]
+    assert provisional.published_floor["2026-10|KE|GB|nurses"] == 9
+
+
+def test_a_total_with_a_single_small_part_is_suppressed_with_it(regions: RegionClassification) -> None:
+    cells = Counter({MoveCell("KE", "GB", "nurses", False): 30, MoveCell("KE", "GB", "midwives", False): 2,
+                     MoveCell("RO", "GB", "doctors", False): 12, MoveCell("LK", "GB", "doctors", False): 8})
+    final = release(cells, moves_pb2.WindowReleases(period="2026-10"), policy_for(regions, 5), final=True)
+    by_key = {(s.origin_country, s.destination_country, s.profession_group, s.measure): s for s in final.latest}
+    # All midwives into GB came from Kenya: that total is the small cell itself.
+    assert by_key[(TOTAL, "GB", "midwives", "moves")].suppressed
+    assert by_key[("KE", "GB", "midwives", "moves")].suppressed
+    assert not by_key[(TOTAL, TOTAL, TOTAL, "moves")].suppressed
+    assert by_key[(TOTAL, TOTAL, TOTAL, "moves")].value == 52
+    assert attack(final.latest, regions, 5) == []
+
+
+def test_nothing_is_suppressed_when_every_statistic_reaches_k(regions: RegionClassification) -> None:
+    cells = Counter({MoveCell("KE", "GB", "nurses", False): 30, MoveCell("RO", "GB", "doctors", False): 12})
+    final = release(cells, moves_pb2.WindowReleases(period="2026-10"), policy_for(regions, 5), final=True)
+    assert not any(s.suppressed for s in final.latest)
+    assert all(s.final and s.method == "threshold" and s.parameters["k"] == "5" for s in final.latest)
