@@ -22,7 +22,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from credverify.core.errors import ConfigurationError, InvalidInput, NotFound
+from credverify.core.errors import ConfigurationError, DeliveryFailed, InvalidInput, NotFound
+from credverify.core.grpc_boundary import RpcBoundary
 from credverify.core.grpc_security import ServerTls
 from credverify.core.keys import public_jwk, public_pem
 from credverify.core.timefmt import from_date, from_timestamp, to_timestamp
@@ -47,10 +48,6 @@ _ACTIONS = {
     issuer_pb2.STATUS_ACTION_ADD_CONDITION: "add-condition",
     issuer_pb2.STATUS_ACTION_LIFT_CONDITION: "lift-condition",
 }
-
-
-class _NotConfirmed(Exception):
-    pass
 
 
 def command_from(att: attestation_pb2.Attestation, *, issuer_id: str, jurisdiction: str) -> IssueAttestation:
@@ -104,7 +101,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
         self._write = threading.Lock()
 
     def Issue(self, request: issuer_pb2.IssueRequest, context: grpc.ServicerContext) -> issuer_pb2.IssueResponse:
-        with _Boundary(context, "Issue"):
+        with RpcBoundary(context, "Issue", service="issuer"):
             settings = self._issuer.settings
             cmd = command_from(request.attestation, issuer_id=settings.issuer_id, jurisdiction=settings.jurisdiction)
             with self._write:
@@ -113,7 +110,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
 
     def ChangeStatus(self, request: issuer_pb2.ChangeStatusRequest, context: grpc.ServicerContext
                      ) -> issuer_pb2.IssueResponse:
-        with _Boundary(context, "ChangeStatus"):
+        with RpcBoundary(context, "ChangeStatus", service="issuer"):
             if request.action not in _ACTIONS:
                 raise InvalidInput("action: expected one of %s" % ", ".join(
                     issuer_pb2.StatusAction.Name(a) for a in _ACTIONS))
@@ -126,7 +123,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
 
     def GetCredential(self, request: issuer_pb2.GetCredentialRequest, context: grpc.ServicerContext
                       ) -> issuer_pb2.IssueResponse:
-        with _Boundary(context, "GetCredential"):
+        with RpcBoundary(context, "GetCredential", service="issuer"):
             self._own(request.credential_id)
             att, entry = current_attestation(request.credential_id, ledger=self._issuer.ledger)
             return issuer_pb2.IssueResponse(
@@ -138,11 +135,11 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
 
     def GetIssuer(self, request: issuer_pb2.GetIssuerRequest, context: grpc.ServicerContext
                   ) -> issuer_pb2.GetIssuerResponse:
-        with _Boundary(context, "GetIssuer"):
+        with RpcBoundary(context, "GetIssuer", service="issuer"):
             return self._issuer_view()
 
     def RotateKey(self, request: issuer_pb2.RotateKeyRequest, context: grpc.ServicerContext) -> issuer_pb2.KeyInfo:
-        with _Boundary(context, "RotateKey"):
+        with RpcBoundary(context, "RotateKey", service="issuer"):
             keyring = self._keyring()
             with self._write:
                 signer = keyring.generate()
@@ -155,7 +152,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
 
     def ReportCompromise(self, request: issuer_pb2.ReportCompromiseRequest, context: grpc.ServicerContext
                          ) -> issuer_pb2.KeyInfo:
-        with _Boundary(context, "ReportCompromise"):
+        with RpcBoundary(context, "ReportCompromise", service="issuer"):
             keyring = self._keyring()
             signers = keyring.signers()
             wanted = request.keyid.lower()
@@ -190,7 +187,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
 
     def _response(self, event: AttestationIssued) -> issuer_pb2.IssueResponse:
         if not event.confirmed:
-            raise _NotConfirmed(event.error or "not confirmed")
+            raise DeliveryFailed("%s: %s" % (event.credential_id, event.error or "not confirmed"))
         envelope = event.envelope
         response = issuer_pb2.IssueResponse(
             credential_id=event.credential_id, version=event.version, envelope=envelope,
@@ -244,33 +241,6 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
                 info.compromised_at.CopyFrom(to_timestamp(compromised[keyid]))
             response.keys.append(info)
         return response
-
-
-class _Boundary:
-    """Maps what an RPC raised to a gRPC status, once for all RPCs."""
-
-    def __init__(self, context: grpc.ServicerContext, rpc: str) -> None:
-        self._context = context
-        self._rpc = rpc
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None or exc_type is None:
-            return
-        if isinstance(exc, NotFound):
-            self._context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-        if isinstance(exc, InvalidInput):
-            self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        if isinstance(exc, ConfigurationError):
-            self._context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        if isinstance(exc, _NotConfirmed):
-            logger.warning("%s: the hub did not confirm the record: %s", self._rpc, exc)
-            self._context.abort(grpc.StatusCode.UNAVAILABLE, "the hub did not confirm the record; retry the call")
-        if isinstance(exc, Exception):
-            logger.error("%s failed", self._rpc, exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
-            self._context.abort(grpc.StatusCode.INTERNAL, "internal error; the issuer logged the details")
 
 
 def build_server(issuer: Issuer, *, listen: str, tls: ServerTls | None, max_workers: int = 8

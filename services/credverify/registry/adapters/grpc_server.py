@@ -27,7 +27,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from credverify.core.errors import DeliveryFailed, InvalidInput, RecordRejected, reason_code
+from credverify.core.errors import InvalidInput, RecordRejected, reason_code
+from credverify.core.grpc_boundary import Refused, RpcBoundary
 from credverify.core.grpc_security import AccessDenied, AccessPolicy, ServerTls
 from credverify.core.kafka_io import DELIVERY_TIMEOUT_MS
 from credverify.core.timefmt import from_date
@@ -128,7 +129,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     def Verify(self, request: registry_pb2.VerifyRequest, context: grpc.ServicerContext
                ) -> registry_pb2.VerifyResponse:
-        with _boundary(context, "Verify"):
+        with RpcBoundary(context, "Verify", service="registry"):
             self._ctx.access.caller(context)
             claimed = request.claimed if request.HasField("claimed") else None
             _check_request(request.credential_id, claimed)
@@ -136,11 +137,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                                       trust=self._ctx.trust(), today=self._ctx.today(), cache=self._ctx.cache)
             self._ctx.on_verdict("Verify", outcome.judgement.reasons)
             return _response(outcome, self._ctx.now())
-        raise AssertionError("unreachable: _boundary aborts")
+        raise AssertionError("unreachable: RpcBoundary aborts")
 
     def VerifyPresented(self, request: registry_pb2.VerifyPresentedRequest, context: grpc.ServicerContext
                         ) -> registry_pb2.VerifyResponse:
-        with _boundary(context, "VerifyPresented"):
+        with RpcBoundary(context, "VerifyPresented", service="registry"):
             self._ctx.access.caller(context)
             if not request.HasField("envelope"):
                 raise InvalidInput("envelope: expected the envelope the applicant presented, found none")
@@ -151,34 +152,34 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 today=self._ctx.today(), cache=self._ctx.cache)
             self._ctx.on_verdict("VerifyPresented", outcome.judgement.reasons)
             return _response(outcome, self._ctx.now(), evidence=request.envelope)
-        raise AssertionError("unreachable: _boundary aborts")
+        raise AssertionError("unreachable: RpcBoundary aborts")
 
     def GetAttestation(self, request: registry_pb2.GetAttestationRequest, context: grpc.ServicerContext
                        ) -> registry_pb2.GetAttestationResponse:
-        with _boundary(context, "GetAttestation"):
+        with RpcBoundary(context, "GetAttestation", service="registry"):
             self._ctx.access.caller(context)
             _check_credential_id(request.credential_id)
             stored = self._ctx.store.get(request.credential_id)
             if stored is None:
-                raise _Refused(grpc.StatusCode.NOT_FOUND,
+                raise Refused(grpc.StatusCode.NOT_FOUND,
                                "no accepted attestation with id %r" % request.credential_id)
             try:
                 verified, evidence = self._ctx.cache.verify(stored, self._ctx.trust())
             except RecordRejected as exc:
-                raise _Refused(grpc.StatusCode.FAILED_PRECONDITION,
+                raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
                                "the attestation held no longer verifies (%s): %s" % (exc.code, exc.detail)) from exc
             return registry_pb2.GetAttestationResponse(attestation=verified.attestation, evidence=evidence)
-        raise AssertionError("unreachable: _boundary aborts")
+        raise AssertionError("unreachable: RpcBoundary aborts")
 
     def WatchStatus(self, request: registry_pb2.WatchStatusRequest, context: grpc.ServicerContext
                     ) -> Iterator[registry_pb2.StatusUpdate]:
-        with _boundary(context, "WatchStatus"):
+        with RpcBoundary(context, "WatchStatus", service="registry"):
             self._ctx.access.caller(context)
             ids = _watch_ids(request)
             try:
                 subscription = self._ctx.hub.subscribe(ids)
             except TooManyWatchers as exc:
-                raise _Refused(grpc.StatusCode.RESOURCE_EXHAUSTED, "%s; try again later" % exc) from exc
+                raise Refused(grpc.StatusCode.RESOURCE_EXHAUSTED, "%s; try again later" % exc) from exc
             # Runs when the caller cancels, its deadline passes or its connection dies.
             if not context.add_callback(subscription.close):
                 subscription.close()
@@ -194,11 +195,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             finally:
                 self._ctx.hub.unsubscribe(subscription)
             if context.is_active():  # the hub closed: the registry is shutting down
-                raise _Refused(grpc.StatusCode.UNAVAILABLE, "the registry is shutting down; watch again")
+                raise Refused(grpc.StatusCode.UNAVAILABLE, "the registry is shutting down; watch again")
 
     def RecordRegistration(self, request: registry_pb2.RecordRegistrationRequest,
                            context: grpc.ServicerContext) -> registry_pb2.RecordRegistrationResponse:
-        with _boundary(context, "RecordRegistration"):
+        with RpcBoundary(context, "RecordRegistration", service="registry"):
             caller = self._ctx.access.caller(context)
             claimed = request.claimed if request.HasField("claimed") else None
             _check_request(request.credential_id, claimed)
@@ -206,7 +207,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 raise AccessDenied("caller %s acts for %s; this registry records registrations in %s only" % (
                     caller.id, caller.country, self._ctx.destination))
             if self._ctx.pseudonym_key is None:
-                raise _Refused(grpc.StatusCode.FAILED_PRECONDITION,
+                raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
                                "this registry has no pseudonym key configured; it cannot record moves")
             try:
                 registered_on = from_date(request.registered_on) or self._ctx.today()
@@ -223,52 +224,16 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 )
             except handlers.RegistrationRefused as exc:
                 if exc.judgement.reasons == (common_pb2.REASON_NOT_FOUND,):
-                    raise _Refused(grpc.StatusCode.NOT_FOUND,
+                    raise Refused(grpc.StatusCode.NOT_FOUND,
                                    "no accepted attestation with id %r" % request.credential_id) from exc
-                raise _Refused(
+                raise Refused(
                     grpc.StatusCode.FAILED_PRECONDITION,
                     "credential does not verify (%s): %s" % (
                         ", ".join(reason_code(r) for r in exc.judgement.reasons), exc.judgement.detail),
                 ) from exc
             return registry_pb2.RecordRegistrationResponse(
                 move=recorded.move, already_recorded=recorded.already_recorded)
-        raise AssertionError("unreachable: _boundary aborts")
-
-
-class _Refused(Exception):
-    """A deliberate refusal with its gRPC status."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class _boundary:
-    """Maps what an RPC raised to a gRPC status; the only place that calls context.abort."""
-
-    def __init__(self, context: grpc.ServicerContext, rpc: str) -> None:
-        self._context = context
-        self._rpc = rpc
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None or exc_type is None:
-            return
-        if isinstance(exc, _Refused):
-            self._context.abort(exc.code, str(exc))
-        if isinstance(exc, InvalidInput):
-            self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        if isinstance(exc, AccessDenied):
-            logger.warning("%s refused: %s", self._rpc, exc)
-            self._context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-        if isinstance(exc, DeliveryFailed):
-            logger.warning("%s: %s", self._rpc, exc)
-            self._context.abort(grpc.StatusCode.UNAVAILABLE, "the hub did not confirm the record; retry")
-        if isinstance(exc, Exception):
-            logger.error("%s failed", self._rpc, exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
-            self._context.abort(grpc.StatusCode.INTERNAL, "internal error; the registry logged the details")
+        raise AssertionError("unreachable: RpcBoundary aborts")
 
 
 class _Undecodable:
