@@ -16,6 +16,7 @@ from credverify.core.errors import InvalidInput
 from credverify.core.kafka_io import ConfirmingProducer, ensure_topics
 from credverify.core.keys import generate_key_file, load_public_key, load_signer, public_key_path, read_passphrase
 from credverify.core.settings import KafkaSettings
+from credverify.core.timefmt import parse_instant
 from credverify.core.trust import RootKeys
 from credverify.core.trust_reader import read_trust_list
 from credverify.federation.handlers import (
@@ -130,19 +131,6 @@ def _register_issuer(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _instant(field: str, text: str | None) -> dt.datetime:
-    if not text:
-        return dt.datetime.now(dt.UTC)
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidInput("%s: expected an ISO 8601 instant such as 2026-11-23T10:00:00Z, found %r" % (
-            field, text)) from exc
-    if moment.tzinfo is None:
-        raise InvalidInput("%s: expected a time zone (e.g. Z or +03:00), found %r" % (field, text))
-    return moment.astimezone(dt.UTC)
-
-
 def _current_record(args: argparse.Namespace, root: Signer, settings: KafkaSettings) -> trust_pb2.IssuerRecord:
     roots = RootKeys({root.keyid: root.private_key.public_key()})
     record = read_trust_list(settings.bootstrap_servers, settings.topics.trust_list, roots=roots).issuer(args.issuer_id)
@@ -175,14 +163,14 @@ def _rotate_key(args: argparse.Namespace) -> int:
         raise InvalidInput("new-public-key: cannot read %s: %s" % (args.new_public_key, exc.strerror)) from exc
     now = dt.datetime.now(dt.UTC)
     record = rotate_key(_current_record(args, root, settings), new_key, now=now,
-                        retire_at=_instant("retire-at", args.retire_at) if args.retire_at else None)
+                        retire_at=parse_instant("retire-at", args.retire_at) if args.retire_at else None)
     return _publish(record, root, settings, "key %s added" % keyid_of(new_key)[:16])
 
 
 def _report_compromise(args: argparse.Namespace) -> int:
     settings = KafkaSettings.from_env(args.bootstrap)
     root = load_signer(args.root_key)
-    at = _instant("at", args.at)
+    at = parse_instant("at", args.at) if args.at else dt.datetime.now(dt.UTC)
     record = report_compromise(_current_record(args, root, settings), args.keyid.lower(), compromised_at=at,
                                now=dt.datetime.now(dt.UTC))
     return _publish(record, root, settings, "key %s compromised from %s" % (args.keyid[:16], at.isoformat()))

@@ -32,6 +32,7 @@ from credverify.core.keys import (
     read_passphrase,
 )
 from credverify.core.settings import KafkaSettings
+from credverify.core.timefmt import parse_instant
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.bootstrap import Issuer, IssuerSettings
 from credverify.issuer.domain import STATUS_ACTIONS, ChangeStatus, IssueAttestation
@@ -208,22 +209,12 @@ def _report_compromise(args: argparse.Namespace) -> int:
     if len(args.keyid) < 8 or len(matches) != 1:
         raise InvalidInput("keyid: expected one key of the keyring (8+ hex digits), found %d matching %r" % (
             len(matches), args.keyid))
-    at = _parse_instant(args.at) if args.at else dt.datetime.now(dt.UTC)
+    at = parse_instant("at", args.at) if args.at else dt.datetime.now(dt.UTC)
     keyring.mark_compromised(matches[0], at)
     print("key %s will not sign again.\nsend to the federation operator:\n  credverify trust report-compromise "
           "--issuer-id <ISSUER> --keyid %s --at %s\nthen rotate: credverify issuer keygen --keyring %s" % (
               matches[0], matches[0], at.isoformat(), args.keyring))
     return EXIT_OK
-
-
-def _parse_instant(text: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidInput("at: expected an ISO 8601 instant such as 2026-11-23T10:00:00Z, found %r" % text) from exc
-    if moment.tzinfo is None:
-        raise InvalidInput("at: expected a time zone (e.g. Z or +03:00), found %r" % text)
-    return moment.astimezone(dt.UTC)
 
 
 def _report(events: list[AttestationIssued], topic: str) -> int:

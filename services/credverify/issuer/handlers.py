@@ -106,8 +106,7 @@ def change_statuses(
         entry = issued.get(change.credential_id)
         if entry is None:
             raise NotFound("credential_id: %s was never issued from this ledger" % change.credential_id)
-        current = attestation_pb2.Attestation.FromString(envelope_pb2.Envelope.FromString(entry.envelope_bytes).payload)
-        att = change_status(current, change, now=now)
+        att = change_status(_attestation_of(entry), change, now=now)
         envelope = sign_attestation(att, signer=signer)
         entry = IssuedEntry(att.credential_id, att.version, content_digest(att), envelope.SerializeToString(),
                             False, None, None)
@@ -127,8 +126,12 @@ def current_attestation(credential_id: str, *, ledger: IssuedLedger) -> tuple[at
     entry = ledger.lookup([credential_id]).get(credential_id)
     if entry is None:
         raise NotFound("credential_id: %s was never issued from this ledger" % credential_id)
-    payload = envelope_pb2.Envelope.FromString(entry.envelope_bytes).payload
-    return attestation_pb2.Attestation.FromString(payload), entry
+    return _attestation_of(entry), entry
+
+
+def _attestation_of(entry: IssuedEntry) -> attestation_pb2.Attestation:
+    """The attestation inside a ledger entry's envelope (signed by this issuer, so parsed without checks)."""
+    return attestation_pb2.Attestation.FromString(envelope_pb2.Envelope.FromString(entry.envelope_bytes).payload)
 
 
 def _send(plan: list[IssuedEntry | AttestationIssued], *, publisher: Publisher, topics: Topics,
