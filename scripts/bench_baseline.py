@@ -5,16 +5,17 @@ Every service's ratio divides by one of these, measured in the same run.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import multiprocessing
 import os
-import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent import futures
 
 import grpc
-from benchkit import BenchContext, benchmark, rate, repeat_for
+from benchkit import BenchContext, benchmark, closed_loop, rate, repeat_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaConsumer, TopicPartition
 
@@ -149,54 +150,18 @@ def run_echo_clients(target: str, threads: int, warmup_s: float, measure_s: floa
     """Run in the client process: ``threads`` threads, each on its own channel and connection,
     call Echo back to back. Return (calls completed in the measured window, window length)."""
     payload = os.urandom(GRPC_PAYLOAD_BYTES)
-    ready = threading.Barrier(threads + 1)
-    go = threading.Event()
-    stop = threading.Event()
-    counts = [0] * threads
-    errors: list[BaseException] = []
 
-    def client(index: int) -> None:
+    @contextlib.contextmanager
+    def connect(index: int) -> Iterator[Callable[[int], object]]:
         # A local subchannel pool stops channels with identical arguments sharing one connection.
         with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
             echo = channel.unary_unary(ECHO_METHOD)
-            try:
-                grpc.channel_ready_future(channel).result(timeout=10)
-                if echo(payload, timeout=10) != payload:
-                    raise RuntimeError("echo returned different bytes than it was sent")
-                ready.wait(timeout=30)
-                while not go.is_set():  # warm-up calls, not counted
-                    echo(payload, timeout=10)
-                calls = 0
-                while not stop.is_set():
-                    echo(payload, timeout=10)
-                    calls += 1
-                counts[index] = calls
-            except BaseException as exc:
-                errors.append(exc)
-                ready.abort()
-                raise
+            grpc.channel_ready_future(channel).result(timeout=10)
+            if echo(payload, timeout=10) != payload:
+                raise RuntimeError("echo returned different bytes than it was sent")
+            yield lambda n: echo(payload, timeout=10)
 
-    workers = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    try:
-        ready.wait(timeout=30)
-    except threading.BrokenBarrierError:
-        stop.set()
-        go.set()
-        cause = repr(errors[0]) if errors else "timed out"
-        raise RuntimeError("echo clients did not start: %s" % cause) from None
-    time.sleep(warmup_s)
-    go.set()
-    started = time.perf_counter()
-    time.sleep(measure_s)
-    stop.set()
-    seconds = time.perf_counter() - started
-    # Calls in flight when the window closes finish after it: counted, at most one per thread.
-    for worker in workers:
-        worker.join(timeout=15)
-    if errors:
-        raise RuntimeError("echo client failed: %r" % errors[0])
-    return sum(counts), seconds
+    latencies, seconds = closed_loop(threads, connect, warmup_s, measure_s, what="echo")
+    return len(latencies), seconds
 
 

@@ -8,6 +8,7 @@ regulator would meet it: real Kafka, a real SQLite file, gRPC over loopback.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -22,12 +23,13 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from benchkit import BenchContext, benchmark
+from benchkit import BenchContext, benchmark, closed_loop
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2
 from kafka import KafkaAdminClient
@@ -182,54 +184,18 @@ def run_verify_clients(target: str, threads: int, credentials: int, warmup_s: fl
                                           date_of_birth=to_date(dt.date(1992, 3, 14)))
     requests = [registry_pb2.VerifyRequest(credential_id="KE-NCK/%d" % n, claimed=claimed)
                 for n in range(1, credentials + 1)]
-    ready = threading.Barrier(threads + 1)
-    go, stop = threading.Event(), threading.Event()
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    errors: list[BaseException] = []
 
-    def client(index: int) -> None:
+    @contextlib.contextmanager
+    def connect(index: int) -> Iterator[Callable[[int], object]]:
         with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
             verify = registry_pb2_grpc.RegistryServiceStub(channel).Verify
-            mine = latencies[index]
-            try:
-                grpc.channel_ready_future(channel).result(timeout=10)
-                if not verify(requests[index % credentials], timeout=10).verified:
-                    raise RuntimeError("a genuine credential did not verify")
-                ready.wait(timeout=30)
-                call = index
-                while not go.is_set():  # warm-up calls, not counted
-                    verify(requests[call % credentials], timeout=10)
-                    call += threads
-                while not stop.is_set():
-                    started = time.perf_counter()
-                    verify(requests[call % credentials], timeout=10)
-                    mine.append(time.perf_counter() - started)
-                    call += threads
-            except BaseException as exc:
-                errors.append(exc)
-                ready.abort()
-                raise
+            grpc.channel_ready_future(channel).result(timeout=10)
+            if not verify(requests[index % credentials], timeout=10).verified:
+                raise RuntimeError("a genuine credential did not verify")
+            # Thread i calls credentials i, i + threads, ...: all of them are asked for in turn.
+            yield lambda n: verify(requests[(index + n * threads) % credentials], timeout=10)
 
-    workers = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    try:
-        ready.wait(timeout=60)
-    except threading.BrokenBarrierError:
-        stop.set()
-        go.set()
-        raise RuntimeError("verify clients did not start: %s" % (repr(errors[0]) if errors else "timed out")) from None
-    time.sleep(warmup_s)
-    go.set()
-    started = time.perf_counter()
-    time.sleep(measure_s)
-    stop.set()
-    seconds = time.perf_counter() - started
-    for worker in workers:
-        worker.join(timeout=30)
-    if errors:
-        raise RuntimeError("verify client failed: %r" % errors[0])
-    every = [latency for mine in latencies for latency in mine]
+    every, seconds = closed_loop(threads, connect, warmup_s, measure_s, what="verify")
     return len(every), seconds, p99(every)
 
 

@@ -17,6 +17,7 @@ import logging
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -193,3 +194,62 @@ def run(selected: list[Benchmark], ctx: BenchContext) -> dict[str, float | int]:
     return dict(ctx.results)
 
 
+
+
+# A client thread: given its index, opens its own connection and returns the call to repeat,
+# ``call(n)`` for the n-th call of that thread, having checked once that the answer is right.
+ClientFactory = Callable[[int], "contextlib.AbstractContextManager[Callable[[int], object]]"]
+
+
+def closed_loop(threads: int, connect: ClientFactory, warmup_s: float, measure_s: float, *, what: str
+                ) -> tuple[list[float], float]:
+    """Run ``threads`` clients, each calling back to back on its own connection: warm up for
+    ``warmup_s``, then measure for ``measure_s``. Return (the latency in seconds of every call that
+    started in the measured window, the window's length). Raises RuntimeError if a client fails.
+
+    Calls in flight when the window closes finish after it: counted, at most one per thread."""
+    ready = threading.Barrier(threads + 1)
+    go, stop = threading.Event(), threading.Event()
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+
+    def client(index: int) -> None:
+        try:
+            with connect(index) as call:
+                ready.wait(timeout=60)
+                n = 0
+                while not go.is_set():  # warm-up calls, not counted
+                    call(n)
+                    n += 1
+                mine = latencies[index]
+                while not stop.is_set():
+                    started = time.perf_counter()
+                    call(n)
+                    mine.append(time.perf_counter() - started)
+                    n += 1
+        except BaseException as exc:
+            errors.append(exc)
+            ready.abort()
+            raise
+
+    workers = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        ready.wait(timeout=90)
+    except threading.BrokenBarrierError:
+        stop.set()
+        go.set()
+        cause = repr(errors[0]) if errors else "timed out"
+        raise RuntimeError("%s clients did not start: %s" % (what, cause)) from None
+    time.sleep(warmup_s)
+    go.set()
+    started = time.perf_counter()
+    time.sleep(measure_s)
+    stop.set()
+    seconds = time.perf_counter() - started
+    for worker in workers:
+        worker.join(timeout=30)
+    if errors:
+        raise RuntimeError("%s client failed: %r" % (what, errors[0]))
+    return [latency for mine in latencies for latency in mine], seconds
