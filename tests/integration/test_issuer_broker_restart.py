@@ -38,7 +38,6 @@ def test_a_broker_killed_during_a_bulk_issue_loses_and_doubles_nothing(
     os.kill(private_kafka.process.pid, signal.SIGKILL)
     private_kafka.process.wait()
     private_kafka.process = None
-    on_hub_when_killed = "(unknown)"
     time.sleep(3)
     private_kafka.start()
     on_hub_when_killed = str(end_offsets_total(bootstrap, topics.attestations))

@@ -134,7 +134,7 @@ class Issuer:
         return handlers.issue_register(
             open_register, issuer_id=self.settings.issuer_id, jurisdiction=self.settings.jurisdiction,
             signer=self.signer(), publisher=self.producer, topics=self.settings.kafka.topics, ledger=self.ledger,
-            now=self.clock(), strict=strict, progress=progress)
+            now=self.clock(), validation=(rows, invalid), strict=strict, progress=progress)
 
     def resend_unconfirmed(self) -> list[handlers.AttestationIssued]:
         return handlers.resend_unconfirmed(publisher=self.producer, topics=self.settings.kafka.topics,

@@ -201,6 +201,7 @@ def issue_register(
     topics: Topics,
     ledger: IssuedLedger,
     now: dt.datetime,
+    validation: tuple[int, list[RowError]] | None = None,
     strict: bool = False,
     progress: Callable[[int], object] = lambda rows: None,
 ) -> BulkReport:
@@ -210,10 +211,12 @@ def issue_register(
     published (with ``strict``, nothing at all is published when any row is invalid). (2) The valid
     rows are issued in batches through ``issue``: content the ledger holds as confirmed is not sent
     again, so a second run of the same file publishes nothing. ``progress`` is called with the number
-    of rows each batch completed. Memory stays flat: the file is read twice, never held.
+    of rows each batch completed. ``validation`` is validate_register's result when the caller has it
+    already. Memory stays flat: the file is read twice, never held.
     """
     report = BulkReport()
-    report.rows, report.invalid = validate_register(open_register, issuer_id=issuer_id, jurisdiction=jurisdiction)
+    report.rows, report.invalid = validation or validate_register(open_register, issuer_id=issuer_id,
+                                                                  jurisdiction=jurisdiction)
     if report.invalid and (strict or report.invalid[0].row == 1):
         return report
     bad_rows = {error.row for error in report.invalid}
