@@ -19,8 +19,10 @@ from benchkit import BenchContext, benchmark, closed_loop, rate, repeat_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaConsumer, TopicPartition
 
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord
 from credverify.core.envelope import ATTESTATION_TYPE, pae
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord
+from credverify.core.settings import KafkaSettings
+from credverify.core.topics import Topics
 
 logger = logging.getLogger("bench")
 
@@ -64,7 +66,7 @@ def bench_kafka(ctx: BenchContext) -> dict[str, float]:
     value = os.urandom(RECORD_BYTES)
     records = [OutgoingRecord(topic, b"%08d" % i, value) for i in range(KAFKA_RECORDS)]
 
-    producer = ConfirmingProducer(ctx.kafka_bootstrap, client_id="credverify-bench")
+    producer = ConfirmingProducer(KafkaSettings(ctx.kafka_bootstrap, Topics()), client_id="credverify-bench")
     try:
         # Metadata and the idempotent producer id are fetched once per producer, not per record.
         warmup = producer.publish_one(OutgoingRecord(topic, b"warm-up", value))

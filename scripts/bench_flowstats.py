@@ -26,12 +26,13 @@ from benchkit import BenchContext, benchmark, rate
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.moves import move_record_key
+from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.flowstats.windows import month_end
 from credverify.localrun import Service, cli_env, wait_for
-from credverify.registry.domain import move_record_key
 from credverify.v1 import moves_pb2
 
 logger = logging.getLogger("bench")
@@ -70,8 +71,9 @@ class Run:
         self.bootstrap = ctx.kafka_bootstrap
         self.topics = Topics(prefix="bench-%s-%s." % (purpose, uuid.uuid4().hex[:8]))
         self.app_id = self.topics.prefix.replace(".", "-") + "credverify-flowstats"
-        ensure_topics(self.bootstrap, self.topics)
-        producer = ConfirmingProducer(self.bootstrap, client_id="credverify-bench", linger_ms=20)
+        ensure_topics(KafkaSettings(self.bootstrap, self.topics))
+        producer = ConfirmingProducer(KafkaSettings(self.bootstrap, self.topics), client_id="credverify-bench",
+                                      linger_ms=20)
         try:
             deliveries = producer.publish(
                 [OutgoingRecord(self.topics.verified_moves, move_record_key(m), m.SerializeToString()) for m in moves])

@@ -16,8 +16,9 @@ from pathlib import Path
 from benchkit import BenchContext, benchmark, rate
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from credverify.core.adapters.kafka import ConfirmingProducer, ensure_topics
 from credverify.core.envelope import Signer
-from credverify.core.kafka_io import ConfirmingProducer, ensure_topics
+from credverify.core.settings import KafkaSettings
 from credverify.core.topics import Topics
 from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
 from credverify.issuer.domain import IssueAttestation
@@ -50,12 +51,12 @@ def bench_issuer_publish(ctx: BenchContext) -> dict[str, float]:
     validate, consult the ledger, sign, record, publish (acks=all, idempotent), record the
     confirmations. The ratio divides by the slower of signing alone and producing alone."""
     topics = Topics(prefix="bench-%d." % time.time_ns())
-    ensure_topics(ctx.kafka_bootstrap, topics, only=[topics.attestations])
+    ensure_topics(KafkaSettings(ctx.kafka_bootstrap, topics), only=[topics.attestations])
     signer = Signer(Ed25519PrivateKey.generate())
     commands = orders(PUBLISH_COUNT)
     with tempfile.TemporaryDirectory(prefix="credverify-bench-ledger-") as work:
         ledger = SqliteIssuedLedger(Path(work) / "ledger.db")
-        producer = ConfirmingProducer(ctx.kafka_bootstrap, client_id="credverify-bench-issuer")
+        producer = ConfirmingProducer(KafkaSettings(ctx.kafka_bootstrap, Topics()), client_id="credverify-bench-issuer")
         try:
             # Connection, metadata and producer id once, outside the measured window.
             issue(orders(1), signer=signer, publisher=producer, topics=topics, ledger=ledger,

@@ -35,9 +35,9 @@ from grpc_health.v1 import health_pb2
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.attestation import sign_attestation
 from credverify.core.envelope import ATTESTATION_TYPE, Signer
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.keys import public_pem
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
@@ -97,7 +97,7 @@ class Federation:
 def _fresh_topics(ctx: BenchContext, purpose: str) -> KafkaSettings:
     topics = Topics(prefix="bench-%s-%s." % (purpose, uuid.uuid4().hex[:10]))
     settings = KafkaSettings(bootstrap_servers=ctx.kafka_bootstrap, topics=topics)
-    ensure_topics(settings.bootstrap_servers, topics)
+    ensure_topics(KafkaSettings(settings.bootstrap_servers, topics))
     ctx.defer(_delete_topics, settings.bootstrap_servers, list(topics.layout()))
     return settings
 
@@ -117,7 +117,7 @@ def _delete_topics(bootstrap: str, names: list[str]) -> None:
 
 
 def _publish(settings: KafkaSettings, records: list[OutgoingRecord]) -> None:
-    producer = ConfirmingProducer(settings.bootstrap_servers, client_id="credverify-bench")
+    producer = ConfirmingProducer(settings, client_id="credverify-bench")
     try:
         failed = [d for d in producer.publish(records) if not d.confirmed]
     finally:
@@ -230,7 +230,7 @@ def bench_registry_propagation(ctx: BenchContext) -> dict[str, float]:
         "--log-level", "WARNING", "registry", "serve", "--db", "registry.db", "--listen", target,
         "--root-key", "root.pub.pem", "--country", "GB", "--plaintext-for-local-use"],
         env=cli_env(kafka.bootstrap_servers, kafka.topics.prefix), cwd=work)
-    producer = ConfirmingProducer(kafka.bootstrap_servers, client_id="credverify-bench", linger_ms=0)
+    producer = ConfirmingProducer(kafka, client_id="credverify-bench", linger_ms=0)
     channel = grpc.insecure_channel(target)
     try:
         wait_for("the registry to report SERVING", lambda: True if health_status(target) == (

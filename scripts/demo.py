@@ -23,10 +23,11 @@ from pathlib import Path
 import grpc
 from kafka import KafkaConsumer, KafkaProducer
 
+from credverify.core.adapters.kafka import ConfirmingProducer
 from credverify.core.envelope import ATTESTATION_TYPE
 from credverify.core.errors import reason_code
-from credverify.core.kafka_io import ConfirmingProducer
 from credverify.core.keys import PASSPHRASE_ENV, load_signer
+from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.flowstats.cli import read_statistics
@@ -240,7 +241,7 @@ def main() -> int:
             assert "published issuer record" in out.stdout
 
         section("2. Councils sign and publish their registers")
-        producer = ConfirmingProducer(bootstrap, client_id="demo-councils")
+        producer = ConfirmingProducer(KafkaSettings(bootstrap, Topics()), client_id="demo-councils")
         for issuer_id, country, *_ in COUNCILS:
             register = "%s-register.csv" % issuer_id.lower()
             write_register(work / register, commands(issuer_id, country, today))
@@ -517,7 +518,7 @@ def main() -> int:
         services.append(flowstats)
 
         def final_release() -> dict[str, moves_pb2.FlowStatistic] | None:
-            latest = read_statistics(bootstrap, topics.flow_statistics, idle_timeout=1.5)
+            latest = read_statistics(KafkaSettings(bootstrap, topics), topics.flow_statistics, idle_timeout=1.5)
             grand_total = latest.get("%s|_T|_T|_T" % period)
             return latest if grand_total is not None and grand_total.final else None
 

@@ -61,7 +61,7 @@ def signed_record_bytes(cmd: RegisterIssuer, *, now: dt.datetime = T0 - dt.timed
 def trust_list(*records: RegisterIssuer) -> TrustList:
     trust = TrustList()
     for cmd in records or (kenya_record(), romania_record()):
-        trust.apply(verify_issuer_record(signed_record_bytes(cmd), roots=ROOTS))
+        trust = trust.applied(verify_issuer_record(signed_record_bytes(cmd), roots=ROOTS))
     return trust
 
 

@@ -18,11 +18,10 @@ import os
 import sys
 
 from credverify import __version__
+from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from credverify.core.errors import ConfigurationError, CredverifyError, InvalidInput
 
-EXIT_OK = 0
-EXIT_PARTIAL = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,11 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PARTIAL
     except KeyboardInterrupt:
         return 130
-
-
-def add_kafka_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default $KAFKA_BOOTSTRAP_SERVERS "
-                                            "or 127.0.0.1:9092)")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import grpc
 import pytest
 from kafka import KafkaConsumer
 
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.attestation import sign_attestation
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.keys import public_pem
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
@@ -52,10 +52,10 @@ def test_sigterm_finishes_in_flight_calls_and_leaves_a_consistent_store(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     topics = kafka_settings.topics
-    ensure_topics(kafka_settings.bootstrap_servers, topics)
+    ensure_topics(KafkaSettings(kafka_settings.bootstrap_servers, topics))
     (tmp_path / "root.pub.pem").write_text(public_pem(ROOT.private_key.public_key()))
     (tmp_path / "pseudonym.key").write_bytes(os.urandom(32).hex().encode())
-    producer = ConfirmingProducer(kafka_settings.bootstrap_servers, client_id="test")
+    producer = ConfirmingProducer(kafka_settings, client_id="test")
     assert all(d.confirmed for d in producer.publish([
         OutgoingRecord(topics.trust_list, b"KE-NCK", signed_record_bytes(kenya_record())),
         OutgoingRecord(topics.attestations, b"KE-NCK/1", envelope(1)),

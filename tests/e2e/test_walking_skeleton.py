@@ -92,7 +92,7 @@ def test_attestation_is_verified_across_countries_and_counted_anonymously(
         root_key = load_public_key((cwd / "root.pub.pem").read_bytes())
         trust = TrustList()
         for _, value in read_topic(kafka_bootstrap, topics.trust_list):
-            trust.apply(verify_issuer_record(value, roots=RootKeys({keyid_of(root_key): root_key})))
+            trust = trust.applied(verify_issuer_record(value, roots=RootKeys({keyid_of(root_key): root_key})))
         offline = verify_attestation(answer.evidence.SerializeToString(), trust=trust, record_key="KE-NCK/12345")
         assert offline.attestation == answer.attestation
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.moves import move_record_key
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
 from credverify.flowstats.cli import read_all_statistics
 from credverify.flowstats.regions import load_m49
 from credverify.flowstats.tables import MoveCell, StatKey, facts_of, tabulate
 from credverify.localrun import Service, cli_env, wait_for
-from credverify.registry.domain import move_record_key
 from credverify.v1 import moves_pb2
 
 pytestmark = pytest.mark.kafka
@@ -75,7 +75,7 @@ def test_final_counts_are_exact_after_the_worker_is_killed_mid_stream(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     topics = kafka_settings.topics
-    ensure_topics(kafka_settings.bootstrap_servers, topics)
+    ensure_topics(KafkaSettings(kafka_settings.bootstrap_servers, topics))
     today = dt.datetime.now(dt.UTC).date()
     months = [months_back(today, 3), months_back(today, 2)]  # both closed: finals once all is counted
     rng = random.Random(9)
@@ -89,7 +89,7 @@ def test_final_counts_are_exact_after_the_worker_is_killed_mid_stream(
             subject_token="token-%06d" % n, country_of_training=destination if n % 23 == 0 else origin))
     sent = moves + rng.sample(moves, REDELIVERED)
     rng.shuffle(sent)
-    producer = ConfirmingProducer(kafka_settings.bootstrap_servers, client_id="test", linger_ms=20)
+    producer = ConfirmingProducer(kafka_settings, client_id="test", linger_ms=20)
     assert all(d.confirmed for d in producer.publish(
         [OutgoingRecord(topics.verified_moves, move_record_key(m), m.SerializeToString()) for m in sent]))
     producer.close()
@@ -114,7 +114,7 @@ def test_final_counts_are_exact_after_the_worker_is_killed_mid_stream(
     finally:
         first.stop()
         watcher.close()
-    finals_before = [s for _, s in read_all_statistics(kafka_settings.bootstrap_servers, topics.flow_statistics,
+    finals_before = [s for _, s in read_all_statistics(kafka_settings, topics.flow_statistics,
                                                        idle_timeout=1.0) if s.final]
     assert progress < UNIQUE_MOVES and not finals_before, (
         "the kill should come before the worker finished (counted %d, finals %d)" % (progress, len(finals_before)))
@@ -125,7 +125,7 @@ def test_final_counts_are_exact_after_the_worker_is_killed_mid_stream(
         def finals() -> dict[StatKey, moves_pb2.FlowStatistic] | None:
             found = {
                 StatKey(s.period, s.measure, s.origin_country, s.destination_country, s.profession_group): s
-                for _, s in read_all_statistics(kafka_settings.bootstrap_servers, topics.flow_statistics,
+                for _, s in read_all_statistics(kafka_settings, topics.flow_statistics,
                                                 idle_timeout=1.0) if s.final
             }
             done = {key.period for key in found if key.origin == key.destination == key.profession == "_T"}

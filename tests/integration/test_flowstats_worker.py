@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.moves import move_record_key
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
 from credverify.flowstats.cli import read_all_statistics
 from credverify.flowstats.regions import load_m49
 from credverify.flowstats.tables import MoveCell, StatKey, facts_of, tabulate
 from credverify.localrun import Service, cli_env, run_cli, wait_for
-from credverify.registry.domain import move_record_key
 from credverify.v1 import moves_pb2, registry_pb2
 from tests.unit.test_flowstats_attack import attack
 
@@ -75,7 +75,7 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     topics = kafka_settings.topics
-    ensure_topics(kafka_settings.bootstrap_servers, topics)
+    ensure_topics(KafkaSettings(kafka_settings.bootstrap_servers, topics))
     today = dt.datetime.now(dt.UTC).date()
     closed_month, open_month = months_back(today, 2), months_back(today, 0)
     rng = random.Random(4)
@@ -84,7 +84,7 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
     foreign = OutgoingRecord(topics.verified_moves, b"KE>GB", b"\xff\x00 not a move")
     wrong_key = OutgoingRecord(topics.verified_moves, b"GB>KE", closed[0].SerializeToString())
     redelivered = records(topics.verified_moves, closed[:30])  # as after a registry retry
-    producer = ConfirmingProducer(kafka_settings.bootstrap_servers, client_id="test")
+    producer = ConfirmingProducer(kafka_settings, client_id="test")
     assert all(d.confirmed for d in producer.publish(
         records(topics.verified_moves, closed) + [foreign, wrong_key] + redelivered
         + records(topics.verified_moves, current)))
@@ -97,7 +97,7 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
     open_period = open_month.strftime("%Y-%m")
     try:
         def published() -> list[moves_pb2.FlowStatistic] | None:
-            found = [s for _, s in read_all_statistics(kafka_settings.bootstrap_servers, topics.flow_statistics,
+            found = [s for _, s in read_all_statistics(kafka_settings, topics.flow_statistics,
                                                        idle_timeout=1.0)]
             has_final = any(s.period == closed_period and s.final for s in found)
             has_open = any(s.period == open_period for s in found)

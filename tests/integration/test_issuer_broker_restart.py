@@ -9,7 +9,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from credverify.core.kafka_io import ensure_topics
+from credverify.core.adapters.kafka import ensure_topics
+from credverify.core.settings import KafkaSettings
 from credverify.core.topics import Topics
 from credverify.localrun import Service, cli_env, run_cli
 from tests.integration.test_issuer_bulk import write_register
@@ -23,7 +24,7 @@ def test_a_broker_killed_during_a_bulk_issue_loses_and_doubles_nothing(
 ) -> None:
     bootstrap = private_kafka.bootstrap
     env = cli_env(bootstrap, topics.prefix)
-    ensure_topics(bootstrap, topics, only=[topics.attestations])
+    ensure_topics(KafkaSettings(bootstrap, topics), only=[topics.attestations])
     run_cli(["issuer", "keygen", "--key", "ke.key"], env=env, cwd=tmp_path)
     write_register(tmp_path / "register.csv", ROWS)
 

@@ -16,10 +16,11 @@ import pytest
 from grpc_health.v1 import health_pb2
 from kafka import KafkaConsumer, TopicPartition
 
+from credverify.core.adapters.kafka import ConfirmingProducer, Delivery, OutgoingRecord, ensure_topics
 from credverify.core.envelope import ATTESTATION_TYPE
 from credverify.core.errors import reason_code
-from credverify.core.kafka_io import ConfirmingProducer, Delivery, OutgoingRecord, ensure_topics
 from credverify.core.keys import public_pem
+from credverify.core.settings import KafkaSettings
 from credverify.core.topics import Topics
 from credverify.localrun import Service, cli_env, free_port, health_status, wait_for
 from credverify.v1 import registry_pb2, registry_pb2_grpc
@@ -90,7 +91,7 @@ class Publisher(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        producer = ConfirmingProducer(self.bootstrap, client_id="fault-test", linger_ms=20)
+        producer = ConfirmingProducer(KafkaSettings(self.bootstrap, Topics()), client_id="fault-test", linger_ms=20)
         try:
             for chunk in self.chunks:
                 self.deliveries += producer.publish(chunk)
@@ -254,8 +255,8 @@ def workdir(tmp_path: Path) -> Path:
 def test_a_registry_killed_mid_ingest_stores_every_attestation_exactly_once(
     workdir: Path, kafka_bootstrap: str, topics: Topics
 ) -> None:
-    ensure_topics(kafka_bootstrap, topics)
-    trust = ConfirmingProducer(kafka_bootstrap, client_id="fault-test")
+    ensure_topics(KafkaSettings(kafka_bootstrap, topics))
+    trust = ConfirmingProducer(KafkaSettings(kafka_bootstrap, Topics()), client_id="fault-test")
     admitted = trust.publish_one(OutgoingRecord(topics.trust_list, b"KE-NCK", record_bytes(kenya_issuer_record())))
     trust.close()
     assert admitted.confirmed
@@ -292,9 +293,9 @@ def test_a_broker_restart_under_a_running_registry_loses_nothing(
     workdir: Path, private_kafka, topics: Topics  # type: ignore[no-untyped-def]
 ) -> None:
     bootstrap = private_kafka.bootstrap
-    ensure_topics(bootstrap, topics)
+    ensure_topics(KafkaSettings(bootstrap, topics))
     before, after = 20_000, 10_000
-    producer = ConfirmingProducer(bootstrap, client_id="fault-test", linger_ms=20)
+    producer = ConfirmingProducer(KafkaSettings(bootstrap, Topics()), client_id="fault-test", linger_ms=20)
     first = producer.publish(
         [OutgoingRecord(topics.trust_list, b"KE-NCK", record_bytes(kenya_issuer_record()))]
         + [OutgoingRecord(topics.attestations, key, value, ATTESTATION_TYPE)
@@ -318,7 +319,7 @@ def test_a_broker_restart_under_a_running_registry_loses_nothing(
         assert answer.verified, answer.detail
         private_kafka.start()
 
-        producer = ConfirmingProducer(bootstrap, client_id="fault-test", linger_ms=20)
+        producer = ConfirmingProducer(KafkaSettings(bootstrap, Topics()), client_id="fault-test", linger_ms=20)
         records = [OutgoingRecord(topics.attestations, key, value, ATTESTATION_TYPE)
                    for key, value in bulk_attestations(after, start=before)]
         bad_records = 8

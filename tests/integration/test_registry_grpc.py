@@ -19,9 +19,9 @@ from grpc_health.v1 import health_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from credverify.cli import main
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.attestation import sign_attestation, verify_attestation
 from credverify.core.errors import reason_code
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.keys import public_pem
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date, to_timestamp
@@ -76,7 +76,7 @@ class RunningRegistry:
 def start_registry(kafka_bootstrap: str, work: Path, **overrides: object) -> tuple[Registry, KafkaSettings]:
     """A registry on fresh topics, with the federation root of tests.factories, not yet started."""
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topics=Topics(prefix="t%s." % uuid.uuid4().hex[:10]))
-    ensure_topics(kafka.bootstrap_servers, kafka.topics)
+    ensure_topics(kafka)
     (work / "root.pub.pem").write_text(public_pem(ROOT.private_key.public_key()))
     (work / "pseudonym.key").write_bytes(os.urandom(32).hex().encode())
     fields: dict[str, object] = dict(
@@ -102,7 +102,7 @@ def running(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "KE-NCK/10004": signed(nurse("10004", family_name="Njeri-Wanjikú", given_names="Mary")),
         "KE-NCK/forged": signed(nurse("forged"), signer=fixed_signer("a forger")),
     }
-    publisher = ConfirmingProducer(kafka.bootstrap_servers, client_id="test")
+    publisher = ConfirmingProducer(kafka, client_id="test")
     deliveries = publisher.publish(
         [OutgoingRecord(kafka.topics.trust_list, b"KE-NCK", signed_record_bytes(kenya_record())),
          OutgoingRecord(kafka.topics.trust_list, b"RO-CMR", signed_record_bytes(romania_record()))]

@@ -14,8 +14,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from credverify.core.grpc_security import ClientTls, ServerTls, open_channel
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord
+from credverify.core.adapters.grpc_security import ClientTls, ServerTls, open_channel
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord
 from credverify.core.timefmt import to_date
 from credverify.localrun import wait_for
 from credverify.registry.bootstrap import Registry
@@ -109,7 +109,7 @@ def served(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, pki: 
         kafka_bootstrap, tmp_path_factory.mktemp("tls-registry"), metrics_listen=None, listen="localhost:0",
         tls=ServerTls(cert_chain=work / "registry.crt", private_key=work / "registry.key", client_ca=pki.ca),
         allow_list=work / "allow-list.toml")
-    publisher = ConfirmingProducer(kafka.bootstrap_servers, client_id="test")
+    publisher = ConfirmingProducer(kafka, client_id="test")
     deliveries = publisher.publish([
         OutgoingRecord(kafka.topics.trust_list, b"KE-NCK", signed_record_bytes(kenya_record())),
         OutgoingRecord(kafka.topics.attestations, b"KE-NCK/30001", signed(nurse("30001"))),

@@ -15,10 +15,10 @@ import pytest
 from grpc_health.v1 import health_pb2
 from kafka import KafkaConsumer
 
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.attestation import sign_attestation
 from credverify.core.envelope import ATTESTATION_TYPE, MAX_ENVELOPE_BYTES
 from credverify.core.errors import reason_code
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.keys import public_pem
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
@@ -73,7 +73,7 @@ def dead_letters(settings: KafkaSettings, expected: int) -> list[registry_pb2.Re
 def registry_settings(kafka_settings: KafkaSettings, tmp_path: Path) -> RegistrySettings:
     (tmp_path / "root.pub.pem").write_text(public_pem(ROOT.private_key.public_key()))
     (tmp_path / "pseudonym.key").write_bytes(os.urandom(32).hex().encode())
-    ensure_topics(kafka_settings.bootstrap_servers, kafka_settings.topics)
+    ensure_topics(kafka_settings)
     return RegistrySettings(
         kafka=kafka_settings,
         db_path=tmp_path / "registry.db",
@@ -86,7 +86,7 @@ def registry_settings(kafka_settings: KafkaSettings, tmp_path: Path) -> Registry
 
 @pytest.fixture
 def publisher(kafka_settings: KafkaSettings) -> Iterator[ConfirmingProducer]:
-    producer = ConfirmingProducer(kafka_settings.bootstrap_servers, client_id="test")
+    producer = ConfirmingProducer(kafka_settings, client_id="test")
     yield producer
     producer.close()
 

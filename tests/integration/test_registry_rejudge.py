@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from grpc_health.v1 import health_pb2
 
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.envelope import ATTESTATION_TYPE
 from credverify.core.errors import reason_code
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.keys import public_pem
+from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_timestamp
 from credverify.core.topics import Topics
 from credverify.localrun import cli_env, health_status, run_cli, wait_for
@@ -45,7 +46,7 @@ def codes(answer: registry_pb2.VerifyResponse) -> list[str]:
 
 
 def publish(bootstrap: str, records: list[OutgoingRecord]) -> None:
-    producer = ConfirmingProducer(bootstrap, client_id="rejudge-test")
+    producer = ConfirmingProducer(KafkaSettings(bootstrap, Topics()), client_id="rejudge-test")
     try:
         assert all(d.confirmed for d in producer.publish(records))
     finally:
@@ -68,7 +69,7 @@ def test_trust_changes_reach_the_store_and_a_rebuild_answers_the_same(
 ) -> None:
     workdir = tmp_path
     (workdir / "root.pub.pem").write_text(public_pem(ROOT.private_key.public_key()))
-    ensure_topics(kafka_bootstrap, topics)
+    ensure_topics(KafkaSettings(kafka_bootstrap, topics))
     admitted = kenya_issuer_record()
     attestations = {
         "KE-NCK/1": attestation_bytes(nurse("1"), now=T0),

@@ -105,7 +105,9 @@ def trust_from(vector: dict[str, Any]) -> TrustList:
             keys=[issuer_key(k) for k in vector["keys"] if k["issuer_id"] == issuer["issuer_id"]],
         )
         envelope = sign_issuer_record(record, root=TEST_ROOT).SerializeToString()
-        assert trust.apply(verify_issuer_record(envelope, roots=TEST_ROOTS))
+        verified = verify_issuer_record(envelope, roots=TEST_ROOTS)
+        assert trust.newer(verified)
+        trust = trust.applied(verified)
     return trust
 
 

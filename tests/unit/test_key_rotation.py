@@ -20,7 +20,7 @@ DAY = dt.timedelta(days=1)
 
 def trust_of(record: trust_pb2.IssuerRecord) -> TrustList:
     trust = TrustList()
-    trust.apply(verify_issuer_record(sign_issuer_record(record, root=ROOT).SerializeToString(), roots=ROOTS))
+    trust = trust.applied(verify_issuer_record(sign_issuer_record(record, root=ROOT).SerializeToString(), roots=ROOTS))
     return trust
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from credverify.cli import EXIT_USAGE, main
-from credverify.core.errors import ConfigurationError
-from credverify.core.grpc_security import (
+from credverify.core.adapters.grpc_security import (
     AccessDenied,
     AllowList,
     Caller,
@@ -21,7 +20,8 @@ from credverify.core.grpc_security import (
     UnauthenticatedLocalAccess,
     peer_identity,
 )
-from credverify.core.observability import JsonLogFormatter
+from credverify.core.adapters.observability import JsonLogFormatter
+from credverify.core.errors import ConfigurationError
 from credverify.registry.bootstrap import settings_from
 from tests.pki import TestCA
 

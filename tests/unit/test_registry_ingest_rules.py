@@ -68,7 +68,8 @@ class Feed:
     def ingest(self, *records: IncomingRecord, verify=verify_each) -> IngestBatch:  # type: ignore[no-untyped-def]
         batch = judge_records(records, topics=TOPICS, trust=self.trust, roots=ROOTS, store=self.store,
                               verify=verify)
-        commit_batch(batch, store=self.store, trust=self.trust, verify=verify)
+        commit_batch(batch, store=self.store, verify=verify)
+        self.trust = batch.trust
         return batch
 
     def verdict(self, credential_id: str) -> tuple[str, str]:
@@ -295,7 +296,7 @@ def test_a_failure_while_re_judging_leaves_state_and_offsets_as_they_were(feed: 
     batch = judge_records([feed.issuer(compromised), feed.attestation(b"junk", b"KE-NCK/junk")], topics=TOPICS,
                           trust=feed.trust, roots=ROOTS, store=feed.store)
     with pytest.raises(OSError):
-        commit_batch(batch, store=feed.store, trust=feed.trust, verify=failing)
+        commit_batch(batch, store=feed.store, verify=failing)
     after = (feed.store.next_offsets(), feed.store.counts(), [feed.verdict("KE-NCK/%d" % n) for n in range(5)])
     assert after == before
     assert [row[0] for row in sqlite3.connect(feed.store.path).execute("SELECT version FROM issuers")] == [

@@ -101,7 +101,7 @@ def commit_in_child(path: Path, judged: tuple[IngestBatch, TrustList], kill_afte
                 return 0
 
             store._conn().set_progress_handler(progress, STEP)
-            commit_batch(batch, store=store, trust=trust)
+            commit_batch(batch, store=store)
             os._exit(min(calls, 249))
         except BaseException:  # noqa: BLE001 - the child must never return into pytest
             os._exit(250)
@@ -116,7 +116,7 @@ def stores(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     store = SqliteAttestationStore(pristine)
     trust = load_trust(store, ROOTS)
     commit_batch(judge_records(first_batch(), topics=TOPICS, trust=trust, roots=ROOTS, store=store),
-                 store=store, trust=trust)
+                 store=store)
     store.seal()
     yield pristine, tmp_path / "work.db"
 

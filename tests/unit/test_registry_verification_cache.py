@@ -25,10 +25,13 @@ def stored(number: str = "12345", *, now: dt.datetime = T0, **overrides: object)
     return StoredAttestation(att.credential_id, att.version, sign_attestation(att, signer=KE_KEY).SerializeToString())
 
 
-def compromise_kenya_key(trust: TrustList, *, at: dt.datetime) -> None:
+def compromise_kenya_key(trust: TrustList, *, at: dt.datetime) -> TrustList:
     record = build_issuer_record(kenya_record(), now=T0 + dt.timedelta(days=60))
     record.keys[0].compromised_at.CopyFrom(to_timestamp(at))
-    assert trust.apply(verify_issuer_record(sign_issuer_record(record, root=ROOT).SerializeToString(), roots=ROOTS))
+    envelope = sign_issuer_record(record, root=ROOT).SerializeToString()
+    changed = trust.applied(verify_issuer_record(envelope, roots=ROOTS))
+    assert changed.epoch > trust.epoch
+    return changed
 
 
 class OneRowStore:
@@ -44,9 +47,9 @@ class OneRowStore:
 
 def test_a_second_verify_of_the_same_envelope_reuses_the_outcome() -> None:
     cache, trust, row = VerificationCache(), trust_list(), stored()
-    first = cache.check(row, trust, epoch=cache.epoch)
+    first = cache.check(row, trust, generation=cache.generation)
     assert cache.held(row.credential_id, trust) is first
-    assert cache.check(row, trust, epoch=cache.epoch) is first
+    assert cache.check(row, trust, generation=cache.generation) is first
     assert first.verified is not None and first.evidence.payload
 
 
@@ -69,9 +72,9 @@ def test_verify_answers_from_the_cache_without_the_store_until_a_commit_says_oth
 
 def test_a_lookup_that_raced_a_commit_is_not_remembered() -> None:
     cache, trust, row = VerificationCache(), trust_list(), stored()
-    epoch = cache.epoch  # read before the store...
+    generation = cache.generation  # read before the store...
     cache.forget([row.credential_id])  # ...a commit lands...
-    cache.check(row, trust, epoch=epoch)  # ...and the row read before it is checked
+    cache.check(row, trust, generation=generation)  # ...and the row read before it is checked
     assert cache.held(row.credential_id, trust) is None
 
 
@@ -80,7 +83,7 @@ def test_a_key_reported_compromised_shows_on_the_next_verify() -> None:
     store = OneRowStore(row)
     assert handlers.verify(row.credential_id, None, store=store, trust=trust, today=TODAY,  # type: ignore[arg-type]
                            cache=cache).judgement.verified
-    compromise_kenya_key(trust, at=T0 - dt.timedelta(days=1))
+    trust = compromise_kenya_key(trust, at=T0 - dt.timedelta(days=1))
     outcome = handlers.verify(row.credential_id, None, store=store, trust=trust, today=TODAY,  # type: ignore[arg-type]
                               cache=cache)
     assert not outcome.judgement.verified
@@ -99,7 +102,7 @@ def test_a_newer_stored_version_is_verified_afresh() -> None:
 def test_a_refusal_is_cached_too_and_raised_each_time() -> None:
     cache, row = VerificationCache(), stored()
     untrusting = TrustList()
-    refused = cache.check(row, untrusting, epoch=cache.epoch)
+    refused = cache.check(row, untrusting, generation=cache.generation)
     assert refused.verified is None and refused.rejection is not None
     assert refused.rejection[0] == common_pb2.REASON_ISSUER_UNKNOWN
     assert cache.held(row.credential_id, untrusting) is refused
@@ -110,5 +113,5 @@ def test_a_refusal_is_cached_too_and_raised_each_time() -> None:
 def test_the_cache_is_bounded() -> None:
     cache, trust = VerificationCache(max_entries=3), trust_list()
     for number in range(1, 6):
-        cache.check(stored(str(number)), trust, epoch=cache.epoch)
+        cache.check(stored(str(number)), trust, generation=cache.generation)
     assert len(cache) == 3

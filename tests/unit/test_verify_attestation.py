@@ -68,10 +68,9 @@ def test_rejects_what_a_key_signed_after_its_reported_compromise() -> None:
     record = build_issuer_record(kenya_record(), now=T0 - dt.timedelta(days=30))
     record.version += 1
     record.keys[0].compromised_at.CopyFrom(to_timestamp(T0))
-    trust = TrustList()
-    trust.apply(verify_issuer_record(
+    trust = TrustList.of([verify_issuer_record(
         ROOT.sign("application/vnd.credverify.issuer-record.v1+protobuf", record.SerializeToString()
-                  ).SerializeToString(), roots=ROOTS))
+                  ).SerializeToString(), roots=ROOTS)])
     before = signed(now=T0 - dt.timedelta(seconds=1))
     assert verify_attestation(before, trust=trust).keyid == KE_KEY.keyid
     assert reason_of(signed(now=T0), trust) == "KEY_REVOKED"
@@ -82,10 +81,9 @@ def test_rejects_what_a_key_signed_outside_its_validity() -> None:
     assert reason_of(signed(now=record_time - dt.timedelta(days=1)), trust_list()) == "KEY_NOT_VALID"
     record = build_issuer_record(kenya_record(), now=record_time)
     record.keys[0].not_after.CopyFrom(to_timestamp(T0))
-    trust = TrustList()
-    trust.apply(verify_issuer_record(
+    trust = TrustList.of([verify_issuer_record(
         ROOT.sign("application/vnd.credverify.issuer-record.v1+protobuf", record.SerializeToString()
-                  ).SerializeToString(), roots=ROOTS))
+                  ).SerializeToString(), roots=ROOTS)])
     assert reason_of(signed(now=T0 + dt.timedelta(hours=1)), trust) == "KEY_NOT_VALID"
 
 
@@ -108,7 +106,7 @@ def test_an_older_issuer_record_does_not_replace_a_newer_one() -> None:
                                 now=T0 - dt.timedelta(days=60))
     data = ROOT.sign("application/vnd.credverify.issuer-record.v1+protobuf",
                      older.SerializeToString()).SerializeToString()
-    assert trust.apply(verify_issuer_record(data, roots=ROOTS)) is False
+    assert trust.applied(verify_issuer_record(data, roots=ROOTS)) is trust
     issuer = trust.issuer("KE-NCK")
     assert isinstance(issuer, trust_pb2.IssuerRecord) and "2221" in issuer.professions_isco
 

@@ -12,6 +12,7 @@ import base64
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -83,7 +84,7 @@ def parse_envelope(data: bytes) -> envelope_pb2.Envelope:
 
 
 def verify_signature(
-    envelope: envelope_pb2.Envelope, *, expected_type: str, keys: dict[str, Ed25519PublicKey]
+    envelope: envelope_pb2.Envelope, *, expected_type: str, keys: Mapping[str, Ed25519PublicKey]
 ) -> str:
     """Check that some signature verifies with one of ``keys`` (by keyid).
 

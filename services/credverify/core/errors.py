@@ -67,3 +67,34 @@ def reason_from_code(code: str) -> common_pb2.Reason:
 
 class DeliveryFailed(CredverifyError):
     """The broker did not confirm a record in time; nothing may be reported as done."""
+
+
+class HubUnavailable(CredverifyError):
+    """Kafka (the hub) could not be reached or did not answer in time; the message says what was tried."""
+
+
+class Refused(CredverifyError):
+    """A deliberate refusal of a request that is well-formed but may not proceed now; ``status`` names
+    the gRPC status code by name (e.g. ``"RESOURCE_EXHAUSTED"``), so core stays free of gRPC."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RegistrationRefused(Refused):
+    """A registration that may not be recorded: the credential does not verify (FAILED_PRECONDITION)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("FAILED_PRECONDITION", message)
+
+
+class TooManyWatchers(Refused):
+    """A caller asked for more live status streams than the registry allows (RESOURCE_EXHAUSTED)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("RESOURCE_EXHAUSTED", message)
+
+
+class AccessDenied(CredverifyError):
+    """A caller is not admitted, or asks for what its role does not allow (PERMISSION_DENIED)."""

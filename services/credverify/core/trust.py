@@ -9,7 +9,10 @@ replay and is ignored.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
@@ -97,29 +100,43 @@ def _optional_time(record_key: trust_pb2.IssuerKey, name: str) -> dt.datetime | 
     return from_timestamp(getattr(record_key, name)) if record_key.HasField(name) else None
 
 
-@dataclass
+# Epochs of trust lists are process-wide and only grow, so "checked against epoch N" names one list.
+_epochs = itertools.count(1)
+
+
+@dataclass(frozen=True)
 class TrustList:
-    """The current issuer records, indexed by issuer and by keyid."""
+    """The current issuer records, indexed by issuer and by keyid. Immutable: ``applied`` returns a
+    new list with a higher ``epoch``, so a reader on another thread holds one list or the next, never
+    a half-applied one, and ``epoch`` alone tells whether something was checked against this list."""
 
-    issuers: dict[str, VerifiedIssuerRecord] = field(default_factory=dict)
-    _keys: dict[str, TrustedKey] = field(default_factory=dict)
-    _public_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    issuers: Mapping[str, VerifiedIssuerRecord] = field(default_factory=dict)
+    epoch: int = field(default_factory=lambda: next(_epochs))
+    _keys: Mapping[str, TrustedKey] = field(default_factory=dict, repr=False)
+    _public_keys: Mapping[str, Ed25519PublicKey] = field(default_factory=dict, repr=False)
 
-    def apply(self, verified: VerifiedIssuerRecord) -> bool:
-        """Adopt a record if newer than the one held. Returns False for an old or equal version."""
-        record = verified.record
-        held = self.issuers.get(record.issuer_id)
-        if held is not None and held.record.version >= record.version:
-            return False
-        self.issuers[record.issuer_id] = verified
-        self._reindex()
-        return True
+    @classmethod
+    def of(cls, records: Iterable[VerifiedIssuerRecord]) -> TrustList:
+        """Return the list holding the newest of ``records`` per issuer."""
+        trust = cls()
+        for verified in records:
+            trust = trust.applied(verified)
+        return trust
 
-    def _reindex(self) -> None:
-        # Built aside and swapped in whole: gRPC threads read while the consumer applies records.
+    def newer(self, verified: VerifiedIssuerRecord) -> bool:
+        """True when ``verified`` has a higher version than the record held for its issuer."""
+        held = self.issuers.get(verified.record.issuer_id)
+        return held is None or held.record.version < verified.record.version
+
+    def applied(self, verified: VerifiedIssuerRecord) -> TrustList:
+        """Return the list with ``verified`` adopted, or this very list when its version is not newer."""
+        if not self.newer(verified):
+            return self
+        issuers = dict(self.issuers)
+        issuers[verified.record.issuer_id] = verified
         keys: dict[str, TrustedKey] = {}
-        for issuer_id, verified in self.issuers.items():
-            for key in verified.record.keys:
+        for issuer_id, held in issuers.items():
+            for key in held.record.keys:
                 keys[key.keyid] = TrustedKey(
                     issuer_id=issuer_id,
                     public_key=public_key_from_raw(key.public_key),
@@ -127,13 +144,13 @@ class TrustList:
                     not_after=_optional_time(key, "not_after"),
                     compromised_at=_optional_time(key, "compromised_at"),
                 )
-        self._keys = keys
-        self._public_keys = {keyid: key.public_key for keyid, key in keys.items()}
+        return TrustList(issuers=MappingProxyType(issuers), _keys=MappingProxyType(keys),
+                         _public_keys=MappingProxyType({keyid: k.public_key for keyid, k in keys.items()}))
 
     def key(self, keyid: str) -> TrustedKey | None:
         return self._keys.get(keyid)
 
-    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+    def public_keys(self) -> Mapping[str, Ed25519PublicKey]:
         return self._public_keys
 
     def issuer(self, issuer_id: str) -> trust_pb2.IssuerRecord | None:

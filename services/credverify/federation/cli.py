@@ -9,16 +9,17 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from credverify.cli import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
+from credverify.core.adapters.kafka import ConfirmingProducer, ensure_topics
+from credverify.core.adapters.trust_reader import read_trust_list
+from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
 from credverify.core.codes import check_isco
 from credverify.core.envelope import Signer, keyid_of
 from credverify.core.errors import InvalidInput
-from credverify.core.kafka_io import ConfirmingProducer, ensure_topics
 from credverify.core.keys import generate_key_file, load_public_key, load_signer, public_key_path, read_passphrase
+from credverify.core.parsing import parse_kinds
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import parse_instant
 from credverify.core.trust import RootKeys
-from credverify.core.trust_reader import read_trust_list
 from credverify.federation.handlers import (
     RegisterIssuer,
     build_issuer_record,
@@ -27,8 +28,7 @@ from credverify.federation.handlers import (
     report_compromise,
     rotate_key,
 )
-from credverify.issuer.register_csv import parse_kind
-from credverify.v1 import common_pb2, trust_pb2
+from credverify.v1 import trust_pb2
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -86,10 +86,6 @@ def _add_edit(parser: argparse.ArgumentParser) -> None:
     add_kafka_argument(parser)
 
 
-def parse_kinds(text: str) -> tuple[common_pb2.CredentialKind, ...]:
-    return tuple(parse_kind(part) for part in text.split(",") if part.strip())
-
-
 def _init_root(args: argparse.Namespace) -> int:
     passphrase = read_passphrase(file=args.passphrase_file, prompt=args.prompt_passphrase, confirm=True)
     signer = generate_key_file(args.key, passphrase=passphrase, unencrypted=args.unencrypted)
@@ -116,8 +112,8 @@ def _register_issuer(args: argparse.Namespace) -> int:
         public_keys=tuple(keys),
     )
     record = build_issuer_record(cmd, now=dt.datetime.now(dt.UTC))
-    ensure_topics(settings.bootstrap_servers, settings.topics, only=[settings.topics.trust_list])
-    producer = ConfirmingProducer(settings.bootstrap_servers, client_id="credverify-trust")
+    ensure_topics(settings, only=[settings.topics.trust_list])
+    producer = ConfirmingProducer(settings, client_id="credverify-trust")
     try:
         delivery = publish_issuer_record(record, root=root, producer=producer, topics=settings.topics)
     finally:
@@ -133,15 +129,15 @@ def _register_issuer(args: argparse.Namespace) -> int:
 
 def _current_record(args: argparse.Namespace, root: Signer, settings: KafkaSettings) -> trust_pb2.IssuerRecord:
     roots = RootKeys({root.keyid: root.private_key.public_key()})
-    record = read_trust_list(settings.bootstrap_servers, settings.topics.trust_list, roots=roots).issuer(args.issuer_id)
+    record = read_trust_list(settings, roots=roots).issuer(args.issuer_id)
     if record is None:
         raise InvalidInput("issuer-id: the trust list holds no record for %r; register it first" % args.issuer_id)
     return record
 
 
 def _publish(record: trust_pb2.IssuerRecord, root: Signer, settings: KafkaSettings, what: str) -> int:
-    ensure_topics(settings.bootstrap_servers, settings.topics, only=[settings.topics.trust_list])
-    producer = ConfirmingProducer(settings.bootstrap_servers, client_id="credverify-trust")
+    ensure_topics(settings, only=[settings.topics.trust_list])
+    producer = ConfirmingProducer(settings, client_id="credverify-trust")
     try:
         delivery = publish_issuer_record(record, root=root, producer=producer, topics=settings.topics)
     finally:
@@ -192,7 +188,7 @@ def _set_scope(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     settings = KafkaSettings.from_env(args.bootstrap)
     roots = RootKeys.from_pem_files([str(p) for p in args.root_public_key])
-    trust = read_trust_list(settings.bootstrap_servers, settings.topics.trust_list, roots=roots)
+    trust = read_trust_list(settings, roots=roots)
     records = [trust.issuer(args.issuer_id)] if args.issuer_id else [
         trust.issuer(i) for i in sorted(trust.issuers)]
     if args.issuer_id and records[0] is None:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from credverify.core.adapters.kafka import ConfirmingProducer, Delivery, OutgoingRecord
 from credverify.core.codes import check_country, check_isco
 from credverify.core.envelope import ISSUER_RECORD_TYPE, Signer, keyid_of, raw_public_key
 from credverify.core.errors import InvalidInput
-from credverify.core.kafka_io import ConfirmingProducer, Delivery, OutgoingRecord
 from credverify.core.timefmt import from_timestamp, to_timestamp
 from credverify.core.topics import Topics
 from credverify.core.trust import sign_issuer_record

@@ -3,7 +3,7 @@
 Two stages in one app (see docs/flowstats.md for the reasoning):
 
 1. ``count_moves`` reads credverify.verified-moves.v1. Moves are keyed by
-   country pair (registry.domain.move_record_key), so every copy of a move
+   country pair (core.moves.move_record_key), so every copy of a move
    lands in one partition; the partition's counter de-duplicates, counts by
    month, and writes what it counted to the changelogged table ``counted`` in
    the partition the moves came from. Offsets are acknowledged only after
@@ -31,6 +31,7 @@ from faust.types import TP
 from google.protobuf.message import DecodeError
 
 from credverify.core.errors import InvalidInput
+from credverify.core.moves import move_record_key
 from credverify.core.timefmt import from_timestamp, to_timestamp
 from credverify.flowstats.counting import Outcome, PartitionCounter
 from credverify.flowstats.releases import (
@@ -146,7 +147,7 @@ class MoveCounting:
         try:
             move = moves_pb2.VerifiedMove.FromString(event.value or b"")
             facts = facts_of(move)
-            expected_key = ("%s>%s" % (facts.cell.origin, facts.cell.destination)).encode()
+            expected_key = move_record_key(move)
             if event.key != expected_key:
                 # De-duplication relies on every copy of a move landing in one partition.
                 raise InvalidInput("record key: expected %r (origin>destination), found %r"

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from google.protobuf import json_format
-from kafka import KafkaConsumer
 
-from credverify.cli import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
+from credverify.core.adapters.kafka import ensure_topics, new_consumer, partitions_of
+from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
 from credverify.core.codes import check_country
 from credverify.core.errors import ConfigurationError, InvalidInput
-from credverify.core.kafka_io import ensure_topics
 from credverify.core.settings import KafkaSettings
 from credverify.flowstats import export
 from credverify.flowstats.defaults import DEFAULT_GRACE, DEFAULT_K, DEFAULT_PROVISIONAL_INTERVAL, MIN_K
@@ -117,7 +116,7 @@ def _worker(args: argparse.Namespace) -> int:
     settings = worker_settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     topics = settings.kafka.topics
-    ensure_topics(settings.kafka.bootstrap_servers, topics,
+    ensure_topics(settings.kafka,
                   only=[topics.verified_moves, topics.flow_statistics, topics.rejected])
     check_partitions(settings)
     app = create_app(settings)
@@ -130,11 +129,7 @@ def check_partitions(settings: FlowSettings) -> None:
     """Raise ConfigurationError unless the moves topic has the partitions the worker's state is laid out for."""
     from credverify.flowstats.settings import PARTITIONS
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
-    try:
-        found = consumer.partitions_for_topic(settings.kafka.topics.verified_moves) or set()
-    finally:
-        consumer.close()
+    found = partitions_of(settings.kafka, settings.kafka.topics.verified_moves, client_id="credverify-flows")
     if len(found) != PARTITIONS:
         raise ConfigurationError(
             "%s: expected %d partitions (the layout of the worker's state), found %d"
@@ -142,19 +137,18 @@ def check_partitions(settings: FlowSettings) -> None:
         )
 
 
-def read_statistics(bootstrap: str, topic: str, *, idle_timeout: float) -> dict[str, moves_pb2.FlowStatistic]:
+def read_statistics(kafka: KafkaSettings, topic: str, *, idle_timeout: float) -> dict[str, moves_pb2.FlowStatistic]:
     """Return the latest statistic per record key, reading the topic from the beginning until idle."""
     latest: dict[str, moves_pb2.FlowStatistic] = {}
-    for key, stat in read_all_statistics(bootstrap, topic, idle_timeout=idle_timeout):
+    for key, stat in read_all_statistics(kafka, topic, idle_timeout=idle_timeout):
         latest[key] = stat
     return latest
 
 
-def read_all_statistics(bootstrap: str, topic: str, *, idle_timeout: float
+def read_all_statistics(kafka: KafkaSettings, topic: str, *, idle_timeout: float
                         ) -> list[tuple[str, moves_pb2.FlowStatistic]]:
     """Return every record on the statistics topic in order (key, statistic), reading until idle."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = new_consumer(kafka, "credverify-flows-reader", topic)
     found: list[tuple[str, moves_pb2.FlowStatistic]] = []
     try:
         quiet_since = time.monotonic()
@@ -172,7 +166,7 @@ def read_all_statistics(bootstrap: str, topic: str, *, idle_timeout: float
 
 def _tail(args: argparse.Namespace) -> int:
     settings = KafkaSettings.from_env(args.bootstrap)
-    latest = read_statistics(settings.bootstrap_servers, settings.topics.flow_statistics,
+    latest = read_statistics(settings, settings.topics.flow_statistics,
                              idle_timeout=args.idle_timeout)
     for key in sorted(latest):
         stat = latest[key]
@@ -192,7 +186,7 @@ def _export(args: argparse.Namespace) -> int:
         if not PERIOD_PATTERN.match(period):
             raise InvalidInput("--period: expected YYYY-MM, found %r" % period)
     settings = KafkaSettings.from_env(args.bootstrap)
-    latest = read_statistics(settings.bootstrap_servers, settings.topics.flow_statistics,
+    latest = read_statistics(settings, settings.topics.flow_statistics,
                              idle_timeout=args.idle_timeout)
     chosen = [
         stat for stat in latest.values()

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from credverify.core.adapters.kafka import ConfirmingProducer, ensure_topics
+from credverify.core.adapters.trust_reader import TrustFollower, read_trust_list
 from credverify.core.envelope import Signer
 from credverify.core.errors import ConfigurationError
-from credverify.core.kafka_io import ConfirmingProducer, ensure_topics
 from credverify.core.keys import load_signer
 from credverify.core.settings import KafkaSettings
 from credverify.core.trust import RootKeys, TrustList
-from credverify.core.trust_reader import TrustFollower, read_trust_list
 from credverify.issuer import handlers
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
@@ -75,13 +75,13 @@ class Issuer:
         roots = RootKeys.from_pem_files(list(settings.root_key_files))
         kafka = settings.kafka
         if follow_trust:
-            follower = TrustFollower(kafka.bootstrap_servers, kafka.topics.trust_list, roots=roots).start()
+            follower = TrustFollower(kafka, roots=roots).start()
             issuer.follower = follower
             issuer._trust = lambda: follower.trust
             if not follower.caught_up.wait(TRUST_CATCH_UP_S):
                 logger.warning("trust list not read within %.0f s; signing waits for it", TRUST_CATCH_UP_S)
         else:
-            trust = read_trust_list(kafka.bootstrap_servers, kafka.topics.trust_list, roots=roots)
+            trust = read_trust_list(kafka, roots=roots)
             issuer._trust = lambda: trust
         return issuer
 
@@ -112,8 +112,8 @@ class Issuer:
         with self._lock:
             if self._producer is None:
                 kafka = self.settings.kafka
-                ensure_topics(kafka.bootstrap_servers, kafka.topics, only=[kafka.topics.attestations])
-                self._producer = ConfirmingProducer(kafka.bootstrap_servers, client_id="credverify-issuer")
+                ensure_topics(kafka, only=[kafka.topics.attestations])
+                self._producer = ConfirmingProducer(kafka, client_id="credverify-issuer")
             return self._producer
 
     def issue(self, commands: Sequence[IssueAttestation]) -> list[handlers.AttestationIssued]:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from credverify.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
 from credverify.core.attestation import STATUS_REASON_CODES
+from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
 from credverify.core.errors import InvalidInput
 from credverify.core.keys import (
     generate_key_file,
@@ -31,18 +31,18 @@ from credverify.core.keys import (
     public_pem,
     read_passphrase,
 )
+from credverify.core.parsing import parse_date, parse_kind, parse_status
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import parse_instant
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.bootstrap import Issuer, IssuerSettings
 from credverify.issuer.domain import STATUS_ACTIONS, ChangeStatus, IssueAttestation
 from credverify.issuer.handlers import AttestationIssued
-from credverify.issuer.register_csv import parse_date, parse_kind, parse_status
 
 LEDGER_ENV = "CREDVERIFY_ISSUER_LEDGER"
 DEFAULT_LEDGER = "issuer-ledger.db"
 
-__all__ = ["add_commands", "parse_date", "parse_kind", "parse_status"]
+__all__ = ["add_commands"]
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:

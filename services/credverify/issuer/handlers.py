@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from credverify.core.adapters.kafka import Delivery, OutgoingRecord
 from credverify.core.attestation import sign_attestation
 from credverify.core.envelope import ATTESTATION_TYPE, Signer
 from credverify.core.errors import InvalidInput, NotFound
-from credverify.core.kafka_io import Delivery, OutgoingRecord
 from credverify.core.topics import Topics
 from credverify.issuer.domain import ChangeStatus, IssueAttestation, build_attestation, change_status, content_digest
 from credverify.issuer.ports import IssuedEntry, IssuedLedger, Publisher

@@ -11,11 +11,11 @@ import csv
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TextIO, cast
+from typing import TextIO
 
 from credverify.core.errors import InvalidInput
+from credverify.core.parsing import parse_date, parse_kind, parse_status
 from credverify.issuer.domain import IssueAttestation, build_attestation
-from credverify.v1 import common_pb2
 
 REQUIRED_COLUMNS = (
     "credential_number", "kind", "practitioner_number", "family_name", "given_names", "date_of_birth",
@@ -44,37 +44,6 @@ class RowError:
 class RegisterRow:
     row: int
     command: IssueAttestation
-
-
-def parse_kind(text: str) -> common_pb2.CredentialKind:
-    try:
-        value = common_pb2.CredentialKind.Value("CREDENTIAL_KIND_" + text.strip().upper())
-        if value == common_pb2.CREDENTIAL_KIND_UNSPECIFIED:
-            raise ValueError(text)
-        return cast(common_pb2.CredentialKind, value)
-    except ValueError as exc:
-        raise InvalidInput("kind: expected LICENCE, DIPLOMA or GOOD_STANDING, found %r" % text) from exc
-
-
-def parse_status(text: str) -> common_pb2.CredentialStatus:
-    try:
-        value = common_pb2.CredentialStatus.Value("CREDENTIAL_STATUS_" + text.strip().upper())
-        if value == common_pb2.CREDENTIAL_STATUS_UNSPECIFIED:
-            raise ValueError(text)
-        return cast(common_pb2.CredentialStatus, value)
-    except ValueError as exc:
-        raise InvalidInput(
-            "status: expected ACTIVE, SUSPENDED, REVOKED, LAPSED or ACTIVE_WITH_CONDITIONS, found %r" % text
-        ) from exc
-
-
-def parse_date(field: str, text: str | None) -> dt.date | None:
-    if not text or not text.strip():
-        return None
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise InvalidInput("%s: expected a date YYYY-MM-DD, found %r" % (field, text)) from exc
 
 
 def _split_field(message: str) -> tuple[str, str]:

@@ -13,17 +13,17 @@ from pathlib import Path
 
 from grpc_health.v1 import health_pb2
 
+from credverify.core.adapters.grpc_security import AccessPolicy, AllowList, ServerTls, UnauthenticatedLocalAccess
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.adapters.observability import MetricsEndpoint, serve_metrics
 from credverify.core.errors import ConfigurationError, DeliveryFailed
-from credverify.core.grpc_security import AccessPolicy, AllowList, ServerTls, UnauthenticatedLocalAccess
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord, ensure_topics
-from credverify.core.observability import MetricsEndpoint, serve_metrics
+from credverify.core.moves import move_record_key
 from credverify.core.settings import KafkaSettings
 from credverify.core.trust import RootKeys
 from credverify.registry.adapters.grpc_server import SERVICE_NAME, RegistryContext, ShutdownGate, build_server
 from credverify.registry.adapters.kafka_ingest import KafkaIngestor
 from credverify.registry.adapters.kafka_lag import ConsumerLag
 from credverify.registry.adapters.sqlite_store import SqliteAttestationStore
-from credverify.registry.domain import move_record_key
 from credverify.registry.metrics import RegistryMetrics
 from credverify.registry.ports import IngestBatch
 from credverify.registry.verification_cache import VerificationCache
@@ -90,8 +90,8 @@ class Registry:
         pseudonym_key = settings.pseudonym_key()
         access = settings.access_policy()
         self.store = SqliteAttestationStore(settings.db_path)
-        ensure_topics(settings.kafka.bootstrap_servers, settings.kafka.topics)
-        self._producer = ConfirmingProducer(settings.kafka.bootstrap_servers, client_id="credverify-registry")
+        ensure_topics(settings.kafka)
+        self._producer = ConfirmingProducer(settings.kafka, client_id="credverify-registry")
         self.hub = StatusHub()
         self.cache = VerificationCache()
         self.lag = ConsumerLag(settings.kafka, self.store.next_offsets)

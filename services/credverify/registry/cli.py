@@ -14,14 +14,14 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
-from credverify.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
+from credverify.core.adapters.grpc_security import ClientTls, open_channel
+from credverify.core.adapters.observability import configure_logging
+from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
 from credverify.core.errors import ConfigurationError, reason_code
-from credverify.core.grpc_security import ClientTls, open_channel
-from credverify.core.observability import configure_logging
+from credverify.core.parsing import parse_date
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import from_timestamp, to_date
 from credverify.core.trust import RootKeys
-from credverify.issuer.cli import parse_date
 from credverify.registry.bootstrap import Registry, settings_from
 from credverify.registry.rebuild import rebuild
 from credverify.v1 import common_pb2, registry_pb2, registry_pb2_grpc

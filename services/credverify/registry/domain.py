@@ -108,9 +108,3 @@ def build_move(
         subject_token=token,
         country_of_training=att.subject.country_of_training,
     )
-
-
-def move_record_key(move: moves_pb2.VerifiedMove) -> bytes:
-    """Kafka key of a move: the country pair. Every cell of the flow statistics and every copy of
-    one move then lands in one partition, so counting and de-duplication need no repartitioning."""
-    return ("%s>%s" % (move.origin_country, move.destination_country)).encode()

@@ -50,7 +50,7 @@ def verify(
     """
     checked = cache.held(credential_id, trust) if cache is not None else None
     if checked is None:
-        epoch = cache.epoch if cache is not None else None
+        generation = cache.generation if cache is not None else None
         stored = store.get(credential_id)
         if stored is None:
             rejections = store.rejections_for(credential_id)
@@ -63,7 +63,8 @@ def verify(
                 )
             return VerifyOutcome(Judgement(False, (common_pb2.REASON_NOT_FOUND,), "no attestation with this id"),
                                  None)
-        checked = cache.check(stored, trust, epoch=epoch) if cache is not None else check_stored(stored, trust)
+        checked = (cache.check(stored, trust, generation=generation) if cache is not None
+                   else check_stored(stored, trust))
     if checked.verified is None:
         assert checked.rejection is not None
         reason, detail = checked.rejection

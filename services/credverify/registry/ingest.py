@@ -89,7 +89,7 @@ def load_trust(store: AttestationStore, roots: RootKeys) -> TrustList:
     trust = TrustList()
     for envelope in store.issuer_envelopes():
         try:
-            trust.apply(verify_issuer_record(envelope, roots=roots))
+            trust = trust.applied(verify_issuer_record(envelope, roots=roots))
         except RecordRejected as exc:
             logger.warning("stored issuer record no longer verifies (%s): %s", exc.code, exc.detail)
     return trust
@@ -132,7 +132,8 @@ def judge_records(
     """Judge a batch of records; return what to store, reject and park, and the offsets consumed.
 
     Steps (1) and (2) of the plan. Issuer records are applied before attestations, so an issuer
-    admitted in the same batch is known; ``trust`` is updated in place. Reads the store, never writes.
+    admitted in the same batch is known; the resulting list is ``batch.trust`` (``trust`` itself is
+    immutable). Reads the store, never writes.
     """
     ordered = sorted(records, key=lambda r: (r.topic != topics.trust_list, r.topic, r.partition, r.offset))
     batch = IngestBatch(attestations={}, issuers={}, rejections=[], next_offsets={})
@@ -144,28 +145,33 @@ def judge_records(
             continue
         # (1) issuer records
         try:
-            _apply_issuer_record(record, trust=trust, roots=roots, batch=batch)
+            trust = _apply_issuer_record(record, trust=trust, roots=roots, batch=batch)
         except RecordRejected as exc:
             batch.rejections.append(_rejection(record, exc))
     if attestation_records:
         _judge_attestations(attestation_records, trust=trust, store=store, verify=verify, batch=batch)
+    batch.trust = trust
     return batch
 
 
-def _apply_issuer_record(record: IncomingRecord, *, trust: TrustList, roots: RootKeys, batch: IngestBatch) -> None:
+def _apply_issuer_record(record: IncomingRecord, *, trust: TrustList, roots: RootKeys, batch: IngestBatch
+                         ) -> TrustList:
+    """Return ``trust`` with the record applied when it is newer; note the change in ``batch``."""
     if record.value is None:
         # A tombstone carries no root signature: anyone able to write to the topic could send one.
         # An operator withdraws an issuer with a signed record that lists no valid key instead.
-        return
+        return trust
     verified = verify_issuer_record(record.value, roots=roots)
     issuer_id = verified.record.issuer_id
     previous = trust.issuers.get(issuer_id)
-    if trust.apply(verified):
-        batch.issuers[issuer_id] = verified
-        keyids = batch.trust_changes.setdefault(issuer_id, set())
-        keyids.update(k.keyid for k in verified.record.keys)
-        if previous is not None:
-            keyids.update(k.keyid for k in previous.record.keys)
+    if not trust.newer(verified):
+        return trust
+    batch.issuers[issuer_id] = verified
+    keyids = batch.trust_changes.setdefault(issuer_id, set())
+    keyids.update(k.keyid for k in verified.record.keys)
+    if previous is not None:
+        keyids.update(k.keyid for k in previous.record.keys)
+    return trust.applied(verified)
 
 
 def _judge_attestations(records: list[IncomingRecord], *, trust: TrustList, store: AttestationStore,
@@ -255,11 +261,13 @@ class _Changes:
             self.complete = False
 
 
-def commit_batch(batch: IngestBatch, *, store: AttestationStore, trust: TrustList,
-                 verify: Verifier = verify_each) -> None:
-    """Step (4): write ``batch`` and the re-judging its trust changes call for, in one transaction
-    with its offsets, and fill in ``batch.changes``. Raises whatever the store raises (then nothing
-    was written)."""
+def commit_batch(batch: IngestBatch, *, store: AttestationStore, verify: Verifier = verify_each) -> None:
+    """Step (4): write ``batch`` and the re-judging its trust changes call for (under ``batch.trust``),
+    in one transaction with its offsets, and fill in ``batch.changes``. Raises whatever the store
+    raises (then nothing was written)."""
+    trust = batch.trust
+    if trust is None:
+        raise ValueError("commit_batch: the batch was not judged (no trust list); call judge_records first")
     changes = _Changes()
     with store.transaction() as tx:
         tx.put_issuers(batch.issuers.values())

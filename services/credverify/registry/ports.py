@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from credverify.core.attestation import VerifiedAttestation
-from credverify.core.trust import VerifiedIssuerRecord
+from credverify.core.trust import TrustList, VerifiedIssuerRecord
 from credverify.v1 import common_pb2, moves_pb2
 
 
@@ -86,6 +86,8 @@ class IngestBatch:
     # bound; ``changes_complete`` is False when there were more (listeners then re-read what they follow).
     changes: list[AttestationChanged] = field(default_factory=list)
     changes_complete: bool = True
+    # The trust list with this batch's issuer records applied; adopted by readers only after the commit.
+    trust: TrustList | None = None
 
 
 class IngestTransaction(Protocol):

@@ -21,11 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka import KafkaConsumer
-from kafka.errors import KafkaError
-
+from credverify.core.adapters.kafka import ConfirmingProducer, partitions_of
 from credverify.core.errors import ConfigurationError, CredverifyError
-from credverify.core.kafka_io import ConfirmingProducer
 from credverify.core.settings import KafkaSettings
 from credverify.core.trust import RootKeys
 from credverify.registry.adapters.kafka_ingest import KafkaIngestor
@@ -64,16 +61,8 @@ def _remove_database(path: Path) -> None:
 
 
 def _check_topics(kafka: KafkaSettings) -> None:
-    try:
-        consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, client_id="credverify-rebuild",
-                                 group_id=None, enable_auto_commit=False)
-    except KafkaError as exc:
-        raise ConfigurationError("cannot reach Kafka at %s: %s" % (kafka.bootstrap_servers, exc)) from exc
-    try:
-        existing = consumer.topics()
-    finally:
-        consumer.close(autocommit=False)
-    missing = [t for t in (kafka.topics.trust_list, kafka.topics.attestations) if t not in existing]
+    missing = [t for t in (kafka.topics.trust_list, kafka.topics.attestations)
+               if not partitions_of(kafka, t, client_id="credverify-rebuild")]
     if missing:
         raise ConfigurationError("topic %s does not exist on %s: nothing to rebuild from" % (
             " and ".join(missing), kafka.bootstrap_servers))
@@ -101,7 +90,7 @@ def rebuild(
     partial = store_path.with_name(store_path.name + ".partial")
     _remove_database(partial)
     store = SqliteAttestationStore(partial)
-    producer = (ConfirmingProducer(kafka.bootstrap_servers, client_id="credverify-rebuild")
+    producer = (ConfirmingProducer(kafka, client_id="credverify-rebuild")
                 if publish_dead_letters else None)
     ingestor = KafkaIngestor(kafka, store=store, roots=roots, dead_letters=producer)
     started = time.monotonic()

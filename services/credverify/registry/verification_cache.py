@@ -3,16 +3,15 @@ the store nor checks the same signature again on every call.
 
 An outcome is reused only while both things it was computed from are unchanged:
 
-- the trust list. ``TrustList`` rebuilds its key index as a new dict whenever it
-  adopts an issuer record (a new key, a compromised key, a narrower scope), and a
-  reload builds a new ``TrustList``; so the identity of ``trust.public_keys()``
-  names the trust list's state, and holding a reference to it keeps that identity
-  from being reused. A trust change shows on the very next call.
+- the trust list. ``TrustList`` is immutable; adopting an issuer record (a new key,
+  a compromised key, a narrower scope) makes a new list with a higher ``epoch``, and
+  epochs are never reused, so an outcome is kept with the epoch it was checked
+  against. A trust change shows on the very next call.
 - the envelope held. Ingest calls ``forget`` with the credentials of every
   committed batch (``clear`` when the batch changed the trust list, which may
   store or re-judge others), before it tells any watcher of the change. A lookup
   that read the store before such a call and finishes after it is not cached
-  (``epoch``), so an outcome never outlives the row it was computed from.
+  (``generation``), so an outcome never outlives the row it was computed from.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ class CheckedAttestation:
     evidence: envelope_pb2.Envelope  # the parsed envelope (read-only)
     verified: VerifiedAttestation | None
     rejection: tuple[common_pb2.Reason, str] | None
-    trust_index: object  # the trust list's key index it was checked against
+    trust_epoch: int  # the epoch of the trust list it was checked against
 
 
 def check_stored(stored: StoredAttestation, trust: TrustList) -> CheckedAttestation:
@@ -51,8 +50,8 @@ def check_stored(stored: StoredAttestation, trust: TrustList) -> CheckedAttestat
         verified = verify_attestation(stored.envelope_bytes, trust=trust, record_key=stored.credential_id)
     except RecordRejected as exc:
         return CheckedAttestation(stored.version, stored.envelope_bytes, evidence, None, (exc.reason, exc.detail),
-                                  trust.public_keys())
-    return CheckedAttestation(stored.version, stored.envelope_bytes, evidence, verified, None, trust.public_keys())
+                                  trust.epoch)
+    return CheckedAttestation(stored.version, stored.envelope_bytes, evidence, verified, None, trust.epoch)
 
 
 class VerificationCache:
@@ -62,34 +61,34 @@ class VerificationCache:
         self._max = max_entries
         self._entries: dict[str, CheckedAttestation] = {}
         self._lock = threading.Lock()
-        self._epoch = 0
+        self._generation = 0
         self.hits = 0
         self.misses = 0
 
     @property
-    def epoch(self) -> int:
+    def generation(self) -> int:
         """Read before reading the store; pass to ``check`` so a lookup that raced a commit is not kept."""
-        return self._epoch
+        return self._generation
 
     def held(self, credential_id: str, trust: TrustList) -> CheckedAttestation | None:
         """The outcome for the envelope held, if known and checked against this very trust list."""
         entry = self._entries.get(credential_id)
-        if entry is None or entry.trust_index is not trust.public_keys():
+        if entry is None or entry.trust_epoch != trust.epoch:
             self.misses += 1
             return None
         self.hits += 1
         return entry
 
-    def check(self, stored: StoredAttestation, trust: TrustList, *, epoch: int | None) -> CheckedAttestation:
+    def check(self, stored: StoredAttestation, trust: TrustList, *, generation: int | None) -> CheckedAttestation:
         """Check ``stored``, reusing an outcome for the same bytes and trust list. Remember the result
-        when ``epoch`` (read before reading ``stored``) is still current: no commit came in between."""
+        when ``generation`` (read before reading ``stored``) is still current: no commit came in between."""
         entry = self._entries.get(stored.credential_id)
-        if (entry is not None and entry.trust_index is trust.public_keys() and entry.version == stored.version
+        if (entry is not None and entry.trust_epoch == trust.epoch and entry.version == stored.version
                 and entry.envelope_bytes == stored.envelope_bytes):
             return entry
         entry = check_stored(stored, trust)
         with self._lock:
-            if epoch is not None and epoch == self._epoch:
+            if generation is not None and generation == self._generation:
                 if len(self._entries) >= self._max and stored.credential_id not in self._entries:
                     del self._entries[next(iter(self._entries))]  # the oldest entry
                 self._entries[stored.credential_id] = entry
@@ -98,7 +97,7 @@ class VerificationCache:
     def verify(self, stored: StoredAttestation, trust: TrustList) -> tuple[VerifiedAttestation, envelope_pb2.Envelope]:
         """Return the verified attestation held and its parsed envelope (treat both as read-only).
         Raises RecordRejected, as ``verify_attestation`` would, when it no longer verifies."""
-        entry = self.check(stored, trust, epoch=None)
+        entry = self.check(stored, trust, generation=None)
         if entry.verified is None:
             assert entry.rejection is not None
             raise RecordRejected(*entry.rejection)
@@ -107,14 +106,14 @@ class VerificationCache:
     def forget(self, credential_ids: Iterable[str]) -> None:
         """A newer envelope was committed for each of ``credential_ids``."""
         with self._lock:
-            self._epoch += 1
+            self._generation += 1
             for credential_id in credential_ids:
                 self._entries.pop(credential_id, None)
 
     def clear(self) -> None:
         """The trust list changed, and with it possibly any stored row."""
         with self._lock:
-            self._epoch += 1
+            self._generation += 1
             self._entries.clear()
 
     def __len__(self) -> int:

@@ -22,9 +22,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from credverify.core.adapters.grpc_boundary import RpcBoundary
+from credverify.core.adapters.grpc_security import ServerTls
 from credverify.core.errors import ConfigurationError, DeliveryFailed, InvalidInput, NotFound
-from credverify.core.grpc_boundary import RpcBoundary
-from credverify.core.grpc_security import ServerTls
 from credverify.core.keys import public_jwk, public_pem
 from credverify.core.timefmt import from_date, from_timestamp, to_timestamp
 from credverify.issuer.adapters.keyring import Keyring

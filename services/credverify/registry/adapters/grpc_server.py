@@ -27,10 +27,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from credverify.core.adapters.grpc_boundary import Refused, RpcBoundary
+from credverify.core.adapters.grpc_security import AccessDenied, AccessPolicy, ServerTls
+from credverify.core.adapters.kafka import DELIVERY_TIMEOUT_MS
 from credverify.core.errors import InvalidInput, RecordRejected, reason_code
-from credverify.core.grpc_boundary import Refused, RpcBoundary
-from credverify.core.grpc_security import AccessDenied, AccessPolicy, ServerTls
-from credverify.core.kafka_io import DELIVERY_TIMEOUT_MS
 from credverify.core.timefmt import from_date
 from credverify.core.trust import TrustList
 from credverify.registry import handlers

@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, new_consumer
 from credverify.core.errors import reason_code
-from credverify.core.kafka_io import ConfirmingProducer, OutgoingRecord
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_timestamp
 from credverify.core.trust import RootKeys, TrustList
@@ -126,13 +126,7 @@ class KafkaIngestor:
                     consumer.close(autocommit=False)
 
     def _open_consumer(self, stop: threading.Event) -> KafkaConsumer | None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self._settings.bootstrap_servers,
-            client_id="credverify-registry",
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+        consumer = new_consumer(self._settings, "credverify-registry")
         partitions: list[TopicPartition] = []
         for topic in (self._topics.trust_list, self._topics.attestations):
             ids = consumer.partitions_for_topic(topic)
@@ -179,12 +173,13 @@ class KafkaIngestor:
                 extra = self._catch_up_trust(consumer)
                 if extra:
                     records += extra
-                    self.trust = load_trust(self._store, self._roots)  # undo what judging applied
                     batch = judge_records(records, topics=self._topics, trust=self.trust, roots=self._roots,
                                           store=self._store, verify=self._verify)
             self.records_seen += len(records)
             self._send_dead_letters(batch, records)
-            commit_batch(batch, store=self._store, trust=self.trust, verify=self._verify)
+            commit_batch(batch, store=self._store, verify=self._verify)
+            if batch.trust is not None:
+                self.trust = batch.trust  # readers see the new list only once what it decided is committed
             if self._on_commit is not None:
                 self._on_commit(batch)
             if self._end_reached(consumer):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
+from credverify.core.adapters.kafka import new_consumer
 from credverify.core.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -28,13 +29,7 @@ class ConsumerLag:
         """Update ``by_topic``; leaves it as it was when the broker does not answer (logged at debug)."""
         try:
             if self._consumer is None:
-                self._consumer = KafkaConsumer(
-                    bootstrap_servers=self._settings.bootstrap_servers,
-                    client_id="credverify-registry-lag",
-                    group_id=None,
-                    enable_auto_commit=False,
-                    request_timeout_ms=15_000,
-                )
+                self._consumer = new_consumer(self._settings, "credverify-registry-lag", request_timeout_ms=15_000)
             topics = (self._settings.topics.trust_list, self._settings.topics.attestations)
             partitions = [TopicPartition(topic, p) for topic in topics
                           for p in sorted(self._consumer.partitions_for_topic(topic) or ())]

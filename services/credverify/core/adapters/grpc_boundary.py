@@ -13,8 +13,8 @@ import logging
 
 import grpc
 
+from credverify.core.adapters.grpc_security import AccessDenied
 from credverify.core.errors import ConfigurationError, DeliveryFailed, InvalidInput, NotFound
-from credverify.core.grpc_security import AccessDenied
 
 logger = logging.getLogger(__name__)
 

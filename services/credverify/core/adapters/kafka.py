@@ -1,0 +1,191 @@
+"""The one place that builds Kafka clients: every producer, consumer and admin client of credverify.
+
+``client_config`` holds what every client shares (bootstrap servers, client id, timeouts, and the
+hub's security settings when they exist), so a change to how clients connect touches one function.
+``ConfirmingProducer`` is the only publisher: acks from all in-sync replicas, idempotence (a retried
+batch is never written twice), bounded delivery time, and success reported only for records the
+broker confirmed. ``read_compacted_to_end`` reads a compacted topic once from the beginning to the
+end offsets it found when it started. Kafka's own exceptions stop here: callers see HubUnavailable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+
+from credverify.core.errors import HubUnavailable
+from credverify.core.publishing import Delivery, OutgoingRecord
+from credverify.core.settings import KafkaSettings
+from credverify.core.topics import HEADER_PAYLOAD_TYPE, HEADER_SCHEMA_VERSION, SCHEMA_VERSION
+
+__all__ = [
+    "ConfirmingProducer", "Delivery", "OutgoingRecord", "client_config", "ensure_topics", "new_admin",
+    "new_consumer", "partitions_of", "read_compacted_to_end",
+]
+
+logger = logging.getLogger(__name__)
+
+# Long enough to ride out a broker restart or a leader election, short enough
+# that an operator learns within minutes that nothing is getting through.
+DELIVERY_TIMEOUT_MS = 120_000
+TOPIC_READY_TIMEOUT_MS = 30_000
+# kafka-python's default (30 s) applies to every request; reads of a whole topic have their own deadline.
+REQUEST_TIMEOUT_MS = 30_000
+READ_TO_END_TIMEOUT_S = 60.0
+
+
+def client_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
+    """Return the settings every kafka-python client of credverify is built with."""
+    return {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "client_id": client_id,
+        "request_timeout_ms": REQUEST_TIMEOUT_MS,
+    }
+
+
+def _unavailable(kafka: KafkaSettings, what: str, exc: Exception) -> HubUnavailable:
+    return HubUnavailable("%s: Kafka at %s did not answer (%s: %s)" % (what, kafka.bootstrap_servers,
+                                                                       type(exc).__name__, exc))
+
+
+def new_consumer(kafka: KafkaSettings, client_id: str, *topics: str, **overrides: Any) -> KafkaConsumer:
+    """Return a consumer outside any group (credverify assigns partitions itself and keeps offsets in
+    its own stores), starting at the earliest offset unless ``overrides`` say otherwise.
+    Raises HubUnavailable when no broker answers."""
+    config = client_config(kafka, client_id)
+    config.update(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
+    config.update(overrides)
+    try:
+        return KafkaConsumer(*topics, **config)
+    except KafkaError as exc:
+        raise _unavailable(kafka, "opening a consumer", exc) from exc
+
+
+def new_admin(kafka: KafkaSettings, client_id: str = "credverify-admin") -> KafkaAdminClient:
+    """Return an admin client. Raises HubUnavailable when no broker answers."""
+    try:
+        return KafkaAdminClient(**client_config(kafka, client_id))
+    except KafkaError as exc:
+        raise _unavailable(kafka, "opening an admin client", exc) from exc
+
+
+def partitions_of(kafka: KafkaSettings, topic: str, *, client_id: str = "credverify-metadata") -> set[int]:
+    """Return the partition ids of ``topic`` (empty when it does not exist). Raises HubUnavailable."""
+    consumer = new_consumer(kafka, client_id)
+    try:
+        return set(consumer.partitions_for_topic(topic) or ())
+    except KafkaError as exc:
+        raise _unavailable(kafka, "reading the partitions of %s" % topic, exc) from exc
+    finally:
+        consumer.close(autocommit=False)
+
+
+class ConfirmingProducer:
+    """A KafkaProducer configured for no loss and no duplicates, reporting per-record delivery."""
+
+    def __init__(self, kafka: KafkaSettings, *, client_id: str, linger_ms: int = 5) -> None:
+        config = client_config(kafka, client_id)
+        config.update(acks="all", enable_idempotence=True, delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+                      linger_ms=linger_ms, compression_type=None)
+        try:
+            self._producer = KafkaProducer(**config)
+        except KafkaError as exc:
+            raise _unavailable(kafka, "opening a producer", exc) from exc
+
+    def publish(self, records: Iterable[OutgoingRecord], *, timeout_s: float = DELIVERY_TIMEOUT_MS / 1000
+                ) -> list[Delivery]:
+        """Send ``records`` and wait for each to be confirmed or to fail; return one Delivery each."""
+        pending: list[tuple[OutgoingRecord, Any, str | None]] = []
+        for record in records:
+            headers = [(HEADER_SCHEMA_VERSION, SCHEMA_VERSION)]
+            if record.payload_type:
+                headers.append((HEADER_PAYLOAD_TYPE, record.payload_type.encode()))
+            try:
+                future = self._producer.send(record.topic, key=record.key, value=record.value, headers=headers)
+            except KafkaError as exc:
+                pending.append((record, None, "%s: %s" % (type(exc).__name__, exc)))
+                continue
+            pending.append((record, future, None))
+        self._producer.flush(timeout=timeout_s)
+        deliveries = []
+        for record, future, error in pending:
+            if future is None:
+                deliveries.append(Delivery(record, None, None, error))
+                continue
+            try:
+                meta = future.get(timeout=timeout_s)
+            except KafkaError as exc:
+                deliveries.append(Delivery(record, None, None, "%s: %s" % (type(exc).__name__, exc)))
+            else:
+                deliveries.append(Delivery(record, meta.partition, meta.offset, None))
+        return deliveries
+
+    def publish_one(self, record: OutgoingRecord) -> Delivery:
+        return self.publish([record])[0]
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._producer.close(timeout=timeout_s)
+
+
+def ensure_topics(kafka: KafkaSettings, only: Sequence[str] | None = None) -> None:
+    """Create the deployment's topics that do not exist yet (with their partitions and
+    compaction settings) and wait until each has a leader. Existing topics are left as they are.
+    Raises HubUnavailable when the broker does not answer."""
+    wanted = {name: spec for name, spec in kafka.topics.layout().items() if only is None or name in only}
+    admin = new_admin(kafka)
+    try:
+        existing = set(admin.list_topics())
+        missing = {
+            name: {
+                "num_partitions": spec["partitions"],
+                "replication_factor": -1,  # the cluster's default.replication.factor
+                "configs": spec["config"],
+            }
+            for name, spec in wanted.items()
+            if name not in existing
+        }
+        if missing:
+            logger.info("creating topics %s", ", ".join(sorted(missing)))
+            admin.create_topics(missing, raise_errors=False)
+        admin.wait_for_topics(list(wanted), timeout_ms=TOPIC_READY_TIMEOUT_MS)
+    except KafkaError as exc:
+        raise _unavailable(kafka, "creating topics", exc) from exc
+    finally:
+        admin.close()
+
+
+def read_compacted_to_end(kafka: KafkaSettings, topic: str, on_record: Callable[[ConsumerRecord], None], *,
+                          client_id: str, timeout_s: float = READ_TO_END_TIMEOUT_S) -> int:
+    """Call ``on_record`` for every record of ``topic`` from the beginning to the end offsets found at
+    the start, in offset order per partition; return how many were read (0 when the topic does not
+    exist). Raises HubUnavailable when the broker cannot be read to that end within ``timeout_s``."""
+    consumer = new_consumer(kafka, client_id)
+    read = 0
+    try:
+        found = consumer.partitions_for_topic(topic)
+        if not found:
+            return 0
+        partitions = [TopicPartition(topic, p) for p in sorted(found)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise HubUnavailable("could not read %s to its end within %.0f s" % (topic, timeout_s))
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    if record.offset < ends[TopicPartition(topic, record.partition)]:
+                        on_record(record)
+                        read += 1
+    except KafkaError as exc:
+        raise _unavailable(kafka, "reading %s" % topic, exc) from exc
+    finally:
+        consumer.close(autocommit=False)
+    return read
