@@ -11,16 +11,17 @@ import pytest
 from credverify.cli import EXIT_OK, EXIT_USAGE, main
 from credverify.core.envelope import keyid_of
 from credverify.core.errors import ConfigurationError, InvalidInput
-from credverify.core.keys import generate_key_file, load_signer, public_jwk, read_passphrase
+from credverify.core.keys import generate_key_file, load_signer, public_jwk
+from credverify.core.settings import read_passphrase
 
 
 def test_a_key_is_never_written_in_the_clear_unless_asked_for(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CREDVERIFY_KEY_PASSPHRASE", raising=False)
     with pytest.raises(InvalidInput, match="no passphrase.*--unencrypted"):
-        generate_key_file(tmp_path / "ke.key")
+        generate_key_file(tmp_path / "ke.key", passphrase=read_passphrase())
     assert not (tmp_path / "ke.key").exists()
-    generate_key_file(tmp_path / "throwaway.key", unencrypted=True)
+    generate_key_file(tmp_path / "throwaway.key", passphrase=None, unencrypted=True)
     assert b"ENCRYPTED" not in (tmp_path / "throwaway.key").read_bytes()
 
 
@@ -37,7 +38,7 @@ def test_a_passphrase_file_encrypts_the_key_and_only_it_opens_it(tmp_path: Path,
     with pytest.raises(ConfigurationError, match="wrong or missing passphrase"):
         load_signer(key_file, passphrase=b"not the passphrase at all")
     monkeypatch.setenv("CREDVERIFY_KEY_PASSPHRASE_FILE", str(secret))
-    assert load_signer(key_file).keyid == signer.keyid
+    assert load_signer(key_file, passphrase=read_passphrase()).keyid == signer.keyid
 
 
 def test_a_short_passphrase_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -48,7 +49,7 @@ def test_a_short_passphrase_is_refused(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_the_jwk_is_rfc_8037_and_names_the_keyid(tmp_path: Path) -> None:
-    signer = generate_key_file(tmp_path / "ke.key")
+    signer = generate_key_file(tmp_path / "ke.key", passphrase=b"a passphrase for this test only")
     jwk = public_jwk(signer.private_key.public_key())
     raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
     assert (jwk["kty"], jwk["crv"], len(raw)) == ("OKP", "Ed25519", 32)

@@ -1,9 +1,8 @@
 """Ed25519 key files: generate, store (0600, encrypted at rest), export.
 
-The passphrase comes from, in this order: a file named on the command line
-(``--passphrase-file``), an interactive prompt (``--prompt-passphrase``),
-$CREDVERIFY_KEY_PASSPHRASE, or the file named by $CREDVERIFY_KEY_PASSPHRASE_FILE
-(a mounted secret). A key is stored in the clear only when asked for by name.
+The caller passes the passphrase (core/settings.py's ``read_passphrase`` finds it in a file, a prompt
+or the environment); nothing here reads the environment. A key is stored in the clear only when asked
+for by name.
 
 Public keys export as PEM (SubjectPublicKeyInfo) and as JWK (OKP, Ed25519) so
 that anyone can verify with openssl, libsodium or a JOSE library.
@@ -12,7 +11,6 @@ that anyone can verify with openssl, libsodium or a JOSE library.
 from __future__ import annotations
 
 import base64
-import getpass
 import os
 from pathlib import Path
 
@@ -22,43 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from credverify.core.envelope import Signer, keyid_of, raw_public_key
 from credverify.core.errors import ConfigurationError, InvalidInput
 
-PASSPHRASE_ENV = "CREDVERIFY_KEY_PASSPHRASE"
-PASSPHRASE_FILE_ENV = "CREDVERIFY_KEY_PASSPHRASE_FILE"
 # NIST SP 800-63B asks for at least 8 characters of a memorised secret; a signing key deserves more.
 MIN_PASSPHRASE_CHARS = 12
-
-
-def _read_passphrase_file(path: Path) -> bytes:
-    try:
-        secret = path.read_bytes().rstrip(b"\r\n")
-    except OSError as exc:
-        raise ConfigurationError("cannot read passphrase file %s: %s" % (path, exc.strerror)) from exc
-    if not secret:
-        raise ConfigurationError("passphrase file %s is empty" % path)
-    return secret
-
-
-def read_passphrase(*, file: Path | None = None, prompt: bool = False, confirm: bool = False) -> bytes | None:
-    """Return the key passphrase from ``file``, a prompt, or the environment (see the module doc);
-    None when there is none. Raises ConfigurationError for an unreadable file or prompts that differ."""
-    if file is not None:
-        return _read_passphrase_file(file)
-    if prompt:
-        first = getpass.getpass("key passphrase: ")
-        if confirm and getpass.getpass("again: ") != first:
-            raise ConfigurationError("the two passphrases differ")
-        return first.encode() if first else None
-    from_env = os.environ.get(PASSPHRASE_ENV)
-    if from_env:
-        return from_env.encode()
-    env_file = os.environ.get(PASSPHRASE_FILE_ENV)
-    if env_file:
-        return _read_passphrase_file(Path(env_file))
-    return None
-
-
-def _passphrase(explicit: bytes | None) -> bytes | None:
-    return explicit if explicit is not None else read_passphrase()
 
 
 def public_key_path(private_key_path: Path) -> Path:
@@ -66,20 +29,20 @@ def public_key_path(private_key_path: Path) -> Path:
     return private_key_path.with_suffix(".pub.pem")
 
 
-def generate_key_file(path: Path, *, passphrase: bytes | None = None, unencrypted: bool = False) -> Signer:
+def generate_key_file(path: Path, *, passphrase: bytes | None, unencrypted: bool = False) -> Signer:
     """Create a new Ed25519 private key at ``path`` (mode 0600; never overwrites) and its public
     PEM beside it (see public_key_path).
 
-    Encrypted with ``passphrase``, else the one read_passphrase() finds. Returns a Signer for it.
+    Encrypted with ``passphrase``; None only with ``unencrypted``. Returns a Signer for it.
     Raises InvalidInput when the file exists already, or when there is no passphrase and
     ``unencrypted`` was not asked for.
     """
     key = Ed25519PrivateKey.generate()
-    secret = _passphrase(passphrase)
+    secret = passphrase
     if secret is None and not unencrypted:
         raise InvalidInput(
-            "no passphrase for %s: give --passphrase-file or --prompt-passphrase, set $%s or $%s, "
-            "or ask for --unencrypted explicitly" % (path, PASSPHRASE_ENV, PASSPHRASE_FILE_ENV))
+            "no passphrase for %s: give --passphrase-file or --prompt-passphrase, set $CREDVERIFY_KEY_PASSPHRASE "
+            "or $CREDVERIFY_KEY_PASSPHRASE_FILE, or ask for --unencrypted explicitly" % path)
     if secret is not None and len(secret) < MIN_PASSPHRASE_CHARS:
         raise InvalidInput("passphrase: expected at least %d characters, found %d" % (
             MIN_PASSPHRASE_CHARS, len(secret)))
@@ -98,17 +61,18 @@ def generate_key_file(path: Path, *, passphrase: bytes | None = None, unencrypte
     return Signer(key)
 
 
-def load_signer(path: Path, *, passphrase: bytes | None = None) -> Signer:
-    """Load a private key file. Raises ConfigurationError when missing, unreadable or not Ed25519."""
+def load_signer(path: Path, *, passphrase: bytes | None) -> Signer:
+    """Load a private key file, decrypting it with ``passphrase`` (None for a key stored in the clear).
+    Raises ConfigurationError when missing, unreadable, not Ed25519, or the passphrase does not open it."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigurationError("cannot read key file %s: %s" % (path, exc.strerror)) from exc
     try:
-        key = serialization.load_pem_private_key(data, password=_passphrase(passphrase))
+        key = serialization.load_pem_private_key(data, password=passphrase)
     except (ValueError, TypeError) as exc:
         raise ConfigurationError(
-            "key file %s could not be loaded (wrong or missing passphrase in $%s?)" % (path, PASSPHRASE_ENV)
+            "key file %s could not be loaded (wrong or missing passphrase?)" % path
         ) from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigurationError("key file %s holds a %s key, expected Ed25519" % (path, type(key).__name__))

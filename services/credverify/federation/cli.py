@@ -15,9 +15,9 @@ from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, add_kafka_argumen
 from credverify.core.codes import check_isco
 from credverify.core.envelope import Signer, keyid_of
 from credverify.core.errors import InvalidInput
-from credverify.core.keys import generate_key_file, load_public_key, load_signer, public_key_path, read_passphrase
+from credverify.core.keys import generate_key_file, load_public_key, load_signer, public_key_path
 from credverify.core.parsing import parse_kinds
-from credverify.core.settings import KafkaSettings
+from credverify.core.settings import KafkaSettings, read_passphrase
 from credverify.core.timefmt import parse_instant
 from credverify.core.trust import RootKeys
 from credverify.federation.handlers import (
@@ -96,7 +96,7 @@ def _init_root(args: argparse.Namespace) -> int:
 
 def _register_issuer(args: argparse.Namespace) -> int:
     settings = KafkaSettings.from_env(args.bootstrap)
-    root = load_signer(args.root_key)
+    root = load_signer(args.root_key, passphrase=read_passphrase())
     keys = []
     for path in args.issuer_public_key:
         try:
@@ -152,7 +152,7 @@ def _publish(record: trust_pb2.IssuerRecord, root: Signer, settings: KafkaSettin
 
 def _rotate_key(args: argparse.Namespace) -> int:
     settings = KafkaSettings.from_env(args.bootstrap)
-    root = load_signer(args.root_key)
+    root = load_signer(args.root_key, passphrase=read_passphrase())
     try:
         new_key = load_public_key(args.new_public_key.read_bytes())
     except OSError as exc:
@@ -165,7 +165,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
 
 def _report_compromise(args: argparse.Namespace) -> int:
     settings = KafkaSettings.from_env(args.bootstrap)
-    root = load_signer(args.root_key)
+    root = load_signer(args.root_key, passphrase=read_passphrase())
     at = parse_instant("at", args.at) if args.at else dt.datetime.now(dt.UTC)
     record = report_compromise(_current_record(args, root, settings), args.keyid.lower(), compromised_at=at,
                                now=dt.datetime.now(dt.UTC))
@@ -176,7 +176,7 @@ def _set_scope(args: argparse.Namespace) -> int:
     if not args.kinds and not args.isco:
         raise InvalidInput("give --kinds, --isco or both")
     settings = KafkaSettings.from_env(args.bootstrap)
-    root = load_signer(args.root_key)
+    root = load_signer(args.root_key, passphrase=read_passphrase())
     record = change_scope(
         _current_record(args, root, settings), now=dt.datetime.now(dt.UTC),
         credential_kinds=parse_kinds(args.kinds) if args.kinds else None,

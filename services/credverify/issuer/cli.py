@@ -29,10 +29,9 @@ from credverify.core.keys import (
     public_jwk,
     public_key_path,
     public_pem,
-    read_passphrase,
 )
 from credverify.core.parsing import parse_date, parse_kind, parse_status
-from credverify.core.settings import KafkaSettings
+from credverify.core.settings import KafkaSettings, read_passphrase
 from credverify.core.timefmt import parse_instant
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.bootstrap import Issuer, IssuerSettings
