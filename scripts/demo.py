@@ -26,8 +26,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from credverify.core.adapters.kafka import ConfirmingProducer
 from credverify.core.envelope import ATTESTATION_TYPE
 from credverify.core.errors import reason_code
-from credverify.core.keys import PASSPHRASE_ENV, load_signer
-from credverify.core.settings import KafkaSettings
+from credverify.core.keys import load_signer
+from credverify.core.settings import PASSPHRASE_ENV, KafkaSettings, read_passphrase
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.flowstats.cli import read_statistics
@@ -352,7 +352,7 @@ def main() -> int:
                     valid_until=today.replace(year=today.year + 1),
                 )
             ],
-            signer=load_signer(work / "ke-nck.key"),
+            signer=load_signer(work / "ke-nck.key", passphrase=read_passphrase()),
             publisher=producer,
             topics=topics,
             ledger=SqliteIssuedLedger(work / "ke-nck.ledger.db"),
@@ -433,7 +433,7 @@ def main() -> int:
         )
 
         section("6. Kenya's council rotates its signing key; the old one is stolen")
-        old_keyid = load_signer(work / "ke-nck.key").keyid
+        old_keyid = load_signer(work / "ke-nck.key", passphrase=read_passphrase()).keyid
         run_cli(["issuer", "keygen", "--key", "ke-nck-2.key"], env=env, cwd=work)
         rotated = run_cli(["trust", "rotate-key", "--root-key", "root.key", "--issuer-id", "KE-NCK",
                            "--new-public-key", "ke-nck-2.pub.pem"], env=env, cwd=work)
@@ -460,7 +460,7 @@ def main() -> int:
                               practitioner_number="NCK-66666", family_name="Kamau", given_names="John",
                               date_of_birth=dt.date(1985, 5, 5), country_of_training="KE", profession_isco="2221",
                               valid_until=today.replace(year=today.year + 2))],
-            signer=load_signer(work / "ke-nck.key"), publisher=producer, topics=topics,
+            signer=load_signer(work / "ke-nck.key", passphrase=read_passphrase()), publisher=producer, topics=topics,
             ledger=SqliteIssuedLedger(work / "thief.ledger.db"), now=dt.datetime.now(dt.UTC),
         )
         assert thief[0].confirmed
