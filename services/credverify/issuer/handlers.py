@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from credverify.core.adapters.kafka import Delivery, OutgoingRecord
+from credverify.core.publishing import Delivery, OutgoingRecord
 from credverify.core.attestation import sign_attestation
 from credverify.core.envelope import ATTESTATION_TYPE, Signer
 from credverify.core.errors import InvalidInput, NotFound

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from credverify.core.adapters.kafka import Delivery, OutgoingRecord
+from credverify.core.publishing import Delivery, OutgoingRecord
 
 
 @dataclass(frozen=True)

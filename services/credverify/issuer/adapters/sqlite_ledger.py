@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from credverify.core.adapters.kafka import Delivery
+from credverify.core.publishing import Delivery
 from credverify.core.errors import ConfigurationError
 from credverify.issuer.ports import IssuedEntry
 
