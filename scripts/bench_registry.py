@@ -43,7 +43,7 @@ from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.core.trust import sign_issuer_record
-from credverify.federation.handlers import RegisterIssuer, build_issuer_record
+from credverify.federation.domain import RegisterIssuer, build_issuer_record
 from credverify.issuer.domain import IssueAttestation, build_attestation
 from credverify.localrun import Service, cli_env, free_port, health_status, wait_for
 from credverify.registry.bootstrap import Registry, RegistrySettings

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from credverify.core.attestation import sign_attestation
 from credverify.core.envelope import ATTESTATION_TYPE, Signer
 from credverify.core.trust import RootKeys, TrustList, sign_issuer_record, verify_issuer_record
-from credverify.federation.handlers import RegisterIssuer, build_issuer_record
+from credverify.federation.domain import RegisterIssuer, build_issuer_record
 from credverify.issuer.domain import IssueAttestation, build_attestation
 from credverify.v1 import attestation_pb2, common_pb2, trust_pb2
 

@@ -27,7 +27,7 @@ from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date, to_timestamp
 from credverify.core.topics import Topics
 from credverify.core.trust import sign_issuer_record
-from credverify.federation.handlers import build_issuer_record
+from credverify.federation.domain import build_issuer_record
 from credverify.issuer.domain import IssueAttestation, build_attestation
 from credverify.localrun import health_status, wait_for
 from credverify.registry.bootstrap import Registry, RegistrySettings

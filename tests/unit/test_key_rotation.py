@@ -9,7 +9,7 @@ import pytest
 from credverify.core.attestation import sign_attestation, verify_attestation
 from credverify.core.errors import InvalidInput, RecordRejected
 from credverify.core.trust import TrustList, sign_issuer_record, verify_issuer_record
-from credverify.federation.handlers import build_issuer_record, change_scope, report_compromise, rotate_key
+from credverify.federation.domain import build_issuer_record, change_scope, report_compromise, rotate_key
 from credverify.issuer.domain import build_attestation
 from credverify.v1 import trust_pb2
 from tests.factories import KE_KEY, ROOT, ROOTS, T0, fixed_signer, kenya_record, nurse

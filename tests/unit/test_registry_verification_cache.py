@@ -11,7 +11,7 @@ from credverify.core.attestation import sign_attestation
 from credverify.core.errors import RecordRejected
 from credverify.core.timefmt import to_timestamp
 from credverify.core.trust import TrustList, sign_issuer_record, verify_issuer_record
-from credverify.federation.handlers import build_issuer_record
+from credverify.federation.domain import build_issuer_record
 from credverify.issuer.domain import build_attestation
 from credverify.registry import handlers
 from credverify.registry.ports import StoredAttestation

@@ -11,7 +11,7 @@ from credverify.core.attestation import sign_attestation, verify_attestation
 from credverify.core.errors import InvalidInput, Malformed, Untrusted
 from credverify.core.timefmt import to_timestamp
 from credverify.core.trust import TrustList, verify_issuer_record
-from credverify.federation.handlers import build_issuer_record
+from credverify.federation.domain import build_issuer_record
 from credverify.issuer.domain import build_attestation
 from credverify.v1 import common_pb2, trust_pb2
 from tests.factories import KE_KEY, RO_KEY, ROOT, ROOTS, T0, fixed_signer, kenya_record, nurse, trust_list

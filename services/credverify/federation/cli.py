@@ -7,28 +7,20 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf import json_format
 
-from credverify.core.adapters.kafka import ConfirmingProducer, ensure_topics
-from credverify.core.adapters.trust_reader import read_trust_list
-from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
+from credverify.core.cli_support import EXIT_OK, add_kafka_argument
 from credverify.core.codes import check_isco
-from credverify.core.envelope import Signer, keyid_of
+from credverify.core.envelope import keyid_of
 from credverify.core.errors import InvalidInput
-from credverify.core.keys import generate_key_file, load_public_key, load_signer, public_key_path
+from credverify.core.keys import generate_key_file, load_public_key, public_key_path
 from credverify.core.parsing import parse_kinds
-from credverify.core.settings import KafkaSettings, read_passphrase
+from credverify.core.settings import read_passphrase
 from credverify.core.timefmt import parse_instant
-from credverify.core.trust import RootKeys
-from credverify.federation.handlers import (
-    RegisterIssuer,
-    build_issuer_record,
-    change_scope,
-    publish_issuer_record,
-    report_compromise,
-    rotate_key,
-)
-from credverify.v1 import trust_pb2
+from credverify.federation.bootstrap import Federation, FederationSettings
+from credverify.federation.domain import RegisterIssuer, change_scope, report_compromise, rotate_key
+from credverify.federation.handlers import IssuerRecordPublished
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -36,13 +28,12 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 
     init = commands.add_parser("init-root", help="create a federation root key")
     init.add_argument("--key", type=Path, required=True, help="private key file to create (0600)")
-    init.add_argument("--passphrase-file", type=Path, help="read the key passphrase from this file")
-    init.add_argument("--prompt-passphrase", action="store_true", help="ask for the key passphrase")
+    _add_passphrase(init)
     init.add_argument("--unencrypted", action="store_true", help="store the key in the clear (throwaway keys only)")
     init.set_defaults(handler=_init_root)
 
     register = commands.add_parser("register-issuer", help="sign and publish an issuer record")
-    register.add_argument("--root-key", type=Path, required=True)
+    _add_root_key(register)
     register.add_argument("--issuer-id", required=True, help="e.g. KE-NCK")
     register.add_argument("--country", required=True, help="ISO 3166-1 alpha-2, e.g. KE")
     register.add_argument("--name", required=True, help="display name, e.g. 'Nursing Council of Kenya'")
@@ -50,7 +41,6 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     register.add_argument("--isco", required=True, help="comma-separated ISCO-08 unit groups, e.g. 2221,2222")
     register.add_argument("--issuer-public-key", type=Path, action="append", required=True,
                           help="the issuer's public key PEM (repeat for several)")
-    add_kafka_argument(register)
     register.set_defaults(handler=_register_issuer)
 
     rotate = commands.add_parser("rotate-key", help="add an issuer's new key; retire its current key(s)")
@@ -80,10 +70,42 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     show.set_defaults(handler=_show)
 
 
-def _add_edit(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root-key", type=Path, required=True)
-    parser.add_argument("--issuer-id", required=True)
+def _add_passphrase(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--passphrase-file", type=Path, help="read the key passphrase from this file "
+                                                             "(default $CREDVERIFY_KEY_PASSPHRASE(_FILE))")
+    parser.add_argument("--prompt-passphrase", action="store_true", help="ask for the key passphrase")
+
+
+def _add_root_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root-key", type=Path, required=True, help="the federation root's private key file")
+    _add_passphrase(parser)
     add_kafka_argument(parser)
+
+
+def _add_edit(parser: argparse.ArgumentParser) -> None:
+    _add_root_key(parser)
+    parser.add_argument("--issuer-id", required=True)
+
+
+def _operator(args: argparse.Namespace) -> Federation:
+    """The operator's tools, opened with the root key the arguments name."""
+    return Federation.open(FederationSettings.from_env(
+        bootstrap=args.bootstrap, root_key=args.root_key, passphrase_file=args.passphrase_file,
+        prompt_passphrase=args.prompt_passphrase))
+
+
+def _public_key(option: str, path: Path) -> Ed25519PublicKey:
+    try:
+        return load_public_key(path.read_bytes())
+    except OSError as exc:
+        raise InvalidInput("%s: cannot read %s: %s" % (option, path, exc.strerror)) from exc
+
+
+def _published(event: IssuerRecordPublished, what: str) -> int:
+    record = event.record
+    print("%s: %s version %d (%d key(s)), partition %s offset %s" % (
+        what, record.issuer_id, record.version, len(record.keys), event.partition, event.offset))
+    return EXIT_OK
 
 
 def _init_root(args: argparse.Namespace) -> int:
@@ -95,100 +117,53 @@ def _init_root(args: argparse.Namespace) -> int:
 
 
 def _register_issuer(args: argparse.Namespace) -> int:
-    settings = KafkaSettings.from_env(args.bootstrap)
-    root = load_signer(args.root_key, passphrase=read_passphrase())
-    keys = []
-    for path in args.issuer_public_key:
-        try:
-            keys.append(load_public_key(path.read_bytes()))
-        except OSError as exc:
-            raise InvalidInput("issuer-public-key: cannot read %s: %s" % (path, exc.strerror)) from exc
     cmd = RegisterIssuer(
         issuer_id=args.issuer_id,
         country=args.country,
         display_name=args.name,
         credential_kinds=parse_kinds(args.kinds),
         professions_isco=tuple(check_isco("isco", p.strip()) for p in args.isco.split(",") if p.strip()),
-        public_keys=tuple(keys),
+        public_keys=tuple(_public_key("issuer-public-key", path) for path in args.issuer_public_key),
     )
-    record = build_issuer_record(cmd, now=dt.datetime.now(dt.UTC))
-    ensure_topics(settings, only=[settings.topics.trust_list])
-    producer = ConfirmingProducer(settings, client_id="credverify-trust")
-    try:
-        delivery = publish_issuer_record(record, root=root, producer=producer, topics=settings.topics)
-    finally:
-        producer.close()
-    if not delivery.confirmed:
-        print("NOT CONFIRMED issuer record %s: %s" % (record.issuer_id, delivery.error))
-        return EXIT_PARTIAL
-    print("published issuer record %s version %d (%d key(s)) to %s[%s]@%s" % (
-        record.issuer_id, record.version, len(record.keys), settings.topics.trust_list,
-        delivery.partition, delivery.offset))
-    return EXIT_OK
-
-
-def _current_record(args: argparse.Namespace, root: Signer, settings: KafkaSettings) -> trust_pb2.IssuerRecord:
-    roots = RootKeys({root.keyid: root.private_key.public_key()})
-    record = read_trust_list(settings, roots=roots).issuer(args.issuer_id)
-    if record is None:
-        raise InvalidInput("issuer-id: the trust list holds no record for %r; register it first" % args.issuer_id)
-    return record
-
-
-def _publish(record: trust_pb2.IssuerRecord, root: Signer, settings: KafkaSettings, what: str) -> int:
-    ensure_topics(settings, only=[settings.topics.trust_list])
-    producer = ConfirmingProducer(settings, client_id="credverify-trust")
-    try:
-        delivery = publish_issuer_record(record, root=root, producer=producer, topics=settings.topics)
-    finally:
-        producer.close()
-    if not delivery.confirmed:
-        print("NOT CONFIRMED issuer record %s: %s" % (record.issuer_id, delivery.error))
-        return EXIT_PARTIAL
-    print("%s: issuer record %s version %d published to %s[%s]@%s" % (
-        what, record.issuer_id, record.version, settings.topics.trust_list, delivery.partition, delivery.offset))
-    return EXIT_OK
+    with _operator(args) as federation:
+        return _published(federation.register(cmd), "published issuer record")
 
 
 def _rotate_key(args: argparse.Namespace) -> int:
-    settings = KafkaSettings.from_env(args.bootstrap)
-    root = load_signer(args.root_key, passphrase=read_passphrase())
-    try:
-        new_key = load_public_key(args.new_public_key.read_bytes())
-    except OSError as exc:
-        raise InvalidInput("new-public-key: cannot read %s: %s" % (args.new_public_key, exc.strerror)) from exc
+    new_key = _public_key("new-public-key", args.new_public_key)
+    retire_at = parse_instant("retire-at", args.retire_at) if args.retire_at else None
     now = dt.datetime.now(dt.UTC)
-    record = rotate_key(_current_record(args, root, settings), new_key, now=now,
-                        retire_at=parse_instant("retire-at", args.retire_at) if args.retire_at else None)
-    return _publish(record, root, settings, "key %s added" % keyid_of(new_key)[:16])
+    with _operator(args) as federation:
+        event = federation.change(args.issuer_id, lambda current: rotate_key(current, new_key, now=now,
+                                                                             retire_at=retire_at))
+    return _published(event, "key %s added" % keyid_of(new_key)[:16])
 
 
 def _report_compromise(args: argparse.Namespace) -> int:
-    settings = KafkaSettings.from_env(args.bootstrap)
-    root = load_signer(args.root_key, passphrase=read_passphrase())
-    at = parse_instant("at", args.at) if args.at else dt.datetime.now(dt.UTC)
-    record = report_compromise(_current_record(args, root, settings), args.keyid.lower(), compromised_at=at,
-                               now=dt.datetime.now(dt.UTC))
-    return _publish(record, root, settings, "key %s compromised from %s" % (args.keyid[:16], at.isoformat()))
+    now = dt.datetime.now(dt.UTC)
+    at = parse_instant("at", args.at) if args.at else now
+    with _operator(args) as federation:
+        event = federation.change(args.issuer_id, lambda current: report_compromise(
+            current, args.keyid.lower(), compromised_at=at, now=now))
+    return _published(event, "key %s compromised from %s" % (args.keyid[:16], at.isoformat()))
 
 
 def _set_scope(args: argparse.Namespace) -> int:
     if not args.kinds and not args.isco:
         raise InvalidInput("give --kinds, --isco or both")
-    settings = KafkaSettings.from_env(args.bootstrap)
-    root = load_signer(args.root_key, passphrase=read_passphrase())
-    record = change_scope(
-        _current_record(args, root, settings), now=dt.datetime.now(dt.UTC),
-        credential_kinds=parse_kinds(args.kinds) if args.kinds else None,
-        professions_isco=tuple(p.strip() for p in args.isco.split(",") if p.strip()) if args.isco else None,
-    )
-    return _publish(record, root, settings, "scope changed")
+    kinds = parse_kinds(args.kinds) if args.kinds else None
+    professions = tuple(p.strip() for p in args.isco.split(",") if p.strip()) if args.isco else None
+    now = dt.datetime.now(dt.UTC)
+    with _operator(args) as federation:
+        event = federation.change(args.issuer_id, lambda current: change_scope(
+            current, now=now, credential_kinds=kinds, professions_isco=professions))
+    return _published(event, "scope changed")
 
 
 def _show(args: argparse.Namespace) -> int:
-    settings = KafkaSettings.from_env(args.bootstrap)
-    roots = RootKeys.from_pem_files([str(p) for p in args.root_public_key])
-    trust = read_trust_list(settings, roots=roots)
+    settings = FederationSettings.from_env(bootstrap=args.bootstrap, root_public_keys=args.root_public_key)
+    with Federation.open(settings) as federation:
+        trust = federation.trust()
     records = [trust.issuer(args.issuer_id)] if args.issuer_id else [
         trust.issuer(i) for i in sorted(trust.issuers)]
     if args.issuer_id and records[0] is None:
