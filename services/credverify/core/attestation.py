@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
 from credverify.core.codes import check_country, check_isco
 from credverify.core.envelope import ATTESTATION_TYPE, Signer, parse_envelope, verify_signature
 from credverify.core.errors import InvalidInput, Malformed, Untrusted
 from credverify.core.timefmt import from_date, from_timestamp
-from credverify.core.trust import TrustList
-from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2
+from credverify.core.trust import TrustedKey, TrustList
+from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2, trust_pb2
 
 # Why a credential has the status it has (Attestation.status_reason). A closed list, so that a
 # registry in another country can act on the code without reading the issuer's language.
@@ -67,7 +69,24 @@ class VerifiedAttestation:
 
 
 def validate_attestation(att: attestation_pb2.Attestation) -> None:
-    """Check the fields an issuer must get right before signing. Raises InvalidInput naming the field."""
+    """Check the fields an issuer must get right before signing. Raises InvalidInput naming the field.
+
+    The sections follow docs/spec.md 7.1-7.4, in an order that decides which error a message
+    with several faults reports: identity, classification, subject, dates, diploma, conditions,
+    status.
+    """
+    _check_identity(att)
+    _check_classification(att)
+    _check_subject(att.subject)
+    dates = _parse_dates(att)
+    _check_dates(dates)
+    _check_diploma(att, dates["diploma.award_date"])
+    _check_conditions(att)
+    _check_status(att)
+
+
+def _check_identity(att: attestation_pb2.Attestation) -> None:
+    """Who issued which credential, which version, when (7.1 fields 1-4)."""
     if not att.issuer_id or "/" in att.issuer_id:
         raise InvalidInput("issuer_id: expected a non-empty id without '/', found %r" % att.issuer_id)
     prefix = att.issuer_id + "/"
@@ -81,6 +100,10 @@ def validate_attestation(att: attestation_pb2.Attestation) -> None:
         from_timestamp(att.issued_at)
     except ValueError as exc:  # out of the years 1-9999, or nanos out of range: unusable as a time
         raise InvalidInput("issued_at: not a valid time (%s)" % exc) from exc
+
+
+def _check_classification(att: attestation_pb2.Attestation) -> None:
+    """Kind, status, profession and jurisdiction: the values an issuer's scope is judged on."""
     # proto3 enums are open: a number this version does not define must not pass as a known value.
     if att.kind == common_pb2.CREDENTIAL_KIND_UNSPECIFIED or att.kind not in common_pb2.CredentialKind.values():
         raise InvalidInput("kind: expected LICENCE, DIPLOMA or GOOD_STANDING, found %d" % att.kind)
@@ -88,7 +111,10 @@ def validate_attestation(att: attestation_pb2.Attestation) -> None:
         raise InvalidInput("status: expected a CredentialStatus, found %d" % att.status)
     check_isco("profession_isco", att.profession_isco)
     check_country("jurisdiction", att.jurisdiction)
-    subject = att.subject
+
+
+def _check_subject(subject: attestation_pb2.Subject) -> None:
+    """The practitioner (7.2), all but the date of birth, which is checked with the other dates."""
     if not subject.practitioner_number:
         raise InvalidInput("subject.practitioner_number: missing")
     if not subject.family_name.strip():
@@ -98,27 +124,39 @@ def validate_attestation(att: attestation_pb2.Attestation) -> None:
                         ("subject.family_name", subject.family_name),
                         ("subject.given_names", subject.given_names)):
         _check_text(name, value, MAX_NAME_CHARS)
+
+
+def _parse_dates(att: attestation_pb2.Attestation) -> dict[str, dt.date | None]:
+    """Return every date of the message by field name, None where unset. Raises InvalidInput."""
     dates: dict[str, dt.date | None] = {}
     for date_name, date_value in (("valid_from", att.valid_from), ("valid_until", att.valid_until),
-                                  ("subject.date_of_birth", subject.date_of_birth),
+                                  ("subject.date_of_birth", att.subject.date_of_birth),
                                   ("diploma.award_date", att.diploma.award_date)):
         try:
             dates[date_name] = from_date(date_value)
         except ValueError as exc:
             raise InvalidInput("%s: not a calendar date (%d-%02d-%02d: %s)" % (
                 date_name, date_value.year, date_value.month, date_value.day, exc)) from exc
+    return dates
+
+
+def _check_dates(dates: dict[str, dt.date | None]) -> None:
+    """A date of birth, and a validity period that does not end before it starts."""
     if dates["subject.date_of_birth"] is None:
         raise InvalidInput("subject.date_of_birth: missing")
     start, end = dates["valid_from"], dates["valid_until"]
     if start is not None and end is not None and end < start:
         raise InvalidInput("valid_until: expected on or after valid_from %s, found %s" % (start, end))
 
+
+def _check_diploma(att: attestation_pb2.Attestation, award_date: dt.date | None) -> None:
+    """Diploma details (7.3): required on a DIPLOMA, refused on any other kind."""
     if att.kind == common_pb2.CREDENTIAL_KIND_DIPLOMA:
         if not att.diploma.institution.strip():
             raise InvalidInput("diploma.institution: missing (required for a DIPLOMA)")
         if not att.diploma.programme.strip():
             raise InvalidInput("diploma.programme: missing (required for a DIPLOMA)")
-        if dates["diploma.award_date"] is None:
+        if award_date is None:
             raise InvalidInput("diploma.award_date: missing (required for a DIPLOMA)")
         _check_text("diploma.institution", att.diploma.institution, MAX_NAME_CHARS)
         _check_text("diploma.programme", att.diploma.programme, MAX_NAME_CHARS)
@@ -126,12 +164,19 @@ def validate_attestation(att: attestation_pb2.Attestation) -> None:
         raise InvalidInput("diploma: only a DIPLOMA carries diploma details, found them on a %s"
                            % common_pb2.CredentialKind.Name(att.kind).removeprefix("CREDENTIAL_KIND_"))
 
+
+def _check_conditions(att: attestation_pb2.Attestation) -> None:
+    """At most MAX_CONDITIONS conditions, each non-blank text."""
     if len(att.conditions) > MAX_CONDITIONS:
         raise InvalidInput("conditions: expected at most %d, found %d" % (MAX_CONDITIONS, len(att.conditions)))
     for index, condition in enumerate(att.conditions):
         if not condition.strip():
             raise InvalidInput("conditions[%d]: empty" % index)
         _check_text("conditions[%d]" % index, condition, MAX_CONDITION_CHARS)
+
+
+def _check_status(att: attestation_pb2.Attestation) -> None:
+    """A status that agrees with the conditions, and a reason code from the closed list."""
     if att.status == common_pb2.CREDENTIAL_STATUS_ACTIVE_WITH_CONDITIONS and not att.conditions:
         raise InvalidInput("conditions: status ACTIVE_WITH_CONDITIONS needs at least one condition, found none")
     if att.status == common_pb2.CREDENTIAL_STATUS_ACTIVE and att.conditions:
@@ -166,13 +211,7 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
 
     # (2) a signature names a key that some issuer on the trust list holds (the keyid alone
     # says so, without trusting anything else in the envelope)
-    keys = trust.public_keys()
-    if not any(signature.keyid in keys for signature in envelope.signatures):
-        raise Untrusted(
-            common_pb2.REASON_ISSUER_UNKNOWN,
-            "signed by key(s) %s, which no issuer on the trust list holds"
-            % ", ".join(s.keyid[:16] or "(empty keyid)" for s in envelope.signatures),
-        )
+    keys = _listed_keys(envelope, trust)
 
     # (3) payload type, and a signature over PAE that verifies with such a key
     keyid = verify_signature(envelope, expected_type=ATTESTATION_TYPE, keys=keys)
@@ -180,17 +219,54 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
     assert trusted is not None  # verify_signature only returns keyids it was given
 
     # (4) only now parse the payload
+    att = _parse_payload(envelope.payload)
+
+    # (5) the signing key belongs to the issuer the attestation names
+    issuer = _issuer_of_key(trusted, att, trust)
+
+    # (6) the key was valid when the attestation was issued and not yet compromised
+    _check_key_valid_at_issue(keyid, trusted, att)
+
+    # (7) the issuer may attest this kind, profession and jurisdiction
+    _check_issuer_scope(issuer, att)
+
+    # (8) the Kafka key is the credential id, so compaction keeps the right record
+    _check_record_key(record_key, att)
+    return VerifiedAttestation(
+        attestation=att, envelope_bytes=data, keyid=keyid, issuer_country=issuer.country
+    )
+
+
+def _listed_keys(envelope: envelope_pb2.Envelope, trust: TrustList) -> Mapping[str, Ed25519PublicKey]:
+    """Step (2): return the trust list's keys. Raises Untrusted (ISSUER_UNKNOWN) when no signature names one."""
+    keys = trust.public_keys()
+    if not any(signature.keyid in keys for signature in envelope.signatures):
+        raise Untrusted(
+            common_pb2.REASON_ISSUER_UNKNOWN,
+            "signed by key(s) %s, which no issuer on the trust list holds"
+            % ", ".join(s.keyid[:16] or "(empty keyid)" for s in envelope.signatures),
+        )
+    return keys
+
+
+def _parse_payload(payload: bytes) -> attestation_pb2.Attestation:
+    """Step (4): return the signed payload as a valid Attestation. Raises Malformed."""
     att = attestation_pb2.Attestation()
     try:
-        att.ParseFromString(envelope.payload)
+        att.ParseFromString(payload)
     except DecodeError as exc:
         raise Malformed("signed payload is not an Attestation: %s" % exc) from exc
     try:
         validate_attestation(att)
     except InvalidInput as exc:
         raise Malformed("signed attestation is invalid: %s" % exc) from exc
+    return att
 
-    # (5) the signing key belongs to the issuer the attestation names
+
+def _issuer_of_key(trusted: TrustedKey, att: attestation_pb2.Attestation,
+                   trust: TrustList) -> trust_pb2.IssuerRecord:
+    """Step (5): return the record of the issuer holding the key. Raises Untrusted (SIGNATURE_INVALID)
+    when that is not the issuer the attestation names."""
     issuer = trust.issuer(trusted.issuer_id)
     assert issuer is not None  # every trusted key comes from an issuer record
     if trusted.issuer_id != att.issuer_id:
@@ -199,8 +275,11 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
             "signed by a key of issuer %r, but the attestation names issuer %r" % (
                 trusted.issuer_id, att.issuer_id),
         )
+    return issuer
 
-    # (6) the key was valid when the attestation was issued and not yet compromised
+
+def _check_key_valid_at_issue(keyid: str, trusted: TrustedKey, att: attestation_pb2.Attestation) -> None:
+    """Step (6). Raises Untrusted: KEY_REVOKED, then KEY_NOT_VALID."""
     issued_at = from_timestamp(att.issued_at)
     if trusted.compromised_at is not None and issued_at >= trusted.compromised_at:
         raise Untrusted(
@@ -217,7 +296,10 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
                 keyid[:16], _fmt(trusted.not_before), _fmt(trusted.not_after), issued_at.isoformat()),
         )
 
-    # (7) the issuer may attest this kind, profession and jurisdiction
+
+def _check_issuer_scope(issuer: trust_pb2.IssuerRecord, att: attestation_pb2.Attestation) -> None:
+    """Step (7). Raises Untrusted (ISSUER_NOT_AUTHORISED) for a kind, profession or jurisdiction
+    outside the issuer's record."""
     if att.kind not in issuer.credential_kinds:
         raise Untrusted(
             common_pb2.REASON_ISSUER_NOT_AUTHORISED,
@@ -234,15 +316,14 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
             "issuer %s attests for %s, not %s" % (att.issuer_id, issuer.country, att.jurisdiction),
         )
 
-    # (8) the Kafka key is the credential id, so compaction keeps the right record
+
+def _check_record_key(record_key: str | None, att: attestation_pb2.Attestation) -> None:
+    """Step (8), skipped when there is no Kafka record. Raises Untrusted (RECORD_KEY_MISMATCH)."""
     if record_key is not None and record_key != att.credential_id:
         raise Untrusted(
             common_pb2.REASON_RECORD_KEY_MISMATCH,
             "record key %r differs from credential id %r" % (record_key[:200], att.credential_id),
         )
-    return VerifiedAttestation(
-        attestation=att, envelope_bytes=data, keyid=keyid, issuer_country=issuer.country
-    )
 
 
 def _fmt(moment: dt.datetime | None) -> str:
