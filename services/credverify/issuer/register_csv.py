@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from credverify.core.errors import InvalidInput
 from credverify.core.parsing import parse_date, parse_kind, parse_status
@@ -58,20 +58,46 @@ def read_register(handle: TextIO, *, issuer_id: str, jurisdiction: str) -> Itera
     A credential number seen on an earlier row is an error on the later row.
     """
     reader = csv.DictReader(handle, strict=True)
-    try:
-        header = reader.fieldnames or []
-    except csv.Error as exc:
-        yield RowError(1, "header", "not CSV: %s" % exc)
-        return
-    header = [name.strip() for name in header]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    if missing or unknown:
-        yield RowError(1, "header", "missing column(s) %s; unknown column(s) %s; expected %s" % (
-            missing or "none", unknown or "none", ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)))
+    header = _read_header(reader)
+    if isinstance(header, RowError):
+        yield header
         return
     reader.fieldnames = header
     seen: dict[str, int] = {}
+    for numbered in _numbered_rows(reader):
+        if isinstance(numbered, RowError):
+            yield numbered
+            continue
+        row, values = numbered
+        result = _read_row(row, values, len(header), issuer_id=issuer_id, jurisdiction=jurisdiction)
+        if isinstance(result, RegisterRow):
+            result = _unless_seen(result, seen)
+        yield result
+
+
+def _read_header(reader: csv.DictReader[str]) -> list[str] | RowError:
+    """Return the column names, stripped, or the RowError for row 1 when they are not the layout."""
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        return RowError(1, "header", "not CSV: %s" % exc)
+    header = [name.strip() for name in header]
+    return _layout_error(header) or header
+
+
+def _layout_error(header: list[str]) -> RowError | None:
+    """Return the RowError for a header that lacks a required column or has an unknown one."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if not (missing or unknown):
+        return None
+    return RowError(1, "header", "missing column(s) %s; unknown column(s) %s; expected %s" % (
+        missing or "none", unknown or "none", ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)))
+
+
+def _numbered_rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[Any, Any]] | RowError]:
+    """Yield each data row with its spreadsheet row number; a row that is not CSV ends the file
+    with a RowError."""
     row = 1
     while True:
         try:
@@ -82,29 +108,55 @@ def read_register(handle: TextIO, *, issuer_id: str, jurisdiction: str) -> Itera
             yield RowError(row + 1, "row", "not valid CSV: %s" % exc)
             return
         row += 1
-        extra = values.get(None)
-        if extra or any(v is None for v in values.values()):
-            found = len(header) + len(extra) if extra else sum(v is not None for v in values.values())
-            yield RowError(row, "row", "expected %d cells, found %d" % (len(header), found))
-            continue
-        cells = {k: (v or "").strip() for k, v in values.items() if k is not None}
-        too_long = [k for k, v in cells.items() if len(v) > MAX_FIELD_CHARS]
-        if too_long:
-            yield RowError(row, too_long[0], "longer than %d characters" % MAX_FIELD_CHARS)
-            continue
-        try:
-            command = _command(cells, issuer_id=issuer_id, jurisdiction=jurisdiction)
-            build_attestation(command, now=_VALIDATION_CLOCK)
-        except InvalidInput as exc:
-            field, reason = _split_field(str(exc))
-            yield RowError(row, _column_of(field), reason)
-            continue
-        number = command.local_number
-        if number in seen:
-            yield RowError(row, "credential_number", "%r appears on row %d already" % (number, seen[number]))
-            continue
-        seen[number] = row
-        yield RegisterRow(row, command)
+        yield row, values
+
+
+def _read_row(row: int, values: dict[Any, Any], width: int, *, issuer_id: str,
+              jurisdiction: str) -> RegisterRow | RowError:
+    """Return the validated order on one data row, or the first thing wrong with it."""
+    cells = _cells(row, values, width)
+    if isinstance(cells, RowError):
+        return cells
+    try:
+        command = _command(cells, issuer_id=issuer_id, jurisdiction=jurisdiction)
+        build_attestation(command, now=_VALIDATION_CLOCK)
+    except InvalidInput as exc:
+        field, reason = _split_field(str(exc))
+        return RowError(row, _column_of(field), reason)
+    return RegisterRow(row, command)
+
+
+def _cells(row: int, values: dict[Any, Any], width: int) -> dict[str, str] | RowError:
+    """Return the row's cells by column, stripped, or a RowError when it has the wrong number of
+    cells or one too long to be a register field."""
+    count_error = _cell_count_error(row, values, width)
+    if count_error is not None:
+        return count_error
+    cells = {k: (v or "").strip() for k, v in values.items() if k is not None}
+    too_long = [k for k, v in cells.items() if len(v) > MAX_FIELD_CHARS]
+    if too_long:
+        return RowError(row, too_long[0], "longer than %d characters" % MAX_FIELD_CHARS)
+    return cells
+
+
+def _cell_count_error(row: int, values: dict[Any, Any], width: int) -> RowError | None:
+    """Return the RowError for a row with more or fewer cells than the header has columns."""
+    extra = values.get(None)  # csv.DictReader files surplus cells under the key None
+    if not extra and all(v is not None for v in values.values()):
+        return None
+    found = width + len(extra) if extra else sum(v is not None for v in values.values())
+    return RowError(row, "row", "expected %d cells, found %d" % (width, found))
+
+
+def _unless_seen(register_row: RegisterRow, seen: dict[str, int]) -> RegisterRow | RowError:
+    """Return ``register_row``, noting its credential number in ``seen``, or a RowError when an
+    earlier row had that number."""
+    number = register_row.command.local_number
+    if number in seen:
+        return RowError(register_row.row, "credential_number",
+                        "%r appears on row %d already" % (number, seen[number]))
+    seen[number] = register_row.row
+    return register_row
 
 
 # Attestation field names in validation messages, mapped back to the CSV columns a clerk sees.
