@@ -12,19 +12,25 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
+import functools
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from kafka import KafkaConsumer, KafkaProducer
 
 from credverify.core.adapters.kafka import ConfirmingProducer
-from credverify.core.envelope import ATTESTATION_TYPE
+from credverify.core.envelope import ATTESTATION_TYPE, Signer
 from credverify.core.errors import reason_code
 from credverify.core.keys import load_signer
 from credverify.core.settings import PASSPHRASE_ENV, KafkaSettings, read_passphrase
@@ -36,7 +42,7 @@ from credverify.issuer.domain import IssueAttestation
 from credverify.issuer.handlers import issue
 from credverify.issuer.register_csv import CONDITION_SEPARATOR, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from credverify.localrun import Service, cli_env, free_port, run_cli, serving, wait_for
-from credverify.v1 import common_pb2, moves_pb2, registry_pb2, registry_pb2_grpc
+from credverify.v1 import common_pb2, envelope_pb2, moves_pb2, registry_pb2, registry_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "kafka"))
@@ -47,6 +53,8 @@ DEMO_PASSPHRASE = "demo passphrase, never for real keys"
 LICENCE = common_pb2.CREDENTIAL_KIND_LICENCE
 ACTIVE = common_pb2.CREDENTIAL_STATUS_ACTIVE
 K = 5  # the demo publishes with the default threshold
+
+T = TypeVar("T")
 
 # (issuer id, country, name, kinds, ISCO-08 groups it may attest)
 COUNCILS = [
@@ -114,7 +122,8 @@ def commands(issuer_id: str, country: str, today: dt.date) -> list[IssueAttestat
     orders = []
     for n, (family, given, dob, isco) in enumerate(REGISTERS[issuer_id], start=1):
         number = str(10000 + n)
-        status, until, conditions, reason = ACTIVE, today.replace(year=today.year + 3), (), ""
+        status, until, reason = ACTIVE, today.replace(year=today.year + 3), ""
+        conditions: tuple[str, ...] = ()
         if (issuer_id, n) == ("KE-NCK", 13):
             status, reason = common_pb2.CREDENTIAL_STATUS_SUSPENDED, "FITNESS_TO_PRACTISE_INVESTIGATION"
         if (issuer_id, n) == ("LK-SLMC", 6):
@@ -168,409 +177,428 @@ def claimed(family: str, given: str = "", dob: str = "") -> registry_pb2.Claimed
     return subject
 
 
-def dead_letters(bootstrap: str, topics: Topics) -> list[registry_pb2.RejectedRecord]:
-    consumer = KafkaConsumer(
-        topics.rejected,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+def reasons(reply: registry_pb2.VerifyResponse) -> str:
+    return ", ".join(reason_code(r) for r in reply.reasons)
+
+
+@dataclass
+class Demo:
+    """What one scene hands on to the next: the work directory, the hub, and what earlier scenes started.
+
+    A scene that starts a process or opens a client registers its stop with ``cleanup``, so that
+    everything is stopped, newest first, when the demo ends, whether it completed or failed."""
+
+    work: Path
+    today: dt.date
+    cleanup: ExitStack
+    bootstrap: str
+    topics: Topics
+    env: dict[str, str]  # for `credverify` processes: the hub's address and the topic prefix
+    # Set by the scene that opens them; a scene that runs before it fails with AttributeError.
+    producer: ConfirmingProducer = field(init=False)  # the councils' in-process publisher (scenes 3 and 6)
+    registry: Service = field(init=False)
+    stub: registry_pb2_grpc.RegistryServiceStub = field(init=False)  # London's gRPC client
+    attacker: KafkaProducer = field(init=False)  # publishes straight to the hub, bypassing every council
+    period: str = field(init=False)  # YYYY-MM: the month of scene 7's registrations, reported in scene 8
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `credverify ARGS` in the work directory; raise AssertionError with its output if it fails."""
+        return run_cli(list(args), env=self.env, cwd=self.work)
+
+    def signer(self, key_file: str) -> Signer:
+        """Open a council's key file with the passphrase the demo made it with."""
+        return load_signer(self.work / key_file, passphrase=read_passphrase())
+
+    def issue_in_process(self, order: IssueAttestation, *, key_file: str, ledger: str) -> None:
+        """Sign ``order`` with ``key_file`` and publish it from this process, as a council's own code would."""
+        deliveries = issue([order], signer=self.signer(key_file), publisher=self.producer, topics=self.topics,
+                           ledger=SqliteIssuedLedger(self.work / ledger), now=dt.datetime.now(dt.UTC))
+        assert deliveries[0].confirmed
+
+    def verify(self, credential_id: str, subject: registry_pb2.ClaimedSubject | None = None
+               ) -> registry_pb2.VerifyResponse:
+        request = registry_pb2.VerifyRequest(credential_id=credential_id, claimed=subject)
+        reply: registry_pb2.VerifyResponse = self.stub.Verify(request, timeout=5)
+        return reply
+
+    def record_registration(self, credential_id: str, registered_on: common_pb2.Date | None = None
+                            ) -> registry_pb2.RecordRegistrationResponse:
+        request = registry_pb2.RecordRegistrationRequest(credential_id=credential_id, registered_on=registered_on)
+        reply: registry_pb2.RecordRegistrationResponse = self.stub.RecordRegistration(request, timeout=10)
+        return reply
+
+    def until(self, what: str, probe: Callable[[], T | None]) -> T:
+        """Wait until London's registry makes ``probe`` return something; fail if the registry exits."""
+        return wait_for(what, probe, services=(self.registry,))
+
+    def dead_letters(self) -> list[registry_pb2.RejectedRecord]:
+        """Every record the registry has sent to the dead-letter topic so far."""
+        consumer = KafkaConsumer(
+            self.topics.rejected,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        try:
+            dead = []
+            for _ in range(5):
+                for batch in consumer.poll(timeout_ms=300).values():
+                    dead += [registry_pb2.RejectedRecord.FromString(r.value) for r in batch]
+            return dead
+        finally:
+            consumer.close()
+
+
+def open_the_hub(work: Path, cleanup: ExitStack) -> Demo:
+    """Set-up: the cluster $KAFKA_BOOTSTRAP_SERVERS names (with topics of the demo's own), else a private broker."""
+    section("Kafka hub")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    prefix = ""
+    if bootstrap:
+        prefix = "demo-%d." % int(time.time())
+        say("using the cluster at %s, topics prefixed %r" % (bootstrap, prefix))
+    else:
+        broker = localkafka.LocalKafka(state_dir=Path(tempfile.mkdtemp(prefix="credverify-demo-kafka-")))
+        cleanup.callback(broker.stop)
+        broker.start()
+        bootstrap = broker.bootstrap
+        say("Apache Kafka (KRaft) at %s, ready in %.1f s" % (bootstrap, broker.ready_after_s or 0))
+    # Keys are encrypted at rest; a real council reads the passphrase from a secret store.
+    os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
+    return Demo(work=work, today=dt.datetime.now(dt.UTC).date(), cleanup=cleanup, bootstrap=bootstrap,
+                topics=Topics(prefix=prefix), env=cli_env(bootstrap, prefix))
+
+
+def federation_admits_councils(demo: Demo) -> None:
+    """1. The federation makes its root key and publishes a signed issuer record for each council."""
+    section("1. The federation admits four source councils")
+    demo.cli("trust", "init-root", "--key", "root.key")
+    for issuer_id, country, name, kinds, isco in COUNCILS:
+        key = "%s.key" % issuer_id.lower()
+        demo.cli("issuer", "keygen", "--key", key)
+        out = demo.cli("trust", "register-issuer", "--root-key", "root.key", "--issuer-id", issuer_id,
+                       "--country", country, "--name", name, "--kinds", kinds, "--isco", isco,
+                       "--issuer-public-key", key.replace(".key", ".pub.pem"))
+        say("  %-8s %-52s may attest ISCO %s" % (issuer_id, name, isco))
+        assert "published issuer record" in out.stdout
+
+
+def bulk_publish(demo: Demo, issuer_id: str, country: str) -> str:
+    """Sign and publish a council's register file with `credverify issuer bulk`; return its summary line."""
+    name = issuer_id.lower()
+    bulk = demo.cli("issuer", "bulk", "--key", "%s.key" % name, "--issuer-id", issuer_id, "--jurisdiction", country,
+                    "--register", "%s-register.csv" % name, "--no-progress", "--ledger", "%s.ledger.db" % name)
+    return bulk.stdout.strip().splitlines()[-1]
+
+
+def councils_publish_registers(demo: Demo) -> None:
+    """2. Each council publishes its register in bulk; the same file again publishes nothing; one from the CLI."""
+    section("2. Councils sign and publish their registers")
+    demo.producer = ConfirmingProducer(KafkaSettings(demo.bootstrap, Topics()), client_id="demo-councils")
+    demo.cleanup.callback(demo.producer.close)
+    for issuer_id, country, *_ in COUNCILS:
+        register = "%s-register.csv" % issuer_id.lower()
+        write_register(demo.work / register, commands(issuer_id, country, demo.today))
+        say("  %-8s %s: %s" % (issuer_id, register, bulk_publish(demo, issuer_id, country)))
+    say("  KE-NCK   the same file again: " + bulk_publish(demo, "KE-NCK", "KE"))
+    today = demo.today
+    one = demo.cli("issuer", "issue", "--key", "ke-nck.key", "--ledger", "ke-nck.ledger.db", "--issuer-id", "KE-NCK",
+                   "--jurisdiction", "KE", "--number", "900001", "--practitioner-number", "NCK-900001",
+                   "--family-name", "Kibet", "--given-names", "Naomi Jeptoo", "--dob", "1994-05-01",
+                   "--trained-in", "KE", "--isco", "2222", "--valid-until", str(today.replace(year=today.year + 2)))
+    say("  from the CLI: " + one.stdout.strip())
+
+
+def london_registry_starts(demo: Demo) -> None:
+    """3. London's registry ingests and verifies what is on the hub, then reports SERVING over gRPC."""
+    section("3. A registry in London (GB) starts")
+    (demo.work / "pseudonym.key").write_bytes(base64.b64encode(os.urandom(48)))
+    target = "127.0.0.1:%d" % free_port()
+    demo.registry = Service(
+        "registry",
+        ["registry", "serve", "--db", "registry.db", "--listen", target, "--root-key", "root.pub.pem",
+         "--country", "GB", "--pseudonym-key-file", "pseudonym.key",
+         # Loopback only, for the demo; a real registry runs mutual TLS (see README).
+         "--plaintext-for-local-use"],
+        env=demo.env,
+        cwd=demo.work,
     )
+    demo.cleanup.callback(demo.registry.stop)
+    started = time.monotonic()
+    demo.until("the registry to report SERVING", lambda: serving(target))
+    say(
+        "  registry SERVING on %s after %.1f s (all attestations ingested and verified)"
+        % (target, time.monotonic() - started)
+    )
+    channel = grpc.insecure_channel(target)
+    demo.cleanup.callback(channel.close)
+    demo.stub = registry_pb2_grpc.RegistryServiceStub(channel)
+
+
+def judged(demo: Demo, credential_id: str) -> bool | None:
+    """True once London has a verdict on ``credential_id`` other than never having seen it."""
+    return None if reasons(demo.verify(credential_id)) == "NOT_FOUND" else True
+
+
+def bad_records_reach_the_hub(demo: Demo) -> None:
+    """(3, quietly.) An attacker publishes a forged envelope and garbage straight to the hub, and Kenya's
+    nursing council properly signs a doctor's licence, outside its scope. London's verdicts on them
+    are shown in scene 4 and their dead letters in scene 9."""
+    demo.attacker = KafkaProducer(bootstrap_servers=demo.bootstrap)
+    demo.cleanup.callback(demo.attacker.close)
+    genuine = demo.verify("KE-NCK/10001").evidence
+    forged = type(genuine)()
+    forged.CopyFrom(genuine)
+    forged.payload = forged.payload.replace(b"Wanjiru", b"Wanjiro").replace(b"10001", b"19999")
+    demo.attacker.send(
+        demo.topics.attestations,
+        key=b"KE-NCK/19999",
+        value=forged.SerializeToString(),
+        headers=[("payload-type", ATTESTATION_TYPE.encode())],
+    )
+    demo.attacker.send(demo.topics.attestations, key=b"KE-NCK/garbage", value=os.urandom(200))
+    demo.attacker.flush()
+    today = demo.today
+    demo.issue_in_process(
+        IssueAttestation(issuer_id="KE-NCK", jurisdiction="KE", local_number="77777", kind=LICENCE,
+                         practitioner_number="NCK-77777", family_name="Mutiso", given_names="Paul",
+                         date_of_birth=dt.date(1980, 1, 1), country_of_training="KE", profession_isco="2211",
+                         valid_until=today.replace(year=today.year + 1)),
+        key_file="ke-nck.key", ledger="ke-nck.ledger.db",
+    )
+    for credential_id in ("KE-NCK/19999", "KE-NCK/77777"):
+        demo.until("the registry to judge %s" % credential_id, functools.partial(judged, demo, credential_id))
+
+
+def london_verifies_applicants(demo: Demo) -> None:
+    """4. London checks applicants' claims against what councils attested: typos, mismatches, forgeries."""
+    section("4. London verifies applicants (gRPC Verify)")
+    queries = [
+        ("nurse, details as on her passport", "KE-NCK/10001", claimed("WANJIRU", "grace akinyi", "1992-03-14")),
+        ("doctor, name typed without diacritics", "RO-CMR/10003", claimed("Dumitrescu", "Stefan", "1982-09-04")),
+        ("nurse, wrong date of birth", "KE-NCK/10002", claimed("Otieno", "Brian Ochieng", "1988-11-20")),
+        ("nurse under investigation at home", "KE-NCK/10013", claimed("Barasa", "Ruth Naliaka")),
+        ("doctor whose licence lapsed last year", "LK-SLMC/10006", claimed("Bandara", "Sanduni")),
+        ("doctor with conditions on practice", "RO-CMR/10008", claimed("Munteanu", "Bianca")),
+        ("forged envelope (edited name and number)", "KE-NCK/19999", None),
+        ("nursing council attesting a doctor", "KE-NCK/77777", None),
+        ("number nobody issued", "TT-NMC/19999", None),
+    ]
+    say("  %-42s %-16s %-9s %s" % ("applicant", "credential", "verdict", "reasons"))
+    for label, credential_id, subject in queries:
+        reply = demo.verify(credential_id, subject)
+        say("  %-42s %-16s %-9s %s" % (label, credential_id, "VERIFIED" if reply.verified else "REFUSED",
+                                       reasons(reply)))
+    evidence = demo.verify("KE-NCK/10001").evidence
+    say(
+        "  evidence kept by London: DSSE envelope, %d-byte payload, signed by key %s..."
+        % (len(evidence.payload), evidence.signatures[0].keyid[:16])
+    )
+
+
+def suspension_reaches_london(demo: Demo) -> None:
+    """5. Nairobi suspends a nurse; London answers SUSPENDED moments later and a replay cannot undo it."""
+    section("5. A suspension in Nairobi reaches London")
+    nurse = commands("KE-NCK", "KE", demo.today)[1]  # Brian Otieno
+    before = demo.verify(nurse.credential_id).evidence
+    suspend = demo.cli("issuer", "suspend", "--key", "ke-nck.key", "--ledger", "ke-nck.ledger.db",
+                       "--credential-id", nurse.credential_id, "--reason", "INTERIM_ORDER")
+    sent = time.monotonic()  # the CLI returns once the hub confirmed the new version
+    say("  " + suspend.stdout.strip())
+    demo.until(
+        "the suspension to reach the registry",
+        lambda: True if common_pb2.REASON_SUSPENDED in demo.verify(nurse.credential_id).reasons else None,
+    )
+    say(
+        "  London answers SUSPENDED for %s %.0f ms after the hub confirmed it"
+        % (nurse.credential_id, (time.monotonic() - sent) * 1000)
+    )
+    replay_older_version(demo, nurse.credential_id, before)
+
+
+def replay_older_version(demo: Demo, credential_id: str, older: envelope_pb2.Envelope) -> None:
+    """Someone re-publishes the genuine, older ACTIVE version to hide the suspension."""
+    demo.attacker.send(demo.topics.attestations, key=credential_id.encode(), value=older.SerializeToString())
+    demo.attacker.flush()
+    demo.until(
+        "the replay to be rejected",
+        lambda: True if any(d.reason == common_pb2.REASON_REPLAYED for d in demo.dead_letters()) else None,
+    )
+    say(
+        "  the older ACTIVE version re-published: rejected as REPLAYED; London still answers %s"
+        % reasons(demo.verify(credential_id))
+    )
+
+
+def kenya_rotates_its_key(demo: Demo) -> None:
+    """6. Kenya's council gets a new key admitted and signs with it; London verifies that at once."""
+    section("6. Kenya's council rotates its signing key; the old one is stolen")
+    demo.cli("issuer", "keygen", "--key", "ke-nck-2.key")
+    rotated = demo.cli("trust", "rotate-key", "--root-key", "root.key", "--issuer-id", "KE-NCK",
+                       "--new-public-key", "ke-nck-2.pub.pem")
+    say("  federation: " + rotated.stdout.strip())
+    family, given, dob, isco = REGISTERS["KE-NCK"][0]
+    good_standing = demo.cli(
+        "issuer", "issue", "--key", "ke-nck-2.key", "--ledger", "ke-nck.ledger.db", "--issuer-id", "KE-NCK",
+        "--jurisdiction", "KE", "--number", "GS-10001", "--kind", "GOOD_STANDING",
+        "--practitioner-number", "NCK-10001", "--family-name", family, "--given-names", given, "--dob", dob,
+        "--trained-in", "KE", "--isco", isco, "--valid-from", str(demo.today),
+        "--valid-until", str(demo.today + dt.timedelta(days=180)))
+    say("  council, with the new key: " + good_standing.stdout.strip())
+    demo.until("the good-standing certificate to verify",
+               lambda: True if demo.verify("KE-NCK/GS-10001").verified else None)
+    say("  London verifies KE-NCK/GS-10001 signed by the new key: VERIFIED")
+
+
+def stolen_key_is_refused(demo: Demo) -> None:
+    """(6, continued.) The old key is reported stolen as of now: what the thief signs with it is refused,
+    while what Kenya signed with it before stays valid."""
+    old_keyid = demo.signer("ke-nck.key").keyid  # rotated out, but still the key that signed the registers
+    stolen_at = dt.datetime.now(dt.UTC)
+    reported = demo.cli("trust", "report-compromise", "--root-key", "root.key", "--issuer-id", "KE-NCK",
+                        "--keyid", old_keyid[:16], "--at", stolen_at.isoformat())
+    say("  federation: " + reported.stdout.strip())
+    # The thief signs a licence for someone never registered, with the stolen key.
+    today = demo.today
+    demo.issue_in_process(
+        IssueAttestation(issuer_id="KE-NCK", jurisdiction="KE", local_number="66666", kind=LICENCE,
+                         practitioner_number="NCK-66666", family_name="Kamau", given_names="John",
+                         date_of_birth=dt.date(1985, 5, 5), country_of_training="KE", profession_isco="2221",
+                         valid_until=today.replace(year=today.year + 2)),
+        key_file="ke-nck.key", ledger="thief.ledger.db",
+    )
+    refused_thief = demo.until(
+        "the forged licence to be refused",
+        lambda: next((reason_code(d.reason) for d in demo.dead_letters() if d.key == b"KE-NCK/66666"), None),
+    )
+    still = demo.verify("KE-NCK/10001")
+    say("  a licence the thief signed with the stolen key: refused as %s" % refused_thief)
+    say("  KE-NCK/10001, signed by the same key before it was stolen: still %s" % reasons(still))
+
+
+def refusal(call: Callable[[], object]) -> str:
+    """The gRPC status code ``call`` fails with, or a note that it unexpectedly succeeded."""
     try:
-        dead = []
-        for _ in range(5):
-            for batch in consumer.poll(timeout_ms=300).values():
-                dead += [registry_pb2.RejectedRecord.FromString(r.value) for r in batch]
-        return dead
-    finally:
-        consumer.close()
+        call()
+    except grpc.RpcError as exc:
+        return "%s" % exc.code().name
+    return "accepted (unexpected)"
+
+
+def london_registers_applicants(demo: Demo) -> None:
+    """7. London records registrations of verified applicants; each emits one move, once."""
+    section("7. London registers applicants (gRPC RecordRegistration)")
+    to_register = (
+        ["KE-NCK/%d" % (10000 + n) for n in (1, 3, 4, 5, 6, 7, 8, 9, 10, 11)]
+        + ["RO-CMR/%d" % (10000 + n) for n in range(1, 9)]
+        + ["LK-SLMC/%d" % (10000 + n) for n in range(1, 6)]
+        + ["TT-NMC/%d" % (10000 + n) for n in range(1, 4)]
+    )
+    # Registrations of last month, so that its flow statistics can be final by scene 8.
+    last_month = demo.today.replace(day=1) - dt.timedelta(days=1)
+    registered_on = to_date(last_month.replace(day=15))
+    demo.period = "%04d-%02d" % (last_month.year, last_month.month)
+    recorded: Counter[str] = Counter()
+    for credential_id in to_register:
+        recorded[demo.record_registration(credential_id, registered_on).move.origin_country] += 1
+    again = demo.record_registration("KE-NCK/10001", registered_on)
+    refused = refusal(lambda: demo.record_registration("KE-NCK/10013"))
+    say(
+        "  %d moves emitted: %s"
+        % (sum(recorded.values()), ", ".join("%s->GB %d" % (c, n) for c, n in sorted(recorded.items())))
+    )
+    say("  the same nurse registered twice: already_recorded=%s, nothing new emitted" % again.already_recorded)
+    say("  registering the suspended nurse: refused with %s" % refused)
+
+
+def final_release(demo: Demo) -> dict[str, moves_pb2.FlowStatistic] | None:
+    """The latest statistics by key, once the grand total of ``demo.period`` is final; else None."""
+    latest = read_statistics(KafkaSettings(demo.bootstrap, demo.topics), demo.topics.flow_statistics,
+                             idle_timeout=1.5)
+    grand_total = latest.get("%s|_T|_T|_T" % demo.period)
+    return latest if grand_total is not None and grand_total.final else None
+
+
+def shown_to_statisticians(stat: moves_pb2.FlowStatistic, period: str) -> bool:
+    """Moves into GB in ``period``: by origin and profession, and the totals over origins."""
+    return (
+        stat.period == period and stat.destination_country == "GB"
+        and (stat.measure == "moves" or stat.profession_group == "_T")
+        and (stat.origin_country not in ("_T", "_INTRA", "_INTER") or stat.profession_group == "_T")
+    )
+
+
+def statistic_row(stat: moves_pb2.FlowStatistic) -> str:
+    return "  %-8s %-8s %-11s %-12s %-8s %-10s %s k=%s, %s" % (
+        stat.period,
+        stat.origin_country,
+        stat.destination_country,
+        stat.profession_group,
+        stat.measure,
+        "suppressed" if stat.suppressed else stat.value,
+        stat.method,
+        stat.parameters["k"],
+        "final" if stat.final else "provisional",
+    )
+
+
+def flow_statistics_published(demo: Demo) -> None:
+    """8. The Faust worker publishes the month's final, anonymised flows; they are shown and exported as CSV."""
+    section("8. Flow statistics for statisticians (k=%d, from %s)" % (K, demo.topics.flow_statistics))
+    # The worker starts after the month's registrations and with no grace period, so the
+    # month is closed and its final, anonymised release comes out at once.
+    flowstats = Service(
+        "flowstats",
+        ["flows", "worker", "--k", str(K), "--grace", "0s", "--data-dir", "flowstats"],
+        env=demo.env,
+        cwd=demo.work,
+    )
+    demo.cleanup.callback(flowstats.stop)
+    latest = wait_for("the final flow statistics of %s" % demo.period, lambda: final_release(demo), timeout=120,
+                      services=(flowstats,))
+    say("  %-8s %-8s %-11s %-12s %-8s %-10s %s" % (
+        "period", "origin", "destination", "profession", "measure", "value", "method"))
+    shown = [stat for stat in latest.values() if shown_to_statisticians(stat, demo.period)]
+    for stat in sorted(shown, key=lambda s: (s.measure, s.origin_country.startswith("_"), s.origin_country,
+                                              s.profession_group)):
+        say(statistic_row(stat))
+    exported = demo.cli("flows", "export", "--format", "csv", "--final-only", "--output", "flows.csv",
+                        "--idle-timeout", "1.5")
+    say("  (_T: all, _INTRA/_INTER: origins in the same UN M49 region as GB or another one)")
+    say("  " + exported.stderr.strip().splitlines()[-1] + ": the OECD.Stat-style CSV for statisticians")
+
+
+def dead_letters_listed(demo: Demo) -> None:
+    """9. Every record London refused to ingest, with its reason."""
+    section("9. Dead letters (%s)" % demo.topics.rejected)
+    for record in demo.dead_letters():
+        say(
+            "  %-16s %-22s %s"
+            % (record.key.decode(errors="replace")[:16], reason_code(record.reason), record.detail[:90])
+        )
 
 
 def main() -> int:
     work = ROOT / ".demo"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    broker = None
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    prefix = ""
-    services: list[Service] = []
-    try:
-        section("Kafka hub")
-        if bootstrap:
-            prefix = "demo-%d." % int(time.time())
-            say("using the cluster at %s, topics prefixed %r" % (bootstrap, prefix))
-        else:
-            broker = localkafka.LocalKafka(state_dir=Path(tempfile.mkdtemp(prefix="credverify-demo-kafka-")))
-            broker.start()
-            bootstrap = broker.bootstrap
-            say("Apache Kafka (KRaft) at %s, ready in %.1f s" % (bootstrap, broker.ready_after_s or 0))
-        topics = Topics(prefix=prefix)
-        # Keys are encrypted at rest; a real council reads the passphrase from a secret store.
-        os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
-        env = cli_env(bootstrap, prefix)
-        today = dt.datetime.now(dt.UTC).date()
-
-        section("1. The federation admits four source councils")
-        run_cli(["trust", "init-root", "--key", "root.key"], env=env, cwd=work)
-        for issuer_id, country, name, kinds, isco in COUNCILS:
-            key = "%s.key" % issuer_id.lower()
-            run_cli(["issuer", "keygen", "--key", key], env=env, cwd=work)
-            out = run_cli(
-                [
-                    "trust",
-                    "register-issuer",
-                    "--root-key",
-                    "root.key",
-                    "--issuer-id",
-                    issuer_id,
-                    "--country",
-                    country,
-                    "--name",
-                    name,
-                    "--kinds",
-                    kinds,
-                    "--isco",
-                    isco,
-                    "--issuer-public-key",
-                    key.replace(".key", ".pub.pem"),
-                ],
-                env=env,
-                cwd=work,
-            )
-            say("  %-8s %-52s may attest ISCO %s" % (issuer_id, name, isco))
-            assert "published issuer record" in out.stdout
-
-        section("2. Councils sign and publish their registers")
-        producer = ConfirmingProducer(KafkaSettings(bootstrap, Topics()), client_id="demo-councils")
-        for issuer_id, country, *_ in COUNCILS:
-            register = "%s-register.csv" % issuer_id.lower()
-            write_register(work / register, commands(issuer_id, country, today))
-            bulk = run_cli(["issuer", "bulk", "--key", "%s.key" % issuer_id.lower(), "--issuer-id", issuer_id,
-                            "--jurisdiction", country, "--register", register, "--no-progress",
-                            "--ledger", "%s.ledger.db" % issuer_id.lower()], env=env, cwd=work)
-            say("  %-8s %s: %s" % (issuer_id, register, bulk.stdout.strip().splitlines()[-1]))
-        again = run_cli(["issuer", "bulk", "--key", "ke-nck.key", "--issuer-id", "KE-NCK", "--jurisdiction", "KE",
-                         "--register", "ke-nck-register.csv", "--no-progress", "--ledger", "ke-nck.ledger.db"],
-                        env=env, cwd=work)
-        say("  KE-NCK   the same file again: " + again.stdout.strip().splitlines()[-1])
-        one = run_cli(
-            [
-                "issuer",
-                "issue",
-                "--key",
-                "ke-nck.key",
-                "--ledger",
-                "ke-nck.ledger.db",
-                "--issuer-id",
-                "KE-NCK",
-                "--jurisdiction",
-                "KE",
-                "--number",
-                "900001",
-                "--practitioner-number",
-                "NCK-900001",
-                "--family-name",
-                "Kibet",
-                "--given-names",
-                "Naomi Jeptoo",
-                "--dob",
-                "1994-05-01",
-                "--trained-in",
-                "KE",
-                "--isco",
-                "2222",
-                "--valid-until",
-                str(today.replace(year=today.year + 2)),
-            ],
-            env=env,
-            cwd=work,
-        )
-        say("  from the CLI: " + one.stdout.strip())
-
-        section("3. A registry in London (GB) starts")
-        (work / "pseudonym.key").write_bytes(base64.b64encode(os.urandom(48)))
-        target = "127.0.0.1:%d" % free_port()
-        registry = Service(
-            "registry",
-            [
-                "registry",
-                "serve",
-                "--db",
-                "registry.db",
-                "--listen",
-                target,
-                "--root-key",
-                "root.pub.pem",
-                "--country",
-                "GB",
-                "--pseudonym-key-file",
-                "pseudonym.key",
-                # Loopback only, for the demo; a real registry runs mutual TLS (see README).
-                "--plaintext-for-local-use",
-            ],
-            env=env,
-            cwd=work,
-        )
-        services.append(registry)
-        started = time.monotonic()
-        wait_for("the registry to report SERVING", lambda: serving(target), services=(registry,))
-        say(
-            "  registry SERVING on %s after %.1f s (all attestations ingested and verified)"
-            % (target, time.monotonic() - started)
-        )
-        channel = grpc.insecure_channel(target)
-        stub = registry_pb2_grpc.RegistryServiceStub(channel)
-
-        # An attacker's attempts, published straight to the hub.
-        attacker = KafkaProducer(bootstrap_servers=bootstrap)
-        genuine = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/10001"), timeout=5).evidence
-        forged = type(genuine)()
-        forged.CopyFrom(genuine)
-        forged.payload = forged.payload.replace(b"Wanjiru", b"Wanjiro").replace(b"10001", b"19999")
-        attacker.send(
-            topics.attestations,
-            key=b"KE-NCK/19999",
-            value=forged.SerializeToString(),
-            headers=[("payload-type", ATTESTATION_TYPE.encode())],
-        )
-        attacker.send(topics.attestations, key=b"KE-NCK/garbage", value=os.urandom(200))
-        attacker.flush()
-        # A nursing council attesting a doctor: properly signed, outside its scope.
-        out_of_scope = issue(
-            [
-                IssueAttestation(
-                    issuer_id="KE-NCK",
-                    jurisdiction="KE",
-                    local_number="77777",
-                    kind=LICENCE,
-                    practitioner_number="NCK-77777",
-                    family_name="Mutiso",
-                    given_names="Paul",
-                    date_of_birth=dt.date(1980, 1, 1),
-                    country_of_training="KE",
-                    profession_isco="2211",
-                    valid_until=today.replace(year=today.year + 1),
-                )
-            ],
-            signer=load_signer(work / "ke-nck.key", passphrase=read_passphrase()),
-            publisher=producer,
-            topics=topics,
-            ledger=SqliteIssuedLedger(work / "ke-nck.ledger.db"),
-            now=dt.datetime.now(dt.UTC),
-        )
-        assert out_of_scope[0].confirmed
-
-        def judged(credential_id: str) -> bool | None:
-            reply = stub.Verify(registry_pb2.VerifyRequest(credential_id=credential_id), timeout=5)
-            return None if [reason_code(r) for r in reply.reasons] == ["NOT_FOUND"] else True
-
-        for credential_id in ("KE-NCK/19999", "KE-NCK/77777"):
-            wait_for(
-                "the registry to judge %s" % credential_id, lambda c=credential_id: judged(c), services=(registry,)
-            )
-
-        section("4. London verifies applicants (gRPC Verify)")
-        queries = [
-            ("nurse, details as on her passport", "KE-NCK/10001", claimed("WANJIRU", "grace akinyi", "1992-03-14")),
-            ("doctor, name typed without diacritics", "RO-CMR/10003", claimed("Dumitrescu", "Stefan", "1982-09-04")),
-            ("nurse, wrong date of birth", "KE-NCK/10002", claimed("Otieno", "Brian Ochieng", "1988-11-20")),
-            ("nurse under investigation at home", "KE-NCK/10013", claimed("Barasa", "Ruth Naliaka")),
-            ("doctor whose licence lapsed last year", "LK-SLMC/10006", claimed("Bandara", "Sanduni")),
-            ("doctor with conditions on practice", "RO-CMR/10008", claimed("Munteanu", "Bianca")),
-            ("forged envelope (edited name and number)", "KE-NCK/19999", None),
-            ("nursing council attesting a doctor", "KE-NCK/77777", None),
-            ("number nobody issued", "TT-NMC/19999", None),
-        ]
-        say("  %-42s %-16s %-9s %s" % ("applicant", "credential", "verdict", "reasons"))
-        for label, credential_id, subject in queries:
-            reply = stub.Verify(registry_pb2.VerifyRequest(credential_id=credential_id, claimed=subject), timeout=5)
-            say(
-                "  %-42s %-16s %-9s %s"
-                % (
-                    label,
-                    credential_id,
-                    "VERIFIED" if reply.verified else "REFUSED",
-                    ", ".join(reason_code(r) for r in reply.reasons),
-                )
-            )
-        evidence = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/10001"), timeout=5).evidence
-        say(
-            "  evidence kept by London: DSSE envelope, %d-byte payload, signed by key %s..."
-            % (len(evidence.payload), evidence.signatures[0].keyid[:16])
-        )
-
-        section("5. A suspension in Nairobi reaches London")
-        nurse = commands("KE-NCK", "KE", today)[1]  # Brian Otieno
-        before = stub.Verify(registry_pb2.VerifyRequest(credential_id=nurse.credential_id), timeout=5).evidence
-        suspend = run_cli(["issuer", "suspend", "--key", "ke-nck.key", "--ledger", "ke-nck.ledger.db",
-                           "--credential-id", nurse.credential_id, "--reason", "INTERIM_ORDER"], env=env, cwd=work)
-        sent = time.monotonic()  # the CLI returns once the hub confirmed the new version
-        say("  " + suspend.stdout.strip())
-
-        def suspended_seen() -> bool | None:
-            reply = stub.Verify(registry_pb2.VerifyRequest(credential_id=nurse.credential_id), timeout=5)
-            return True if common_pb2.REASON_SUSPENDED in reply.reasons else None
-
-        wait_for("the suspension to reach the registry", suspended_seen, services=(registry,))
-        say(
-            "  London answers SUSPENDED for %s %.0f ms after the hub confirmed it"
-            % (nurse.credential_id, (time.monotonic() - sent) * 1000)
-        )
-        # Someone re-publishes the genuine, older ACTIVE version to hide the suspension.
-        attacker.send(topics.attestations, key=nurse.credential_id.encode(), value=before.SerializeToString())
-        attacker.flush()
-        wait_for(
-            "the replay to be rejected",
-            lambda: (
-                True if any(d.reason == common_pb2.REASON_REPLAYED for d in dead_letters(bootstrap, topics)) else None
-            ),
-            services=(registry,),
-        )
-        replay_seen = stub.Verify(registry_pb2.VerifyRequest(credential_id=nurse.credential_id), timeout=5)
-        say(
-            "  the older ACTIVE version re-published: rejected as REPLAYED; London still answers %s"
-            % (", ".join(reason_code(r) for r in replay_seen.reasons))
-        )
-
-        section("6. Kenya's council rotates its signing key; the old one is stolen")
-        old_keyid = load_signer(work / "ke-nck.key", passphrase=read_passphrase()).keyid
-        run_cli(["issuer", "keygen", "--key", "ke-nck-2.key"], env=env, cwd=work)
-        rotated = run_cli(["trust", "rotate-key", "--root-key", "root.key", "--issuer-id", "KE-NCK",
-                           "--new-public-key", "ke-nck-2.pub.pem"], env=env, cwd=work)
-        say("  federation: " + rotated.stdout.strip())
-        good_standing = run_cli(
-            ["issuer", "issue", "--key", "ke-nck-2.key", "--ledger", "ke-nck.ledger.db", "--issuer-id", "KE-NCK",
-             "--jurisdiction", "KE", "--number", "GS-10001", "--kind", "GOOD_STANDING",
-             "--practitioner-number", "NCK-10001", "--family-name", REGISTERS["KE-NCK"][0][0],
-             "--given-names", REGISTERS["KE-NCK"][0][1], "--dob", REGISTERS["KE-NCK"][0][2], "--trained-in", "KE",
-             "--isco", REGISTERS["KE-NCK"][0][3], "--valid-from", str(today),
-             "--valid-until", str(today + dt.timedelta(days=180))], env=env, cwd=work)
-        say("  council, with the new key: " + good_standing.stdout.strip())
-        wait_for("the good-standing certificate to verify", lambda: True if stub.Verify(
-            registry_pb2.VerifyRequest(credential_id="KE-NCK/GS-10001"), timeout=5).verified else None,
-            services=(registry,))
-        say("  London verifies KE-NCK/GS-10001 signed by the new key: VERIFIED")
-        stolen_at = dt.datetime.now(dt.UTC)
-        reported = run_cli(["trust", "report-compromise", "--root-key", "root.key", "--issuer-id", "KE-NCK",
-                            "--keyid", old_keyid[:16], "--at", stolen_at.isoformat()], env=env, cwd=work)
-        say("  federation: " + reported.stdout.strip())
-        # The thief signs a licence for someone never registered, with the stolen key.
-        thief = issue(
-            [IssueAttestation(issuer_id="KE-NCK", jurisdiction="KE", local_number="66666", kind=LICENCE,
-                              practitioner_number="NCK-66666", family_name="Kamau", given_names="John",
-                              date_of_birth=dt.date(1985, 5, 5), country_of_training="KE", profession_isco="2221",
-                              valid_until=today.replace(year=today.year + 2))],
-            signer=load_signer(work / "ke-nck.key", passphrase=read_passphrase()), publisher=producer, topics=topics,
-            ledger=SqliteIssuedLedger(work / "thief.ledger.db"), now=dt.datetime.now(dt.UTC),
-        )
-        assert thief[0].confirmed
-        refused_thief = wait_for("the forged licence to be refused", lambda: next((reason_code(d.reason) for d in
-                                 dead_letters(bootstrap, topics) if d.key == b"KE-NCK/66666"), None),
-                                 services=(registry,))
-        still = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/10001"), timeout=5)
-        say("  a licence the thief signed with the stolen key: refused as %s" % refused_thief)
-        say("  KE-NCK/10001, signed by the same key before it was stolen: still %s"
-            % ", ".join(reason_code(r) for r in still.reasons))
-
-        section("7. London registers applicants (gRPC RecordRegistration)")
-        to_register = (
-            ["KE-NCK/%d" % (10000 + n) for n in (1, 3, 4, 5, 6, 7, 8, 9, 10, 11)]
-            + ["RO-CMR/%d" % (10000 + n) for n in range(1, 9)]
-            + ["LK-SLMC/%d" % (10000 + n) for n in range(1, 6)]
-            + ["TT-NMC/%d" % (10000 + n) for n in range(1, 4)]
-        )
-        # Registrations of last month, so that its flow statistics can be final by section 7.
-        last_month = today.replace(day=1) - dt.timedelta(days=1)
-        registered_on = to_date(last_month.replace(day=15))
-        period = "%04d-%02d" % (last_month.year, last_month.month)
-        recorded: Counter[str] = Counter()
-        for credential_id in to_register:
-            reply = stub.RecordRegistration(
-                registry_pb2.RecordRegistrationRequest(credential_id=credential_id, registered_on=registered_on),
-                timeout=10,
-            )
-            recorded[reply.move.origin_country] += 1
-        again = stub.RecordRegistration(
-            registry_pb2.RecordRegistrationRequest(credential_id="KE-NCK/10001", registered_on=registered_on),
-            timeout=10,
-        )
-        try:
-            stub.RecordRegistration(registry_pb2.RecordRegistrationRequest(credential_id="KE-NCK/10013"), timeout=10)
-            refused = "accepted (unexpected)"
-        except grpc.RpcError as exc:
-            refused = "%s" % exc.code().name  # type: ignore[attr-defined]
-        say(
-            "  %d moves emitted: %s"
-            % (sum(recorded.values()), ", ".join("%s->GB %d" % (c, n) for c, n in sorted(recorded.items())))
-        )
-        say("  the same nurse registered twice: already_recorded=%s, nothing new emitted" % again.already_recorded)
-        say("  registering the suspended nurse: refused with %s" % refused)
-
-        section("8. Flow statistics for statisticians (k=%d, from %s)" % (K, topics.flow_statistics))
-        # The worker starts after the month's registrations and with no grace period, so the
-        # month is closed and its final, anonymised release comes out at once.
-        flowstats = Service(
-            "flowstats",
-            ["flows", "worker", "--k", str(K), "--grace", "0s", "--data-dir", "flowstats"],
-            env=env,
-            cwd=work,
-        )
-        services.append(flowstats)
-
-        def final_release() -> dict[str, moves_pb2.FlowStatistic] | None:
-            latest = read_statistics(KafkaSettings(bootstrap, topics), topics.flow_statistics, idle_timeout=1.5)
-            grand_total = latest.get("%s|_T|_T|_T" % period)
-            return latest if grand_total is not None and grand_total.final else None
-
-        latest = wait_for(
-            "the final flow statistics of %s" % period, final_release, timeout=120, services=(flowstats,)
-        )
-        say("  %-8s %-8s %-11s %-12s %-8s %-10s %s" % (
-            "period", "origin", "destination", "profession", "measure", "value", "method"))
-        shown = [
-            stat for stat in latest.values()
-            if stat.period == period and stat.destination_country == "GB"
-            and (stat.measure == "moves" or stat.profession_group == "_T")
-            and (stat.origin_country not in ("_T", "_INTRA", "_INTER") or stat.profession_group == "_T")
-        ]
-        for stat in sorted(shown, key=lambda s: (s.measure, s.origin_country.startswith("_"), s.origin_country,
-                                                  s.profession_group)):
-            say(
-                "  %-8s %-8s %-11s %-12s %-8s %-10s %s k=%s, %s"
-                % (
-                    stat.period,
-                    stat.origin_country,
-                    stat.destination_country,
-                    stat.profession_group,
-                    stat.measure,
-                    "suppressed" if stat.suppressed else stat.value,
-                    stat.method,
-                    stat.parameters["k"],
-                    "final" if stat.final else "provisional",
-                )
-            )
-        exported = run_cli(["flows", "export", "--format", "csv", "--final-only", "--output", "flows.csv",
-                            "--idle-timeout", "1.5"], env=env, cwd=work)
-        say("  (_T: all, _INTRA/_INTER: origins in the same UN M49 region as GB or another one)")
-        say("  " + exported.stderr.strip().splitlines()[-1] + ": the OECD.Stat-style CSV for statisticians")
-
-        section("9. Dead letters (%s)" % topics.rejected)
-        for record in dead_letters(bootstrap, topics):
-            say(
-                "  %-16s %-22s %s"
-                % (record.key.decode(errors="replace")[:16], reason_code(record.reason), record.detail[:90])
-            )
-        attacker.close()
-        producer.close()
-        channel.close()
+    with ExitStack() as cleanup:  # stops services, clients and the broker even when a scene fails
+        demo = open_the_hub(work, cleanup)
+        federation_admits_councils(demo)  # 1
+        councils_publish_registers(demo)  # 2
+        london_registry_starts(demo)  # 3
+        bad_records_reach_the_hub(demo)
+        london_verifies_applicants(demo)  # 4
+        suspension_reaches_london(demo)  # 5
+        kenya_rotates_its_key(demo)  # 6
+        stolen_key_is_refused(demo)
+        london_registers_applicants(demo)  # 7
+        flow_statistics_published(demo)  # 8
+        dead_letters_listed(demo)  # 9
         say()
         say("demo complete: work files in %s" % work)
-        return 0
-    finally:
-        for service in services:
-            service.stop()
-        if broker is not None:
-            broker.stop()
+    return 0
 
 
 if __name__ == "__main__":
