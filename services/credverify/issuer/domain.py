@@ -64,30 +64,47 @@ def build_attestation(cmd: IssueAttestation, *, now: dt.datetime, previous_versi
 
     Without an explicit version, the version is ``next_version(now, previous_version)``.
     """
-    if not cmd.local_number or "/" in cmd.local_number:
-        raise InvalidInput("local_number: expected a non-empty number without '/', found %r" % cmd.local_number)
-    if cmd.version is not None and previous_version is not None and cmd.version <= previous_version:
-        raise InvalidInput("version: expected more than the issued version %d, found %d" % (
-            previous_version, cmd.version))
+    _check_numbering(cmd, previous_version)
     att = attestation_pb2.Attestation(
         credential_id=cmd.credential_id,
         issuer_id=cmd.issuer_id,
         version=cmd.version if cmd.version is not None else next_version(now, previous_version),
         issued_at=to_timestamp(now),
         kind=cmd.kind,
-        subject=attestation_pb2.Subject(
-            practitioner_number=cmd.practitioner_number,
-            family_name=cmd.family_name,
-            given_names=cmd.given_names,
-            date_of_birth=to_date(cmd.date_of_birth),
-            country_of_training=cmd.country_of_training,
-        ),
+        subject=_subject(cmd),
         profession_isco=cmd.profession_isco,
         status=cmd.status,
         jurisdiction=cmd.jurisdiction,
         conditions=list(cmd.conditions),
         status_reason=cmd.status_reason,
     )
+    _add_optional_fields(att, cmd)
+    validate_attestation(att)
+    return att
+
+
+def _check_numbering(cmd: IssueAttestation, previous_version: int | None) -> None:
+    """Raise InvalidInput for a local number the credential id cannot carry, or an explicit version
+    that is not above the one issued."""
+    if not cmd.local_number or "/" in cmd.local_number:
+        raise InvalidInput("local_number: expected a non-empty number without '/', found %r" % cmd.local_number)
+    if cmd.version is not None and previous_version is not None and cmd.version <= previous_version:
+        raise InvalidInput("version: expected more than the issued version %d, found %d" % (
+            previous_version, cmd.version))
+
+
+def _subject(cmd: IssueAttestation) -> attestation_pb2.Subject:
+    return attestation_pb2.Subject(
+        practitioner_number=cmd.practitioner_number,
+        family_name=cmd.family_name,
+        given_names=cmd.given_names,
+        date_of_birth=to_date(cmd.date_of_birth),
+        country_of_training=cmd.country_of_training,
+    )
+
+
+def _add_optional_fields(att: attestation_pb2.Attestation, cmd: IssueAttestation) -> None:
+    """Set the validity dates and diploma details ``cmd`` gives; unset ones stay absent from ``att``."""
     if cmd.valid_from:
         att.valid_from.CopyFrom(to_date(cmd.valid_from))
     if cmd.valid_until:
@@ -97,8 +114,6 @@ def build_attestation(cmd: IssueAttestation, *, now: dt.datetime, previous_versi
         att.diploma.programme = cmd.programme
         if cmd.award_date:
             att.diploma.award_date.CopyFrom(to_date(cmd.award_date))
-    validate_attestation(att)
-    return att
 
 
 def content_digest(att: attestation_pb2.Attestation) -> str:
@@ -138,47 +153,8 @@ def change_status(current: attestation_pb2.Attestation, change: ChangeStatus, *,
     Raises InvalidInput when the change does not apply to the current status (a revocation is
     final; only a suspended or lapsed credential can be reinstated; ...) or the reason is unknown.
     """
-    if change.credential_id != current.credential_id:
-        raise InvalidInput("credential_id: expected %r, found %r" % (current.credential_id, change.credential_id))
-    if change.action not in STATUS_ACTIONS:
-        raise InvalidInput("action: expected one of %s, found %r" % (", ".join(STATUS_ACTIONS), change.action))
-    if change.reason not in STATUS_REASON_CODES:
-        raise InvalidInput("reason: expected a status reason code (%s), found %r" % (
-            ", ".join(sorted(STATUS_REASON_CODES)), change.reason))
-    status = current.status
-    if status == REVOKED:
-        raise InvalidInput("status: %s is revoked; a revocation is final (issue a new credential instead)"
-                           % current.credential_id)
-    conditions = list(current.conditions)
-    active = (ACTIVE, WITH_CONDITIONS)
-    if change.action == "suspend":
-        _require(change, status, active)
-        new_status = SUSPENDED
-    elif change.action == "lapse":
-        _require(change, status, (*active, SUSPENDED))
-        new_status = LAPSED
-    elif change.action == "revoke":
-        new_status = REVOKED
-    elif change.action == "reinstate":
-        _require(change, status, (SUSPENDED, LAPSED))
-        new_status = WITH_CONDITIONS if conditions else ACTIVE
-    elif change.action == "add-condition":
-        _require(change, status, active)
-        text = change.condition.strip()
-        if not text:
-            raise InvalidInput("condition: expected the text of the condition, found nothing")
-        if text in conditions:
-            raise InvalidInput("condition: %r applies already" % text)
-        conditions.append(text)
-        new_status = WITH_CONDITIONS
-    else:  # lift-condition
-        _require(change, status, active)
-        text = change.condition.strip()
-        if text not in conditions:
-            raise InvalidInput("condition: expected one of the conditions in force %r, found %r" % (
-                conditions, text))
-        conditions.remove(text)
-        new_status = WITH_CONDITIONS if conditions else ACTIVE
+    _check_change(current, change)
+    new_status, conditions = _status_after(change, current.status, list(current.conditions))
 
     nxt = attestation_pb2.Attestation()
     nxt.CopyFrom(current)
@@ -190,6 +166,61 @@ def change_status(current: attestation_pb2.Attestation, change: ChangeStatus, *,
     nxt.conditions.extend(conditions)
     validate_attestation(nxt)
     return nxt
+
+
+def _check_change(current: attestation_pb2.Attestation, change: ChangeStatus) -> None:
+    """Raise InvalidInput for a change to another credential, an unknown action or reason, or any
+    change to a revoked credential."""
+    if change.credential_id != current.credential_id:
+        raise InvalidInput("credential_id: expected %r, found %r" % (current.credential_id, change.credential_id))
+    if change.action not in STATUS_ACTIONS:
+        raise InvalidInput("action: expected one of %s, found %r" % (", ".join(STATUS_ACTIONS), change.action))
+    if change.reason not in STATUS_REASON_CODES:
+        raise InvalidInput("reason: expected a status reason code (%s), found %r" % (
+            ", ".join(sorted(STATUS_REASON_CODES)), change.reason))
+    if current.status == REVOKED:
+        raise InvalidInput("status: %s is revoked; a revocation is final (issue a new credential instead)"
+                           % current.credential_id)
+
+
+def _status_after(change: ChangeStatus, status: int, conditions: list[str]
+                  ) -> tuple[common_pb2.CredentialStatus, list[str]]:
+    """Return the status and conditions after ``change`` (whose action is one of STATUS_ACTIONS).
+    Raises InvalidInput when the action does not apply to ``status`` or ``conditions``."""
+    active = (ACTIVE, WITH_CONDITIONS)
+    if change.action == "suspend":
+        _require(change, status, active)
+        return SUSPENDED, conditions
+    if change.action == "lapse":
+        _require(change, status, (*active, SUSPENDED))
+        return LAPSED, conditions
+    if change.action == "revoke":
+        return REVOKED, conditions
+    if change.action == "reinstate":
+        _require(change, status, (SUSPENDED, LAPSED))
+        return (WITH_CONDITIONS if conditions else ACTIVE), conditions
+    _require(change, status, active)
+    if change.action == "add-condition":
+        return WITH_CONDITIONS, _with_condition(conditions, change.condition.strip())
+    remaining = _without_condition(conditions, change.condition.strip())  # lift-condition
+    return (WITH_CONDITIONS if remaining else ACTIVE), remaining
+
+
+def _with_condition(conditions: list[str], text: str) -> list[str]:
+    if not text:
+        raise InvalidInput("condition: expected the text of the condition, found nothing")
+    if text in conditions:
+        raise InvalidInput("condition: %r applies already" % text)
+    return [*conditions, text]
+
+
+def _without_condition(conditions: list[str], text: str) -> list[str]:
+    if text not in conditions:
+        raise InvalidInput("condition: expected one of the conditions in force %r, found %r" % (
+            conditions, text))
+    remaining = list(conditions)
+    remaining.remove(text)
+    return remaining
 
 
 def _require(change: ChangeStatus, status: int, allowed: tuple[int, ...]) -> None:
@@ -207,7 +238,7 @@ def key_state(keyid: str, *, record: trust_pb2.IssuerRecord | None, locally_comp
     decided by choose_signing_key, not here)."""
     if locally_compromised:
         return issuer_pb2.KEY_STATE_COMPROMISED
-    listed = next((k for k in record.keys if k.keyid == keyid), None) if record is not None else None
+    listed = _listed_key(keyid, record)
     if listed is None:
         return issuer_pb2.KEY_STATE_PENDING
     if listed.HasField("compromised_at"):
@@ -217,6 +248,12 @@ def key_state(keyid: str, *, record: trust_pb2.IssuerRecord | None, locally_comp
     if listed.HasField("not_after") and now >= from_timestamp(listed.not_after):
         return issuer_pb2.KEY_STATE_RETIRED
     return issuer_pb2.KEY_STATE_VALID
+
+
+def _listed_key(keyid: str, record: trust_pb2.IssuerRecord | None) -> trust_pb2.IssuerKey | None:
+    if record is None:
+        return None
+    return next((k for k in record.keys if k.keyid == keyid), None)
 
 
 def choose_signing_key(keyids: set[str], *, record: trust_pb2.IssuerRecord | None,
