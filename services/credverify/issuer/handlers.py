@@ -11,14 +11,14 @@ ledger; (4) publish; (5) write down what the broker confirmed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from credverify.core.publishing import Delivery, OutgoingRecord
 from credverify.core.attestation import sign_attestation
 from credverify.core.envelope import ATTESTATION_TYPE, Signer
 from credverify.core.errors import InvalidInput, NotFound
+from credverify.core.publishing import Delivery, OutgoingRecord
 from credverify.core.topics import Topics
 from credverify.issuer.domain import ChangeStatus, IssueAttestation, build_attestation, change_status, content_digest
 from credverify.issuer.ports import IssuedEntry, IssuedLedger, Publisher
@@ -65,27 +65,40 @@ def issue(
     """Issue ``commands`` (one event each, in order). Raises InvalidInput, before anything is sent,
     when any command is invalid or two name the same credential."""
     ids = [cmd.credential_id for cmd in commands]
-    if len(set(ids)) != len(ids):
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        raise InvalidInput("credential_id: each credential once per batch, found %s more than once" % repeated[:5])
+    _check_each_once(ids)
     # (1), (2)
     issued = ledger.lookup(ids)
     atts: list[attestation_pb2.Attestation] = []
     for cmd in commands:
         previous = issued.get(cmd.credential_id)
         atts.append(build_attestation(cmd, now=now, previous_version=previous.version if previous else None))
-    plan: list[IssuedEntry | AttestationIssued] = []
-    for att in atts:
-        digest = content_digest(att)
-        previous = issued.get(att.credential_id)
-        if previous is not None and previous.digest == digest:
-            plan.append(previous if not previous.confirmed else AttestationIssued(
-                att.credential_id, previous.version, previous.envelope_bytes, UNCHANGED))
-            continue
-        envelope = signer.sign(ATTESTATION_TYPE, att.SerializeToString(deterministic=True))  # validated above
-        plan.append(IssuedEntry(att.credential_id, att.version, digest, envelope.SerializeToString(),
-                                False, None, None))
+    plan = [_plan_issue(att, issued.get(att.credential_id), signer=signer) for att in atts]
     return _send(plan, publisher=publisher, topics=topics, ledger=ledger)
+
+
+def _check_each_once(ids: list[str]) -> None:
+    if len(set(ids)) != len(ids):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        raise InvalidInput("credential_id: each credential once per batch, found %s more than once" % repeated[:5])
+
+
+def _plan_issue(att: attestation_pb2.Attestation, previous: IssuedEntry | None, *,
+                signer: Signer) -> IssuedEntry | AttestationIssued:
+    """Return what to do with a validated ``att``: nothing (the same content was confirmed), send
+    ``previous`` again byte for byte (the same content was signed but never confirmed), or send a
+    new signing."""
+    digest = content_digest(att)
+    if previous is not None and previous.digest == digest:
+        return previous if not previous.confirmed else AttestationIssued(
+            att.credential_id, previous.version, previous.envelope_bytes, UNCHANGED)
+    envelope = signer.sign(ATTESTATION_TYPE, att.SerializeToString(deterministic=True))  # validated above
+    return _new_signing(att, digest, envelope)
+
+
+def _new_signing(att: attestation_pb2.Attestation, digest: str, envelope: envelope_pb2.Envelope) -> IssuedEntry:
+    """The ledger entry of a signing not yet sent."""
+    return IssuedEntry(att.credential_id, att.version, digest, envelope.SerializeToString(),
+                       confirmed=False, partition=None, offset=None)
 
 
 def change_statuses(
@@ -108,8 +121,7 @@ def change_statuses(
             raise NotFound("credential_id: %s was never issued from this ledger" % change.credential_id)
         att = change_status(_attestation_of(entry), change, now=now)
         envelope = sign_attestation(att, signer=signer)
-        entry = IssuedEntry(att.credential_id, att.version, content_digest(att), envelope.SerializeToString(),
-                            False, None, None)
+        entry = _new_signing(att, content_digest(att), envelope)
         issued[change.credential_id] = entry
         plan.append(entry)
     return _send(plan, publisher=publisher, topics=topics, ledger=ledger)
@@ -140,19 +152,25 @@ def _send(plan: list[IssuedEntry | AttestationIssued], *, publisher: Publisher, 
     # (3) the ledger knows of a signing before the broker does
     ledger.record_signed(entry for entry in to_send if not entry.confirmed)
     # (4)
-    deliveries = publisher.publish(
-        OutgoingRecord(topic=topics.attestations, key=entry.credential_id.encode(), value=entry.envelope_bytes,
-                       payload_type=ATTESTATION_TYPE)
-        for entry in to_send
-    )
+    deliveries = publisher.publish(_record_of(entry, topics) for entry in to_send)
     # (5)
     ledger.record_delivered((e.credential_id, e.version, d) for e, d in zip(to_send, deliveries, strict=True))
-    outcome = {
+    outcome = _outcomes(to_send, deliveries)
+    return [item if isinstance(item, AttestationIssued) else outcome[item.credential_id] for item in plan]
+
+
+def _record_of(entry: IssuedEntry, topics: Topics) -> OutgoingRecord:
+    return OutgoingRecord(topic=topics.attestations, key=entry.credential_id.encode(), value=entry.envelope_bytes,
+                          payload_type=ATTESTATION_TYPE)
+
+
+def _outcomes(sent: list[IssuedEntry], deliveries: list[Delivery]) -> dict[str, AttestationIssued]:
+    """Return the event of each entry sent, by credential id."""
+    return {
         entry.credential_id: AttestationIssued(entry.credential_id, entry.version, entry.envelope_bytes,
                                                PUBLISHED if delivery.confirmed else NOT_CONFIRMED, delivery)
-        for entry, delivery in zip(to_send, deliveries, strict=True)
+        for entry, delivery in zip(sent, deliveries, strict=True)
     }
-    return [item if isinstance(item, AttestationIssued) else outcome[item.credential_id] for item in plan]
 
 
 # --- bulk issue from a register export ------------------------------------------------------------
@@ -219,22 +237,19 @@ def issue_register(
                                                                   jurisdiction=jurisdiction)
     if report.invalid and (strict or report.invalid[0].row == 1):
         return report
-    bad_rows = {error.row for error in report.invalid}
-    batch: list[RegisterRow] = []
-
-    def flush() -> None:
+    rows = _valid_rows(open_register, issuer_id=issuer_id, jurisdiction=jurisdiction,
+                       bad_rows={error.row for error in report.invalid}, progress=progress)
+    for batch in _batches(rows, BULK_BATCH):
         events = issue([r.command for r in batch], signer=signer, publisher=publisher, topics=topics,
                        ledger=ledger, now=now)
-        for register_row, event in zip(batch, events, strict=True):
-            if event.outcome == PUBLISHED:
-                report.published += 1
-            elif event.outcome == UNCHANGED:
-                report.unchanged += 1
-            else:
-                report.not_confirmed.append((register_row.row, event.credential_id, event.error or "not confirmed"))
+        _tally(report, batch, events)
         progress(len(batch))
-        batch.clear()
+    return report
 
+
+def _valid_rows(open_register: Callable[[], TextIO], *, issuer_id: str, jurisdiction: str, bad_rows: set[int],
+                progress: Callable[[int], object]) -> Iterator[RegisterRow]:
+    """Yield the rows of the second pass that the first found valid; an invalid row counts as done."""
     with open_register() as handle:
         for item in read_register(handle, issuer_id=issuer_id, jurisdiction=jurisdiction):
             if isinstance(item, RowError):
@@ -242,9 +257,26 @@ def issue_register(
                 continue
             if item.row in bad_rows:  # the file changed between the passes: never publish unvalidated rows
                 continue
-            batch.append(item)
-            if len(batch) >= BULK_BATCH:
-                flush()
+            yield item
+
+
+def _batches(rows: Iterator[RegisterRow], size: int) -> Iterator[list[RegisterRow]]:
+    """Yield ``rows`` in lists of ``size``, the last one shorter; each as soon as it is full."""
+    batch: list[RegisterRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
     if batch:
-        flush()
-    return report
+        yield batch
+
+
+def _tally(report: BulkReport, batch: list[RegisterRow], events: list[AttestationIssued]) -> None:
+    for register_row, event in zip(batch, events, strict=True):
+        if event.outcome == PUBLISHED:
+            report.published += 1
+        elif event.outcome == UNCHANGED:
+            report.unchanged += 1
+        else:
+            report.not_confirmed.append((register_row.row, event.credential_id, event.error or "not confirmed"))
