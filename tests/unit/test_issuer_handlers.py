@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TextIO
 
 import pytest
@@ -17,6 +18,7 @@ from credverify.core.errors import InvalidInput, NotFound
 from credverify.core.publishing import Delivery, OutgoingRecord
 from credverify.core.topics import Topics
 from credverify.issuer import handlers
+from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
 from credverify.issuer.domain import ChangeStatus, IssueAttestation
 from credverify.issuer.ports import IssuedEntry
 from credverify.issuer.register_csv import REQUIRED_COLUMNS, RowError
@@ -387,3 +389,27 @@ def test_an_envelope_sent_is_exactly_the_bytes_the_ledger_holds(issuer: Issuer) 
     envelope = envelope_pb2.Envelope.FromString(record.value)
     assert envelope.payloadType == ATTESTATION_TYPE
     assert issuer.entry("KE-NCK/30001").envelope_bytes == record.value
+
+
+# --- the fake ledger keeps the SQLite ledger's rules ----------------------------------------------
+
+
+def test_the_in_memory_ledger_answers_as_the_sqlite_ledger_does(tmp_path: Path) -> None:
+    def entry(cid: str, version: int) -> IssuedEntry:
+        return IssuedEntry(cid, version, "digest-%d" % version, b"envelope-%d" % version, True, 9, 9)
+
+    def delivery(ok: bool, offset: int) -> Delivery:
+        record = OutgoingRecord("t", None, b"")
+        return Delivery(record, 0, offset, None) if ok else Delivery(record, None, None, REFUSED_BY_BROKER)
+
+    sqlite, fake = SqliteIssuedLedger(tmp_path / "ledger.db"), InMemoryIssuedLedger()
+    for ledger in (sqlite, fake):
+        ledger.record_signed([entry("a", 5), entry("b", 5), entry("c", 5)])
+        ledger.record_signed([entry("a", 4), entry("b", 6)])  # only a higher version replaces
+        ledger.record_delivered([("a", 5, delivery(True, 1)), ("b", 5, delivery(True, 2)),
+                                 ("c", 5, delivery(False, 3))])  # b's delivery is of a replaced version
+    ids = ["a", "b", "c", "d"]
+    assert fake.lookup(ids) == sqlite.lookup(ids)
+    assert fake.unconfirmed() == sqlite.unconfirmed() and [e.credential_id for e in fake.unconfirmed()] == ["b", "c"]
+    assert fake.counts() == sqlite.counts() == {"credentials": 3, "confirmed": 1, "unconfirmed": 2}
+    sqlite.close()

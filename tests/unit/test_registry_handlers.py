@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
@@ -16,10 +17,11 @@ from credverify.core.timefmt import to_date, to_timestamp
 from credverify.core.trust import TrustList, verify_issuer_record
 from credverify.issuer.domain import IssueAttestation, build_attestation
 from credverify.registry import handlers
+from credverify.registry.adapters.sqlite_store import SqliteAttestationStore
 from credverify.registry.domain import build_move
-from credverify.registry.ports import Rejection, StoredAttestation
+from credverify.registry.ports import Rejection, StoredAttestation, Verdict
 from credverify.registry.verification_cache import VerificationCache
-from credverify.v1 import common_pb2, registry_pb2
+from credverify.v1 import common_pb2, moves_pb2, registry_pb2
 from tests.factories import KE_KEY, ROOTS, T0, TODAY, kenya_issuer_record, nurse, record_bytes, trust_list
 from tests.fakes import FakeMovePublisher, InMemoryAttestationStore
 
@@ -351,10 +353,31 @@ def test_verify_without_a_cache_gives_the_same_verdicts(registry: Registry) -> N
     assert reasons(outcome) == ["EXPIRED", "SUBJECT_MISMATCH"]
 
 
-def test_the_in_memory_store_keeps_nothing_of_a_transaction_that_failed() -> None:
-    store, trust = InMemoryAttestationStore(), trust_list()
-    with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.put_attestations([verify_attestation(envelope(), trust=trust)])
-        raise RuntimeError("crash before the commit")
-    assert store.get(ID) is None
-    assert store.counts()["attestations"] == 0
+def test_the_in_memory_store_answers_as_the_sqlite_store_does(tmp_path: Path) -> None:
+    trust = trust_list()
+    older, newer, other = (verify_attestation(data, trust=trust) for data in (
+        envelope(), envelope(nurse(given_names="Grace"), now=T0 + dt.timedelta(days=1)), envelope(nurse("7"))))
+    sqlite = SqliteAttestationStore(tmp_path / "registry.db")
+    fake = InMemoryAttestationStore()
+    move = moves_pb2.VerifiedMove(move_id="m1", destination_country="GB")
+    for store in (sqlite, fake):
+        with store.transaction() as tx:
+            tx.put_attestations([newer, other])
+            tx.add_rejections([Rejection(ID, R.REASON_SIGNATURE_INVALID, "bad", "t", 0, 1)])
+        with store.transaction() as tx:
+            tx.put_attestations([older])  # the store keeps what it is given: versions are ingest's concern
+            tx.set_verdicts([Verdict("KE-NCK/7", R.REASON_KEY_REVOKED, "reported")])
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.put_attestations([newer])
+            raise RuntimeError("crash before the commit")
+        assert store.add_registration(ID, move) and not store.add_registration(ID, move)
+    for credential_id in (ID, "KE-NCK/7", "KE-NCK/404"):
+        assert fake.get(credential_id) == sqlite.get(credential_id)
+    assert fake.get(ID) is not None and fake.get(ID).version == older.version  # type: ignore[union-attr]
+    assert fake.rejections_for(ID) == sqlite.rejections_for(ID) and len(fake.rejections_for(ID)) == 1
+    assert fake.registration("m1") == sqlite.registration("m1") == move
+    assert fake.counts() == sqlite.counts()
+    with sqlite.transaction() as real, fake.transaction() as copy:
+        assert copy.attestations_of_issuer("KE-NCK", after="", limit=1) == real.attestations_of_issuer(
+            "KE-NCK", after="", limit=1)
+    sqlite.close()
