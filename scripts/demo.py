@@ -36,7 +36,7 @@ from credverify.core.keys import load_signer
 from credverify.core.settings import PASSPHRASE_ENV, KafkaSettings, read_passphrase
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
-from credverify.flowstats.cli import read_statistics
+from credverify.flowstats.adapters.kafka_statistics import read_statistics
 from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
 from credverify.issuer.domain import IssueAttestation
 from credverify.issuer.handlers import issue

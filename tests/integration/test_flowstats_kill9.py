@@ -17,7 +17,7 @@ from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, e
 from credverify.core.moves import move_record_key
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
-from credverify.flowstats.cli import read_all_statistics
+from credverify.flowstats.adapters.kafka_statistics import read_all_statistics
 from credverify.flowstats.regions import load_m49
 from credverify.flowstats.tables import MoveCell, StatKey, facts_of, tabulate
 from credverify.localrun import Service, cli_env, wait_for

@@ -1,14 +1,19 @@
-"""`credverify flows worker` settings: read once, checked, errors that say what was expected."""
+"""`credverify flows worker` settings: read once, command line over environment over defaults, checked,
+errors that say what was expected."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
 from credverify.core.errors import ConfigurationError
-from credverify.flowstats.cli import add_commands, worker_settings
+from credverify.flowstats.bootstrap import settings_from
+from credverify.flowstats.cli import add_commands, worker_options
+from credverify.flowstats.settings import FlowSettings
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -17,17 +22,42 @@ def parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["worker", *argv])
 
 
+def worker_settings(*argv: str, environ: Mapping[str, str] | None = None) -> FlowSettings:
+    return settings_from(worker_options(parse(*argv)), environ or {})
+
+
 def test_defaults_are_the_documented_ones() -> None:
-    settings = worker_settings(parse())
+    settings = worker_settings()
     assert settings.policy.k == 5 and settings.policy.grace == dt.timedelta(days=7)
+    assert settings.policy.provisional_interval == dt.timedelta(minutes=1)
     assert settings.policy.privacy is None and settings.policy.regions.label == "un-m49:region"
     assert settings.policy.partitions == 3
+    assert settings.replication_factor == 1 and settings.data_dir == Path("flowstats-data")
+
+
+def test_environment_sets_what_the_command_line_leaves_out() -> None:
+    environ = {"CREDVERIFY_FLOW_K": "7", "CREDVERIFY_FLOW_GRACE": "36h", "CREDVERIFY_FLOW_PROVISIONAL_INTERVAL": "5s",
+               "CREDVERIFY_FLOW_REPLICATION_FACTOR": "3", "CREDVERIFY_FLOWSTATS_DIR": "/var/lib/flows",
+               "CREDVERIFY_FLOW_DP_DESTINATIONS": "GB,IE"}
+    settings = worker_settings("--dp-epsilon", "1", environ=environ)
+    assert settings.policy.k == 7 and settings.policy.grace == dt.timedelta(hours=36)
+    assert settings.policy.provisional_interval == dt.timedelta(seconds=5)
+    assert settings.replication_factor == 3 and settings.data_dir == Path("/var/lib/flows")
+    assert settings.policy.privacy is not None and settings.policy.privacy.destinations == ("GB", "IE")
+
+
+def test_command_line_wins_over_the_environment() -> None:
+    environ = {"CREDVERIFY_FLOW_K": "7", "CREDVERIFY_FLOW_GRACE": "36h", "CREDVERIFY_FLOW_REPLICATION_FACTOR": "3"}
+    settings = worker_settings("--k", "4", "--grace", "2d", "--replication-factor", "2", "--data-dir", "here",
+                               environ=environ)
+    assert settings.policy.k == 4 and settings.policy.grace == dt.timedelta(days=2)
+    assert settings.replication_factor == 2 and settings.data_dir == Path("here")
 
 
 def test_differential_privacy_needs_its_public_domain() -> None:
     with pytest.raises(ConfigurationError, match="dp destinations"):
-        worker_settings(parse("--dp-epsilon", "1"))
-    settings = worker_settings(parse("--dp-epsilon", "0.5", "--dp-destinations", "gb, ie"))
+        worker_settings("--dp-epsilon", "1")
+    settings = worker_settings("--dp-epsilon", "0.5", "--dp-destinations", "gb, ie")
     assert settings.policy.privacy is not None
     assert settings.policy.privacy.destinations == ("GB", "IE") and settings.policy.privacy.window_budget == 2.0
 
@@ -40,4 +70,10 @@ def test_differential_privacy_needs_its_public_domain() -> None:
 ])
 def test_bad_settings_stop_the_worker_saying_what_was_expected(argv: tuple[str, ...], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        worker_settings(parse(*argv))
+        worker_settings(*argv)
+
+
+@pytest.mark.parametrize("name", ["CREDVERIFY_FLOW_K", "CREDVERIFY_FLOW_REPLICATION_FACTOR"])
+def test_a_count_in_the_environment_that_is_no_number_is_named(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="%s: expected a whole number, found 'five'" % name):
+        worker_settings(environ={name: "five"})

@@ -23,16 +23,25 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import TP
 from google.protobuf.message import DecodeError
 
+from credverify.core.adapters.kafka import faust_broker_config
 from credverify.core.errors import InvalidInput
 from credverify.core.moves import move_record_key
 from credverify.core.timefmt import from_timestamp, to_timestamp
+from credverify.flowstats.adapters.faust_internals import (
+    StateTable,
+    active_partitions,
+    committed_offset,
+    end_offset,
+    ready,
+    rebalance_generation,
+)
 from credverify.flowstats.counting import Outcome, PartitionCounter
 from credverify.flowstats.releases import (
     build_release,
@@ -57,37 +66,6 @@ SESSION_TIMEOUT_S = 10.0
 COMMIT_INTERVAL_S = 1.0
 
 
-class StateTable:
-    """A changelogged Faust table of raw bytes, written to an explicit partition.
-
-    Faust picks the changelog partition from the event being processed; the
-    timers write with no event, so the partition is given explicitly."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        self.table.data[key] = value
-        self.table.send_changelog(partition, key, value, key_serializer="raw", value_serializer="raw")
-
-    def get(self, key: bytes) -> bytes | None:
-        value = self.table.data.get(key)
-        return bytes(value) if value is not None else None
-
-    def with_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        for key, value in list(self.table.data.items()):
-            if bytes(key).startswith(prefix):
-                yield bytes(key), bytes(value)
-
-
-def _active_partitions(app: faust.App, topic: str) -> set[int]:
-    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
-
-
-def _ready(app: faust.App) -> bool:
-    return bool(app.tables.actives_ready) and not app.rebalancing
-
-
 class MoveCounting:
     """Stage 1: the counters of this worker's moves partitions, and what they send."""
 
@@ -109,14 +87,14 @@ class MoveCounting:
 
     def counter(self, partition: int) -> PartitionCounter:
         """Return the counter of ``partition``, rebuilt from the table after every rebalance."""
-        if self.generation != self.app.rebalancing_count:
+        if self.generation != rebalance_generation(self.app):
             # What was counted before the rebalance is written before the counters go.
             self._write_batches()
             self.counters.clear()
             self.parts_sent.clear()
             self.finals_sent.clear()
             self.clock_sent.clear()
-            self.generation = self.app.rebalancing_count
+            self.generation = rebalance_generation(self.app)
         found = self.counters.get(partition)
         if found is None:
             found = self._restore(partition)
@@ -133,9 +111,7 @@ class MoveCounting:
         for _, value in self.table.with_prefix(b"c/%d/" % partition):
             counter.restore_clock(moves_pb2.WindowClock.FromString(value))
         # Offsets below the committed one were counted by an earlier run, with their state written first.
-        committed_offsets: dict[TP, int | None] = getattr(self.app.consumer, "_committed_offset", {})
-        committed = committed_offsets.get(TP(self.moves_topic, partition))
-        counter.next_offset = int(committed or 0)
+        counter.next_offset = committed_offset(self.app, self.moves_topic, partition)
         logger.info("partition %d: %d moves and %d window closes restored, resuming at offset %d",
                     partition, moves, len(counter.clock_times), counter.next_offset)
         return counter
@@ -194,51 +170,56 @@ class MoveCounting:
     async def housekeeping(self) -> None:
         """Write pending state; then close windows, send final and provisional parts and clocks."""
         await self.write_pending()
-        if not _ready(self.app):
+        if not ready(self.app):
             return
         now = dt.datetime.now(dt.UTC)
-        active = _active_partitions(self.app, self.moves_topic)
-        for partition in sorted(active):
-            counter = self.counter(partition)
-            await self._close_windows(counter, now)
+        active = sorted(active_partitions(self.app, self.moves_topic))
+        for partition in active:
+            await self._close_windows(self.counter(partition), now)
         durable = False
-        for partition in sorted(active):
+        for partition in active:
             counter = self.counter(partition)
-            for period in counter.closed_periods():
-                if (partition, period) in self.finals_sent:
-                    continue
-                if not durable:
-                    # A final part must never get ahead of the state it reports.
-                    await self.app.producer.flush()
-                    durable = True
-                await self._send_part(counter.part(period, final=True), wait=True)
-                self.finals_sent.add((partition, period))
-                logger.info("partition %d: window %s final, %d moves", partition, period,
-                            counter.part(period, final=True).counted)
+            durable = await self._send_finals(counter, durable=durable)
             await self._send_clock(counter, now)
-            for period in counter.periods():
-                if counter.closing_offset(period) is not None:
-                    continue  # closed: its final part goes once complete
-                part = counter.part(period, final=False)
-                sent = self.parts_sent.get((partition, period))
-                # Sent when it changes, and as a heartbeat so a restarted release stage hears it.
-                if sent is None or sent[0] != part.counted + part.late or \
-                        now - sent[1] >= self.settings.policy.provisional_interval:
-                    await self._send_part(part, wait=False)
-                    self.parts_sent[(partition, period)] = (part.counted + part.late, now)
+            await self._send_provisional_parts(counter, now)
+
+    async def _send_finals(self, counter: PartitionCounter, *, durable: bool) -> bool:
+        """Send the final part of every window the partition closed that was not sent yet; return True
+        once the producer was flushed (``durable``: it already was in this round)."""
+        for period in counter.closed_periods():
+            if (counter.partition, period) in self.finals_sent:
+                continue
+            if not durable:
+                # A final part must never get ahead of the state it reports.
+                await self.app.producer.flush()
+                durable = True
+            final = counter.part(period, final=True)
+            await self._send_part(final, wait=True)
+            self.finals_sent.add((counter.partition, period))
+            logger.info("partition %d: window %s final, %d moves", counter.partition, period, final.counted)
+        return durable
+
+    async def _send_provisional_parts(self, counter: PartitionCounter, now: dt.datetime) -> None:
+        for period in counter.periods():
+            if counter.closing_offset(period) is not None:
+                continue  # closed: its final part goes once complete
+            part = counter.part(period, final=False)
+            sent = self.parts_sent.get((counter.partition, period))
+            # Sent when it changes, and as a heartbeat so a restarted release stage hears it.
+            if sent is None or sent[0] != part.counted + part.late or \
+                    now - sent[1] >= self.settings.policy.provisional_interval:
+                await self._send_part(part, wait=False)
+                self.parts_sent[(counter.partition, period)] = (part.counted + part.late, now)
 
     async def _close_windows(self, counter: PartitionCounter, now: dt.datetime) -> None:
         if not counter.tick_due(now):
             return
-        tp = TP(self.moves_topic, counter.partition)
         # The end offset the consumer last heard of (every fetch reports it) is recent enough:
         # moves written after it are late by the recorded rule, whatever the exact moment.
-        end_offset = self.app.consumer.highwater(tp)
-        if end_offset is None:
-            end_offset = (await self.app.consumer.highwaters(tp)).get(tp)
-        if end_offset is None:
+        end = await end_offset(self.app, self.moves_topic, counter.partition)
+        if end is None:
             return
-        entry = counter.tick(now, int(end_offset))
+        entry = counter.tick(now, end)
         if entry is not None:
             self.table.put(counter.partition, b"c/%d/%s" % (counter.partition, now.isoformat().encode()),
                            entry.SerializeToString())
@@ -324,12 +305,19 @@ class WindowReleasing:
             int(key.rsplit(b"/", 1)[1]): moves_pb2.PartitionClock.FromString(value)
             for key, value in self.table.with_prefix(b"clock/%d/" % here)
         }
-        policy = self.settings.policy
         now = dt.datetime.now(dt.UTC)
-        final = is_complete(period, parts, clocks, policy)
+        final = is_complete(period, parts, clocks, self.settings.policy)
         counted = sum(part.counted for part in parts.values())
-        if not final and not provisional_due(period, state, counted, now, policy):
+        if not final and not provisional_due(period, state, counted, now, self.settings.policy):
             return
+        released = await self._build(period, parts, state, final=final, now=now)
+        if released is not None:
+            await self._record_and_publish(here, released)
+
+    async def _build(self, period: str, parts: Mapping[int, moves_pb2.WindowPart], state: moves_pb2.WindowReleases,
+                     *, final: bool, now: dt.datetime) -> moves_pb2.WindowReleases | None:
+        """Return the window's next release, or None when none may be made now (logged)."""
+        policy = self.settings.policy
         loop = asyncio.get_running_loop()
         try:
             # Secondary suppression solves linear programs: off the event loop, so heartbeats go on.
@@ -338,10 +326,13 @@ class WindowReleasing:
         except RuntimeError as exc:
             # Nothing leaves unprotected: the window is tried again on its next part or timer round.
             logger.error("window %s: no release, it could not be protected: %s", period, exc)
-            return
+            return None
         if released is None:
             logger.info("window %s: privacy budget spent, no further provisional release", period)
-            return
+        return released
+
+    async def _record_and_publish(self, here: int, released: moves_pb2.WindowReleases) -> None:
+        period = released.period
         key = b"window/%d/%s" % (here, period.encode())
         self.table.put(here, key, released.SerializeToString())
         # What is published must be on record first, so a restart publishes the same values again.
@@ -368,9 +359,9 @@ class WindowReleasing:
     async def housekeeping(self) -> None:
         """Publish again any release recorded but not confirmed (the worker stopped in between), and
         make the provisional releases that came due since the last part arrived."""
-        if not _ready(self.app):
+        if not ready(self.app):
             return
-        for here in sorted(_active_partitions(self.app, self.parts_topic)):
+        for here in sorted(active_partitions(self.app, self.parts_topic)):
             async with self.lock:  # a release in progress is not yet confirmed, but not lost either
                 for _, value in self.table.with_prefix(b"window/%d/" % here):
                     state = moves_pb2.WindowReleases.FromString(value)
@@ -381,12 +372,20 @@ class WindowReleasing:
                 await self.consider(here, period)
 
 
-def create_app(settings: FlowSettings) -> faust.App:
+@dataclass(frozen=True)
+class FlowApp:
+    """The worker's Faust app, and the internal topics it declares itself (the tables declare theirs)."""
+
+    app: faust.App
+    internal_topics: tuple[Any, ...]
+
+
+def create_app(settings: FlowSettings) -> FlowApp:
     """Return the Faust app with its topics, tables, agents and timers declared (nothing is started)."""
     topics = settings.kafka.topics
     app = faust.App(
         app_id(settings),
-        broker="kafka://" + settings.kafka.bootstrap_servers.replace(",", ";kafka://"),
+        **faust_broker_config(settings.kafka),
         store="memory://",
         datadir=str(settings.data_dir),
         topic_partitions=PARTITIONS,
@@ -435,4 +434,4 @@ def create_app(settings: FlowSettings) -> faust.App:
         except Exception:  # noqa: BLE001 - a failed round (a send that timed out) is retried next round
             logger.exception("release housekeeping failed; trying again in %.1f s", HOUSEKEEPING_S * 2)
 
-    return app
+    return FlowApp(app=app, internal_topics=(parts,))

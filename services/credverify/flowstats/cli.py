@@ -1,4 +1,7 @@
-"""`credverify flows` (also `credverify flowstats`): run the worker, read and export what it publishes."""
+"""`credverify flows` (also `credverify flowstats`): run the worker, read and export what it publishes.
+
+Parses arguments, hands them to the composition root (``bootstrap``) or the statistics reader, and
+owns the exit codes."""
 
 from __future__ import annotations
 
@@ -7,38 +10,35 @@ import datetime as dt
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from google.protobuf import json_format
 
-from credverify.core.adapters.kafka import ensure_topics, new_consumer, partitions_of
 from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, add_kafka_argument
-from credverify.core.codes import check_country
-from credverify.core.errors import ConfigurationError, InvalidInput
+from credverify.core.errors import InvalidInput
 from credverify.core.settings import KafkaSettings
 from credverify.flowstats import export
-from credverify.flowstats.defaults import DEFAULT_GRACE, DEFAULT_K, DEFAULT_PROVISIONAL_INTERVAL, MIN_K
-from credverify.flowstats.windows import PERIOD_PATTERN, parse_duration
+from credverify.flowstats.adapters.kafka_statistics import read_statistics
+from credverify.flowstats.defaults import DEFAULT_GRACE, DEFAULT_K, DEFAULT_PROVISIONAL_INTERVAL
+from credverify.flowstats.windows import PERIOD_PATTERN
 from credverify.v1 import moves_pb2
 
 if TYPE_CHECKING:
-    from credverify.flowstats.settings import FlowSettings
+    from credverify.flowstats.bootstrap import WorkerOptions
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     worker = commands.add_parser("worker", help="run the Faust worker that counts moves and publishes statistics")
-    worker.add_argument("--k", type=int, default=int(os.environ.get("CREDVERIFY_FLOW_K", DEFAULT_K)),
+    worker.add_argument("--k", type=int,
                         help="suppress statistics below this count (default %d, env CREDVERIFY_FLOW_K)" % DEFAULT_K)
-    worker.add_argument("--grace", default=os.environ.get("CREDVERIFY_FLOW_GRACE", DEFAULT_GRACE),
+    worker.add_argument("--grace",
                         help="how long after a month's end late moves still count, e.g. 7d, 36h "
                              "(default %s, env CREDVERIFY_FLOW_GRACE)" % DEFAULT_GRACE)
     worker.add_argument("--provisional-interval",
-                        default=os.environ.get("CREDVERIFY_FLOW_PROVISIONAL_INTERVAL", DEFAULT_PROVISIONAL_INTERVAL),
-                        help="at most one provisional release per open month this often (default %s)"
-                             % DEFAULT_PROVISIONAL_INTERVAL)
+                        help="at most one provisional release per open month this often (default %s, "
+                             "env CREDVERIFY_FLOW_PROVISIONAL_INTERVAL)" % DEFAULT_PROVISIONAL_INTERVAL)
     worker.add_argument("--region-level", default="region", choices=["region", "sub-region", "intermediate-region"],
                         help="UN M49 level that tells intra- from inter-regional moves (default region)")
     worker.add_argument("--dp-epsilon", type=float, default=None,
@@ -46,15 +46,17 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     worker.add_argument("--dp-window-budget", type=float, default=None,
                         help="total epsilon per month (default 4 x --dp-epsilon: three provisional releases "
                              "and the final one)")
-    worker.add_argument("--dp-destinations", default=os.environ.get("CREDVERIFY_FLOW_DP_DESTINATIONS", ""),
+    worker.add_argument("--dp-destinations",
                         help="comma-separated destination countries (the federation's registries): the public "
-                             "domain differential privacy needs fixed in advance")
+                             "domain differential privacy needs fixed in advance (env "
+                             "CREDVERIFY_FLOW_DP_DESTINATIONS)")
     worker.add_argument("--replication-factor", type=int,
-                        default=int(os.environ.get("CREDVERIFY_FLOW_REPLICATION_FACTOR", "1")),
                         help="replication of the worker's internal topics, which hold its state (default 1, "
-                             "for a single broker; use the cluster's, e.g. 3, in production)")
+                             "for a single broker; use the cluster's, e.g. 3, in production; env "
+                             "CREDVERIFY_FLOW_REPLICATION_FACTOR)")
     worker.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("CREDVERIFY_FLOWSTATS_DIR", "flowstats-data")))
+                        help="directory of the worker's local state (default flowstats-data, env "
+                             "CREDVERIFY_FLOWSTATS_DIR)")
     add_kafka_argument(worker)
     worker.set_defaults(handler=_worker)
 
@@ -76,92 +78,24 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     exporter.set_defaults(handler=_export)
 
 
-def worker_settings(args: argparse.Namespace) -> FlowSettings:
-    """Return the worker's settings from its arguments. Raises ConfigurationError naming what is wrong."""
-    # Imported here: numerical libraries that other commands need not load.
-    from credverify.flowstats.privacy import PrivacyPolicy
-    from credverify.flowstats.regions import load_m49
-    from credverify.flowstats.releases import ReleasePolicy
-    from credverify.flowstats.settings import PARTITIONS, FlowSettings
+def worker_options(args: argparse.Namespace) -> WorkerOptions:
+    """Return what the worker's command line gave (None where it gave nothing)."""
+    from credverify.flowstats.bootstrap import WorkerOptions
 
-
-    if args.k < MIN_K:
-        raise ConfigurationError("--k: expected at least %d, found %d" % (MIN_K, args.k))
-    try:
-        grace = parse_duration(args.grace, field="--grace")
-        interval = parse_duration(args.provisional_interval, field="--provisional-interval")
-        privacy = None
-        if args.dp_epsilon is not None:
-            destinations = tuple(
-                check_country("--dp-destinations", code.strip().upper())
-                for code in args.dp_destinations.split(",") if code.strip()
-            )
-            budget = args.dp_window_budget if args.dp_window_budget is not None else 4 * args.dp_epsilon
-            privacy = PrivacyPolicy(epsilon=args.dp_epsilon, window_budget=budget, destinations=destinations)
-    except InvalidInput as exc:
-        raise ConfigurationError(str(exc)) from exc
-    policy = ReleasePolicy(k=args.k, regions=load_m49(args.region_level), grace=grace,
-                           provisional_interval=interval, partitions=PARTITIONS, privacy=privacy)
-    if args.replication_factor < 1:
-        raise ConfigurationError("--replication-factor: expected at least 1, found %d" % args.replication_factor)
-    return FlowSettings(kafka=KafkaSettings.from_env(args.bootstrap), data_dir=args.data_dir, policy=policy,
-                        replication_factor=args.replication_factor)
+    return WorkerOptions(
+        bootstrap=args.bootstrap, k=args.k, grace=args.grace, provisional_interval=args.provisional_interval,
+        region_level=args.region_level, dp_epsilon=args.dp_epsilon, dp_window_budget=args.dp_window_budget,
+        dp_destinations=args.dp_destinations, replication_factor=args.replication_factor, data_dir=args.data_dir,
+    )
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import faust
+    # Imported here: Faust and the numerical libraries, which the other commands need not load.
+    from credverify.flowstats import bootstrap
 
-    from credverify.flowstats.app import create_app
-
-    settings = worker_settings(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    topics = settings.kafka.topics
-    ensure_topics(settings.kafka,
-                  only=[topics.verified_moves, topics.flow_statistics, topics.rejected])
-    check_partitions(settings)
-    app = create_app(settings)
-    worker = faust.Worker(app, loglevel=args.log_level.lower())
-    worker.execute_from_commandline()  # returns on SIGTERM/SIGINT after a clean stop
+    settings = bootstrap.settings_from(worker_options(args), os.environ)
+    bootstrap.run(settings, log_level=args.log_level)
     return EXIT_OK
-
-
-def check_partitions(settings: FlowSettings) -> None:
-    """Raise ConfigurationError unless the moves topic has the partitions the worker's state is laid out for."""
-    from credverify.flowstats.settings import PARTITIONS
-
-    found = partitions_of(settings.kafka, settings.kafka.topics.verified_moves, client_id="credverify-flows")
-    if len(found) != PARTITIONS:
-        raise ConfigurationError(
-            "%s: expected %d partitions (the layout of the worker's state), found %d"
-            % (settings.kafka.topics.verified_moves, PARTITIONS, len(found))
-        )
-
-
-def read_statistics(kafka: KafkaSettings, topic: str, *, idle_timeout: float) -> dict[str, moves_pb2.FlowStatistic]:
-    """Return the latest statistic per record key, reading the topic from the beginning until idle."""
-    latest: dict[str, moves_pb2.FlowStatistic] = {}
-    for key, stat in read_all_statistics(kafka, topic, idle_timeout=idle_timeout):
-        latest[key] = stat
-    return latest
-
-
-def read_all_statistics(kafka: KafkaSettings, topic: str, *, idle_timeout: float
-                        ) -> list[tuple[str, moves_pb2.FlowStatistic]]:
-    """Return every record on the statistics topic in order (key, statistic), reading until idle."""
-    consumer = new_consumer(kafka, "credverify-flows-reader", topic)
-    found: list[tuple[str, moves_pb2.FlowStatistic]] = []
-    try:
-        quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < idle_timeout:
-            polled = consumer.poll(timeout_ms=200)
-            for batch in polled.values():
-                for record in batch:
-                    found.append((record.key.decode(), moves_pb2.FlowStatistic.FromString(record.value)))
-                    quiet_since = time.monotonic()
-    finally:
-        consumer.close()
-    found.sort(key=lambda item: (item[1].released_at.seconds, item[1].released_at.nanos, item[1].release))
-    return found
 
 
 def _tail(args: argparse.Namespace) -> int:
@@ -181,6 +115,15 @@ def _tail(args: argparse.Namespace) -> int:
     return EXIT_OK if latest else EXIT_PARTIAL
 
 
+def _chosen(latest: dict[str, moves_pb2.FlowStatistic], *, final_only: bool, periods: list[str]
+            ) -> list[moves_pb2.FlowStatistic]:
+    """Return the statistics to export: final ones only when ``final_only``, of ``periods`` when given."""
+    return [
+        stat for stat in latest.values()
+        if (not final_only or stat.final) and (not periods or stat.period in periods)
+    ]
+
+
 def _export(args: argparse.Namespace) -> int:
     for period in args.period:
         if not PERIOD_PATTERN.match(period):
@@ -188,10 +131,7 @@ def _export(args: argparse.Namespace) -> int:
     settings = KafkaSettings.from_env(args.bootstrap)
     latest = read_statistics(settings, settings.topics.flow_statistics,
                              idle_timeout=args.idle_timeout)
-    chosen = [
-        stat for stat in latest.values()
-        if (not args.final_only or stat.final) and (not args.period or stat.period in args.period)
-    ]
+    chosen = _chosen(latest, final_only=args.final_only, periods=args.period)
     text = export.to_csv(chosen) if args.format == "csv" else export.to_json(chosen)
     if args.output is None:
         sys.stdout.write(text)

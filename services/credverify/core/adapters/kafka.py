@@ -189,3 +189,11 @@ def read_compacted_to_end(kafka: KafkaSettings, topic: str, on_record: Callable[
     finally:
         consumer.close(autocommit=False)
     return read
+
+
+def faust_broker_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """Return the broker settings of a Faust app (keyword arguments of ``faust.App``): the broker URL
+    list now, and the hub's security settings (``broker_credentials``) once it has any, so that Faust
+    connects the way ``client_config`` makes every other client connect."""
+    servers = [server.strip() for server in kafka.bootstrap_servers.split(",") if server.strip()]
+    return {"broker": ";".join("kafka://" + server for server in servers)}

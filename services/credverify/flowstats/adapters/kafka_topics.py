@@ -1,0 +1,66 @@
+"""The worker's topics on the broker: the moves topic's layout checked, its internal topics created
+before its consumer joins the group.
+
+A consumer that joins with a topic that does not exist yet gets no partitions of it until its next
+metadata refresh (``metadata.max.age.ms``, five minutes by default): on a fresh broker the first
+worker then published nothing for minutes. Creating the internal topics first, and waiting until
+each has a leader, avoids that."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from kafka.errors import KafkaError
+
+from credverify.core.adapters.kafka import TOPIC_READY_TIMEOUT_MS, new_admin, partitions_of
+from credverify.core.errors import ConfigurationError, HubUnavailable
+from credverify.core.settings import KafkaSettings
+from credverify.flowstats.adapters.faust_internals import InternalTopic
+
+__all__ = ["check_partitions", "ensure_internal_topics"]
+
+logger = logging.getLogger(__name__)
+
+CLIENT_ID = "credverify-flows"
+
+
+def check_partitions(kafka: KafkaSettings, topic: str, expected: int) -> None:
+    """Raise ConfigurationError unless ``topic`` has ``expected`` partitions (the layout of the worker's
+    state). Raises HubUnavailable when no broker answers."""
+    found = partitions_of(kafka, topic, client_id=CLIENT_ID)
+    if len(found) != expected:
+        raise ConfigurationError("%s: expected %d partitions (the layout of the worker's state), found %d"
+                                 % (topic, expected, len(found)))
+
+
+def ensure_internal_topics(kafka: KafkaSettings, topics: Sequence[InternalTopic], *, replication_factor: int
+                           ) -> None:
+    """Create those of ``topics`` that do not exist, with their partitions, cleanup settings and
+    ``replication_factor``, and wait until every one has a leader. Raises ConfigurationError when one
+    exists with other partitions (Faust would stop with PartitionsMismatch), HubUnavailable when the
+    broker does not answer."""
+    admin = new_admin(kafka, CLIENT_ID)
+    try:
+        existing = set(admin.list_topics())
+        missing = {
+            topic.name: {"num_partitions": topic.partitions, "replication_factor": replication_factor,
+                         "configs": dict(topic.config)}
+            for topic in topics if topic.name not in existing
+        }
+        if missing:
+            logger.info("creating internal topics %s", ", ".join(sorted(missing)))
+            # Without raising: another worker starting at the same time may have created one already.
+            admin.create_topics(missing, raise_errors=False)
+        names = [topic.name for topic in topics]
+        admin.wait_for_topics(names, timeout_ms=TOPIC_READY_TIMEOUT_MS)
+        described = {found["name"]: len(found["partitions"]) for found in admin.describe_topics(names)}
+    except KafkaError as exc:
+        raise HubUnavailable("creating the worker's internal topics: Kafka at %s did not answer (%s: %s)"
+                             % (kafka.bootstrap_servers, type(exc).__name__, exc)) from exc
+    finally:
+        admin.close()
+    for topic in topics:
+        if described.get(topic.name) != topic.partitions:
+            raise ConfigurationError("%s: expected %d partitions (those of the moves topic), found %s"
+                                     % (topic.name, topic.partitions, described.get(topic.name)))
