@@ -87,6 +87,14 @@ def intruder_cells(listed: Iterable[StatKey]) -> list[MoveCell]:
     return sorted(cells)
 
 
+def _one_period(listed: Iterable[StatKey]) -> str:
+    """Return the period of the statistics (empty when there are none). Raises ValueError for several."""
+    periods = {key.period for key in listed}
+    if len(periods) > 1:
+        raise ValueError("one window at a time: expected one period, found %s" % sorted(periods))
+    return next(iter(periods)) if periods else ""
+
+
 class Intruder:
     """The linear system an intruder can set up from one window's releases."""
 
@@ -99,16 +107,23 @@ class Intruder:
     ) -> None:
         suppressed = frozenset(suppressed)
         listed = set(published) | suppressed
-        periods = {key.period for key in listed}
-        if len(periods) > 1:
-            raise ValueError("one window at a time: expected one period, found %s" % sorted(periods))
-        period = next(iter(periods)) if periods else ""
         self.cells = intruder_cells(listed)
         index = {cell: i for i, cell in enumerate(self.cells)}
         self.member_index: dict[StatKey, list[int]] = {
             key: sorted(index[cell] for cell in cells)
-            for key, cells in members(period, self.cells, regions, margins=True).items()
+            for key, cells in members(_one_period(listed), self.cells, regions, margins=True).items()
         }
+        rows, lower, upper = self._constraints(published, suppressed, floors)
+        self.matrix = _incidence(rows, len(self.cells))
+        self.lower = np.array(lower, dtype=float)
+        self.upper = np.array(upper, dtype=float)
+        self._solver: highspy.Highs | None = None
+
+    def _constraints(
+        self, published: Mapping[StatKey, int], suppressed: frozenset[StatKey], floors: Mapping[StatKey, int]
+    ) -> tuple[list[list[int]], list[float], list[float]]:
+        """Return the rows (cell indices), lower and upper bounds of what the intruder knows: published
+        values exactly, a suppressed statistic at least 1 (or its floor), every floor as a lower bound."""
         rows: list[list[int]] = []
         lower: list[float] = []
         upper: list[float] = []
@@ -125,10 +140,7 @@ class Intruder:
                 rows.append(self.member_index.get(key, []))
                 lower.append(floor)
                 upper.append(np.inf)
-        self.matrix = _incidence(rows, len(self.cells))
-        self.lower = np.array(lower, dtype=float)
-        self.upper = np.array(upper, dtype=float)
-        self._solver: highspy.Highs | None = None
+        return rows, lower, upper
 
     def exposure(self, key: StatKey, *, integer: bool) -> Exposure:
         """Return the smallest and largest value of ``key`` consistent with what was published."""
@@ -271,113 +283,149 @@ def protect(
 ) -> Protection:
     """Return the suppression pattern for ``table`` (one window): primary below ``k``, then secondary
     until every suppressed statistic passes the audit. ``floors`` are values published earlier for
-    the window (lower bounds an intruder knows)."""
+    the window (lower bounds an intruder knows). Raises RuntimeError when no pattern protects them."""
     check_k(k)
-    floors = dict(floors or {})
+    # (1) primary
     primary = primary_suppressions(table, k)
-    suppressed = set(primary)
-    if not suppressed:
+    if not primary:
         return Protection(frozenset(), primary)
-    links = relations(table, regions)
-    # Hiding a sibling (a disjoint part of the same total) is what widens an
-    # interval; a total is hidden only when no sibling is left.
-    siblings: dict[StatKey, set[StatKey]] = {}
-    totals: dict[StatKey, set[StatKey]] = {}
-    links_of: dict[StatKey, list[int]] = {}
-    for index, (parent, parts) in enumerate(links):
-        for part in parts:
-            siblings.setdefault(part, set()).update(p for p in parts if p != part)
-            totals.setdefault(part, set()).add(parent)
-        siblings.setdefault(parent, set()).update(parts)
-        for key in (parent, *parts):
-            links_of.setdefault(key, []).append(index)
+    pattern = _Pattern(table, k, primary, relations(table, regions))
+    # (2) secondary, by relations
+    pattern.close_relations()
+    # (3) linear audit and (4) integer audit, widening until both pass
+    _audit_until_protected(pattern, dict(floors or {}), regions)
+    return Protection(frozenset(pattern.suppressed), primary)
 
-    def hidden_in(index: int) -> int:
-        parent, parts = links[index]
-        return sum(1 for key in (parent, *parts) if key in suppressed)
 
-    def need(key: StatKey) -> int:
-        # Room a partner must give so that a primary cell's upper bound reaches k.
-        return max(1, k - table[key] + 1) if key in primary else 1
+class _Pattern:
+    """A suppression pattern being built for one table, and the relations that link its statistics."""
 
-    def partner(key: StatKey, candidates: Iterable[StatKey]) -> StatKey | None:
-        """The candidate that protects ``key`` at least cost: one that gives enough room, then one
+    def __init__(self, table: Mapping[StatKey, int], k: int, primary: frozenset[StatKey],
+                 links: list[tuple[StatKey, tuple[StatKey, ...]]]) -> None:
+        self.table = table
+        self.k = k
+        self.primary = primary
+        self.suppressed = set(primary)
+        self.links = links
+        # Hiding a sibling (a disjoint part of the same total) is what widens an
+        # interval; a total is hidden only when no sibling is left.
+        self.siblings: dict[StatKey, set[StatKey]] = {}
+        self.totals: dict[StatKey, set[StatKey]] = {}
+        self.links_of: dict[StatKey, list[int]] = {}
+        for index, (parent, parts) in enumerate(links):
+            for part in parts:
+                self.siblings.setdefault(part, set()).update(p for p in parts if p != part)
+                self.totals.setdefault(part, set()).add(parent)
+            self.siblings.setdefault(parent, set()).update(parts)
+            for key in (parent, *parts):
+                self.links_of.setdefault(key, []).append(index)
+
+    def hidden_in(self, index: int) -> int:
+        parent, parts = self.links[index]
+        return sum(1 for key in (parent, *parts) if key in self.suppressed)
+
+    def need(self, key: StatKey) -> int:
+        """Return the room a partner must give so that a primary cell's upper bound reaches k."""
+        return max(1, self.k - self.table[key] + 1) if key in self.primary else 1
+
+    def partner(self, key: StatKey, candidates: Iterable[StatKey]) -> StatKey | None:
+        """Return the candidate that protects ``key`` at least cost: one that gives enough room, then one
         that closes relations already holding a single suppression rather than opening new ones
         (each opened relation needs a partner of its own), then the smallest value."""
-        open_ = [c for c in candidates if c not in suppressed and c != key]
+        open_ = [c for c in candidates if c not in self.suppressed and c != key]
         if not open_:
             return None
 
         def cost(c: StatKey) -> tuple[bool, int, int, StatKey]:
-            counts = [hidden_in(i) for i in links_of.get(c, [])]
-            return (table[c] < need(key), counts.count(0) - counts.count(1), table[c], c)
+            counts = [self.hidden_in(i) for i in self.links_of.get(c, [])]
+            return (self.table[c] < self.need(key), counts.count(0) - counts.count(1), self.table[c], c)
 
         return min(open_, key=cost)
 
-    def close_relations() -> None:
-        # (2) no relation may hold a single suppression.
+    def close_relations(self) -> None:
+        """(2) Suppress partners until no relation holds a single suppression."""
         changed = True
         while changed:
             changed = False
-            for parent, parts in links:
-                hidden = [key for key in (parent, *parts) if key in suppressed]
+            for parent, parts in self.links:
+                hidden = [key for key in (parent, *parts) if key in self.suppressed]
                 if len(hidden) != 1:
                     continue
                 lone = hidden[0]
-                choice = partner(lone, [p for p in parts if p != lone]) or partner(lone, [parent])
+                choice = self.partner(lone, [p for p in parts if p != lone]) or self.partner(lone, [parent])
                 if choice is not None:
-                    suppressed.add(choice)
+                    self.suppressed.add(choice)
                     changed = True
 
-    close_relations()
-    # (3) and (4): audit, widen, repeat; the integer audit confirms what the linear one passed.
+    def intruder(self, floors: Mapping[StatKey, int], regions: RegionClassification) -> Intruder:
+        """Return the system an intruder sets up from what the pattern leaves published."""
+        published = {key: v for key, v in self.table.items() if key not in self.suppressed}
+        return Intruder(published, self.suppressed, floors, regions)
+
+    def widen(self, failing: list[StatKey], intruder: Intruder) -> None:
+        """Suppress a further statistic linked to each of ``failing`` (3). Raises RuntimeError when
+        nothing is left to suppress."""
+        before = len(self.suppressed)
+        added: set[StatKey] = set()
+        for key in failing:
+            if added & (self.siblings.get(key, set()) | self.totals.get(key, set())):
+                continue  # this round already hid something linked to it: audit again first
+            choice = self.partner(key, self.siblings.get(key, ())) or self.partner(key, self.totals.get(key, ()))
+            if choice is None:
+                # Nothing linked is left to hide: hide the smallest statistic that shares a cell with it.
+                choice = self._smallest_sharing_a_cell(key, intruder)
+            if choice is not None:
+                self.suppressed.add(choice)
+                added.add(choice)
+        if len(self.suppressed) == before:
+            raise RuntimeError(
+                "disclosure control: expected a suppression pattern that protects %s, found none" % failing[0]
+            )
+
+    def _smallest_sharing_a_cell(self, key: StatKey, intruder: Intruder) -> StatKey | None:
+        mine = set(intruder.member_index.get(key, []))
+        sharing = [
+            other for other, cells in intruder.member_index.items()
+            if other in self.table and other not in self.suppressed and mine & set(cells)
+        ]
+        return min(sharing, key=lambda other: (self.table[other], other)) if sharing else None
+
+
+def _audit_until_protected(pattern: _Pattern, floors: Mapping[StatKey, int], regions: RegionClassification) -> None:
+    """(3) and (4): audit, widen, repeat; the integer audit confirms what the linear one passed, and
+    anything it finds sends the pattern back to (3). Raises RuntimeError (see ``_Pattern.widen``)."""
     # Hiding more only turns published equalities into inequalities, so an interval
     # that was wide enough stays so: only statistics not yet passed are audited again.
     passed: dict[bool, set[StatKey]] = {False: set(), True: set()}
     integer = False
     while True:
-        intruder = Intruder({key: v for key, v in table.items() if key not in suppressed}, suppressed, floors,
-                            regions)
-        failing = []
-        # Statistics summing the same cells (a total with a single part) have the same interval.
-        known: dict[tuple[int, ...], Exposure] = {}
-        for key in sorted(suppressed - passed[integer]):
-            cells = tuple(intruder.member_index.get(key, []))
-            if cells not in known:
-                known[cells] = intruder.exposure(key, integer=integer)
-            if wide_enough(key, table, primary, k, known[cells]):
-                passed[integer].add(key)
-            else:
-                failing.append(key)
+        intruder = pattern.intruder(floors, regions)
+        failing = _audit_round(pattern, intruder, passed[integer], integer=integer)
         if not failing:
             if integer:
-                break
+                return
             integer = True
             continue
         integer = False
-        before = len(suppressed)
-        added: set[StatKey] = set()
-        for key in failing:
-            if added & (siblings.get(key, set()) | totals.get(key, set())):
-                continue  # this round already hid something linked to it: audit again first
-            choice = partner(key, siblings.get(key, ())) or partner(key, totals.get(key, ()))
-            if choice is None:
-                # Nothing linked is left to hide: hide the smallest statistic that shares a cell with it.
-                mine = set(intruder.member_index.get(key, []))
-                sharing = [
-                    other for other, cells in intruder.member_index.items()
-                    if other in table and other not in suppressed and mine & set(cells)
-                ]
-                choice = min(sharing, key=lambda other: (table[other], other)) if sharing else None
-            if choice is not None:
-                suppressed.add(choice)
-                added.add(choice)
-        if len(suppressed) == before:
-            raise RuntimeError(
-                "disclosure control: expected a suppression pattern that protects %s, found none" % failing[0]
-            )
-        close_relations()
-    return Protection(frozenset(suppressed), primary)
+        pattern.widen(failing, intruder)
+        pattern.close_relations()
+
+
+def _audit_round(pattern: _Pattern, intruder: Intruder, passed: set[StatKey], *, integer: bool) -> list[StatKey]:
+    """Return the suppressed statistics not yet in ``passed`` whose interval is too narrow; add the
+    others to ``passed``."""
+    failing = []
+    # Statistics summing the same cells (a total with a single part) have the same interval.
+    known: dict[tuple[int, ...], Exposure] = {}
+    for key in sorted(pattern.suppressed - passed):
+        cells = tuple(intruder.member_index.get(key, []))
+        if cells not in known:
+            known[cells] = intruder.exposure(key, integer=integer)
+        if wide_enough(key, pattern.table, pattern.primary, pattern.k, known[cells]):
+            passed.add(key)
+        else:
+            failing.append(key)
+    return failing
 
 
 def audit(

@@ -16,7 +16,7 @@ from credverify.core.timefmt import from_timestamp, to_timestamp
 from credverify.flowstats import disclosure, privacy
 from credverify.flowstats.counting import cells_of_part
 from credverify.flowstats.regions import RegionClassification
-from credverify.flowstats.tables import MOVES, StatKey, tabulate
+from credverify.flowstats.tables import MOVES, MoveCell, StatKey, tabulate
 from credverify.flowstats.windows import close_time, format_duration
 from credverify.v1 import moves_pb2
 
@@ -88,72 +88,25 @@ def build_release(
     now: dt.datetime,
 ) -> moves_pb2.WindowReleases | None:
     """Return the window's state with the next release as ``latest``, or None when none may be made
-    (the privacy budget does not allow another provisional release)."""
+    (the privacy budget does not allow another provisional release). Raises RuntimeError when no
+    suppression pattern protects the final table."""
     cells = cells_of_part(parts.values())
     number = state.releases + 1
-    parameters = {
+    release = _Release(period, number, final, now, policy, {
         "release": str(number),
         "regions": policy.regions.label,
         "grace": format_duration(policy.grace),
         "closes_at": close_time(period, policy.grace).isoformat(),
-    }
+    })
     next_state = moves_pb2.WindowReleases()
     next_state.CopyFrom(state)
     del next_state.latest[:]
     if policy.privacy is not None:
-        ledger = privacy.Ledger(tuple(
-            privacy.LedgerEntry(e.release, e.epsilon, e.final) for e in state.ledger
-        ))
-        if not ledger.allows(policy.privacy, final=final):
+        statistics = _noisy_statistics(release, cells, state, policy.privacy, next_state)
+        if statistics is None:
             return None
-        noisy = privacy.noisy_release(period, cells, regions=policy.regions, policy=policy.privacy, final=final,
-                                      publish_at_least=policy.k)
-        spent = ledger.spent + noisy.epsilon
-        parameters.update({
-            "epsilon": "%g" % noisy.epsilon,
-            "delta": "0",
-            "mechanism": privacy.MECHANISM,
-            "scale": "%g" % noisy.scale,
-            "levels": str(noisy.levels),
-            "window_budget": "%g" % policy.privacy.window_budget,
-            "window_spent": "%g" % spent,
-            "privacy_unit": "verified move",
-            "published_at_least": str(policy.k),
-        })
-        statistics = [
-            _statistic(key, value, suppressed=False, noisy=True, policy=policy, parameters=parameters,
-                       final=final, number=number, now=now)
-            for key, value in sorted(noisy.values.items())
-        ]
-        next_state.ledger.append(moves_pb2.PrivacyLedgerEntry(
-            release=number, epsilon=noisy.epsilon, delta=0.0, final=final, released_at=to_timestamp(now)))
     else:
-        parameters["k"] = str(policy.k)
-        if final:
-            table = tabulate(period, cells, policy.regions, margins=True)
-            floors = {StatKey.from_record_key(key): value for key, value in state.published_floor.items()}
-            protection = disclosure.protect(table, k=policy.k, regions=policy.regions, floors=floors)
-            parameters["secondary"] = disclosure.SECONDARY_METHOD
-            statistics = [
-                _statistic(key, value, suppressed=key in protection.suppressed, noisy=False, policy=policy,
-                           parameters=parameters, final=True, number=number, now=now)
-                for key, value in sorted(table.items())
-            ]
-        else:
-            # Provisional releases list cells that reached k and nothing else: no
-            # totals (which would call for secondary suppression and let successive
-            # releases be differenced) and no small cells (whose mere presence tells).
-            table = tabulate(period, cells, policy.regions, margins=False)
-            parameters["provisional"] = "cells at or above k only"
-            statistics = [
-                _statistic(key, value, suppressed=False, noisy=False, policy=policy, parameters=parameters,
-                           final=False, number=number, now=now)
-                for key, value in sorted(table.items()) if value >= policy.k
-            ]
-        for stat in statistics:
-            if not stat.suppressed:
-                key = _key_of(stat).record_key
-                next_state.published_floor[key] = max(next_state.published_floor.get(key, 0), stat.value)
+        statistics = _suppressed_statistics(release, cells, state, next_state)
     next_state.period = period
     next_state.releases = number
     next_state.final = final
@@ -161,6 +114,88 @@ def build_release(
     next_state.latest.extend(statistics)
     next_state.counted = sum(cells.values())
     return next_state
+
+
+@dataclass(frozen=True)
+class _Release:
+    """What every statistic of one release shares."""
+
+    period: str
+    number: int
+    final: bool
+    now: dt.datetime
+    policy: ReleasePolicy
+    parameters: dict[str, str]
+
+    def statistic(self, key: StatKey, value: int, *, suppressed: bool, noisy: bool) -> moves_pb2.FlowStatistic:
+        return _statistic(key, value, suppressed=suppressed, noisy=noisy, policy=self.policy,
+                          parameters=self.parameters, final=self.final, number=self.number, now=self.now)
+
+
+def _noisy_statistics(
+    release: _Release,
+    cells: Mapping[MoveCell, int],
+    state: moves_pb2.WindowReleases,
+    policy: privacy.PrivacyPolicy,
+    next_state: moves_pb2.WindowReleases,
+) -> list[moves_pb2.FlowStatistic] | None:
+    """Return the release's statistics with differential-privacy noise and record the budget it spends
+    in ``next_state``'s ledger; None when the budget allows no further release of its kind."""
+    ledger = privacy.Ledger(tuple(privacy.LedgerEntry(e.release, e.epsilon, e.final) for e in state.ledger))
+    if not ledger.allows(policy, final=release.final):
+        return None
+    k = release.policy.k
+    noisy = privacy.noisy_release(release.period, cells, regions=release.policy.regions, policy=policy,
+                                  final=release.final, publish_at_least=k)
+    release.parameters.update({
+        "epsilon": "%g" % noisy.epsilon,
+        "delta": "0",
+        "mechanism": privacy.MECHANISM,
+        "scale": "%g" % noisy.scale,
+        "levels": str(noisy.levels),
+        "window_budget": "%g" % policy.window_budget,
+        "window_spent": "%g" % (ledger.spent + noisy.epsilon),
+        "privacy_unit": "verified move",
+        "published_at_least": str(k),
+    })
+    statistics = [release.statistic(key, value, suppressed=False, noisy=True)
+                  for key, value in sorted(noisy.values.items())]
+    next_state.ledger.append(moves_pb2.PrivacyLedgerEntry(
+        release=release.number, epsilon=noisy.epsilon, delta=0.0, final=release.final,
+        released_at=to_timestamp(release.now)))
+    return statistics
+
+
+def _suppressed_statistics(
+    release: _Release,
+    cells: Mapping[MoveCell, int],
+    state: moves_pb2.WindowReleases,
+    next_state: moves_pb2.WindowReleases,
+) -> list[moves_pb2.FlowStatistic]:
+    """Return the release's statistics under threshold rules and record in ``next_state`` the values it
+    publishes (floors an intruder knows for later releases of the window)."""
+    policy = release.policy
+    release.parameters["k"] = str(policy.k)
+    if release.final:
+        table = tabulate(release.period, cells, policy.regions, margins=True)
+        floors = {StatKey.from_record_key(key): value for key, value in state.published_floor.items()}
+        protection = disclosure.protect(table, k=policy.k, regions=policy.regions, floors=floors)
+        release.parameters["secondary"] = disclosure.SECONDARY_METHOD
+        statistics = [release.statistic(key, value, suppressed=key in protection.suppressed, noisy=False)
+                      for key, value in sorted(table.items())]
+    else:
+        # Provisional releases list cells that reached k and nothing else: no
+        # totals (which would call for secondary suppression and let successive
+        # releases be differenced) and no small cells (whose mere presence tells).
+        table = tabulate(release.period, cells, policy.regions, margins=False)
+        release.parameters["provisional"] = "cells at or above k only"
+        statistics = [release.statistic(key, value, suppressed=False, noisy=False)
+                      for key, value in sorted(table.items()) if value >= policy.k]
+    for stat in statistics:
+        if not stat.suppressed:
+            key = _key_of(stat).record_key
+            next_state.published_floor[key] = max(next_state.published_floor.get(key, 0), stat.value)
+    return statistics
 
 
 def _key_of(stat: moves_pb2.FlowStatistic) -> StatKey:
