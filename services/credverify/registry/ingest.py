@@ -181,12 +181,7 @@ def _judge_attestations(records: list[IncomingRecord], *, trust: TrustList, stor
     # (2a) an exact copy of the envelope held, the first of its key in the batch, is a harmless
     # duplicate (a producer retry, a replay after a restart): its verdict is kept current by
     # re-judging, so it needs no signature check again
-    seen: set[str] = set()
-    duplicate: list[bool] = []
-    for record, key in zip(records, keys, strict=True):
-        stored = held.get(key) if key not in seen else None
-        duplicate.append(stored is not None and record.value == stored.envelope_bytes)
-        seen.add(key)
+    duplicate = _copies_of_held(records, keys, held)
     todo = [(r.value, key) for r, key, dup in zip(records, keys, duplicate, strict=True)
             if not dup and r.value is not None]
     outcomes = iter(verify(todo, trust))
@@ -198,21 +193,40 @@ def _judge_attestations(records: list[IncomingRecord], *, trust: TrustList, stor
         if record.value is None:
             batch.rejections.append(_rejection(record, Malformed("attestation record has no value")))
             continue
-        outcome = next(outcomes)
-        if isinstance(outcome, RecordRejected):
-            batch.rejections.append(_rejection(record, outcome))
-            if outcome.reason in LIFTABLE_REASONS:
-                _park(record, key, outcome, batch)
-            continue
-        try:
-            newer = _version_rule(outcome, batch=batch, held=held)
-        except RecordRejected as exc:
-            batch.rejections.append(_rejection(record, exc))
-            continue
-        if not newer:
-            continue  # an identical copy of the version held
-        batch.attestations[outcome.credential_id] = outcome
-        batch.parked.pop(outcome.credential_id, None)  # a newer accepted record supersedes a parked one
+        _settle(record, key, next(outcomes), batch=batch, held=held)
+
+
+def _copies_of_held(records: list[IncomingRecord], keys: list[str], held: dict[str, StoredAttestation]
+                    ) -> list[bool]:
+    """Return, per record, whether it is the first of its key in the batch and an exact copy of the
+    envelope held for that key."""
+    seen: set[str] = set()
+    duplicate: list[bool] = []
+    for record, key in zip(records, keys, strict=True):
+        stored = held.get(key) if key not in seen else None
+        duplicate.append(stored is not None and record.value == stored.envelope_bytes)
+        seen.add(key)
+    return duplicate
+
+
+def _settle(record: IncomingRecord, key: str, outcome: Outcome, *, batch: IngestBatch,
+            held: dict[str, StoredAttestation]) -> None:
+    """Put one judged record in ``batch``: rejected (and parked when a later issuer record may lift
+    the refusal), accepted as the newest version, or dropped as an identical copy of the version held."""
+    if isinstance(outcome, RecordRejected):
+        batch.rejections.append(_rejection(record, outcome))
+        if outcome.reason in LIFTABLE_REASONS:
+            _park(record, key, outcome, batch)
+        return
+    try:
+        newer = _version_rule(outcome, batch=batch, held=held)
+    except RecordRejected as exc:
+        batch.rejections.append(_rejection(record, exc))
+        return
+    if not newer:
+        return  # an identical copy of the version held
+    batch.attestations[outcome.credential_id] = outcome
+    batch.parked.pop(outcome.credential_id, None)  # a newer accepted record supersedes a parked one
 
 
 def _version_rule(verified: VerifiedAttestation, *, batch: IngestBatch, held: dict[str, StoredAttestation]) -> bool:

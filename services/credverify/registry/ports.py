@@ -26,6 +26,8 @@ class StoredAttestation:
 
 @dataclass(frozen=True)
 class Rejection:
+    """A record refused: why, and where in the log it was read."""
+
     record_key: str
     reason: common_pb2.Reason
     detail: str
@@ -34,20 +36,14 @@ class Rejection:
     offset: int
 
 
-@dataclass(frozen=True)
-class ParkedRecord:
+@dataclass(frozen=True, kw_only=True)
+class ParkedRecord(Rejection):
     """An attestation refused by a trust rule that a later issuer record may lift (an issuer or key
-    not listed yet, a scope not yet widened): kept, latest per record key, to be judged again when
-    an issuer record listing one of ``keyids`` is applied."""
+    not listed yet, a scope not yet widened): the refusal, kept with its envelope, latest per record
+    key, to be judged again when an issuer record listing one of ``keyids`` is applied."""
 
-    record_key: str
     envelope_bytes: bytes
     keyids: tuple[str, ...]
-    reason: common_pb2.Reason
-    detail: str
-    topic: str
-    partition: int
-    offset: int
 
 
 @dataclass(frozen=True)
