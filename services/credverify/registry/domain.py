@@ -55,32 +55,53 @@ def judge(
 ) -> Judgement:
     """Return every reason that applies to a stored, signature-checked attestation today."""
     att = verified.attestation
-    reasons: list[common_pb2.Reason] = []
-    notes: list[str] = []
-    if att.status in STATUS_REASONS:
-        reasons.append(STATUS_REASONS[att.status])
-        notes.append("status %s%s" % (
-            common_pb2.CredentialStatus.Name(att.status).removeprefix("CREDENTIAL_STATUS_").lower(),
-            " (%s)" % att.status_reason if att.status_reason else ""))
-    valid_until = from_date(att.valid_until)
-    if valid_until is not None and valid_until < today:
-        reasons.append(common_pb2.REASON_EXPIRED)
-        notes.append("expired on %s" % valid_until.isoformat())
-    valid_from = from_date(att.valid_from)
-    if valid_from is not None and valid_from > today:
-        reasons.append(common_pb2.REASON_NOT_YET_VALID)
-        notes.append("valid from %s" % valid_from.isoformat())
-    if claimed is not None:
-        differing = subject_mismatches(att.subject, claimed)
-        if differing:
-            reasons.append(common_pb2.REASON_SUBJECT_MISMATCH)
-            notes.append("claimed %s differ from the attestation" % ", ".join(differing))
-    if reasons:
-        return Judgement(False, tuple(reasons), "; ".join(notes))
+    # In the order of spec 11.3: status, expiry, start, subject.
+    findings = [finding for finding in (
+        _status_finding(att),
+        _expiry_finding(att, today),
+        _start_finding(att, today),
+        _subject_finding(att, claimed),
+    ) if finding is not None]
+    if findings:
+        return Judgement(False, tuple(reason for reason, _ in findings), "; ".join(note for _, note in findings))
     if att.status == common_pb2.CREDENTIAL_STATUS_ACTIVE_WITH_CONDITIONS:
         return Judgement(True, (common_pb2.REASON_VERIFIED, common_pb2.REASON_CONDITIONS_APPLY),
                          "active with conditions: " + "; ".join(att.conditions))
     return Judgement(True, (common_pb2.REASON_VERIFIED,), "genuine and current")
+
+
+# A reason that stops a credential from being current, with the note that explains it.
+_Finding = tuple[common_pb2.Reason, str]
+
+
+def _status_finding(att: attestation_pb2.Attestation) -> _Finding | None:
+    if att.status not in STATUS_REASONS:
+        return None
+    return STATUS_REASONS[att.status], "status %s%s" % (
+        common_pb2.CredentialStatus.Name(att.status).removeprefix("CREDENTIAL_STATUS_").lower(),
+        " (%s)" % att.status_reason if att.status_reason else "")
+
+
+def _expiry_finding(att: attestation_pb2.Attestation, today: dt.date) -> _Finding | None:
+    valid_until = from_date(att.valid_until)
+    if valid_until is None or valid_until >= today:
+        return None
+    return common_pb2.REASON_EXPIRED, "expired on %s" % valid_until.isoformat()
+
+
+def _start_finding(att: attestation_pb2.Attestation, today: dt.date) -> _Finding | None:
+    valid_from = from_date(att.valid_from)
+    if valid_from is None or valid_from <= today:
+        return None
+    return common_pb2.REASON_NOT_YET_VALID, "valid from %s" % valid_from.isoformat()
+
+
+def _subject_finding(att: attestation_pb2.Attestation, claimed: registry_pb2.ClaimedSubject | None
+                     ) -> _Finding | None:
+    differing = subject_mismatches(att.subject, claimed) if claimed is not None else []
+    if not differing:
+        return None
+    return common_pb2.REASON_SUBJECT_MISMATCH, "claimed %s differ from the attestation" % ", ".join(differing)
 
 
 def subject_token(pseudonym_key: bytes, att: attestation_pb2.Attestation) -> str:
