@@ -12,7 +12,6 @@ import pytest
 
 from credverify.cli import EXIT_USAGE, main
 from credverify.core.adapters.grpc_security import (
-    AccessDenied,
     AllowList,
     Caller,
     ClientTls,
@@ -21,8 +20,8 @@ from credverify.core.adapters.grpc_security import (
     peer_identity,
 )
 from credverify.core.adapters.observability import JsonLogFormatter
-from credverify.core.errors import ConfigurationError
-from credverify.registry.bootstrap import settings_from
+from credverify.core.errors import AccessDenied, ConfigurationError
+from credverify.registry.bootstrap import RegistrySettings
 from tests.pki import TestCA
 
 ONE_REGULATOR = '[[caller]]\nid = "GB-NMC"\ncountry = "GB"\nname = "Nursing and Midwifery Council"\n'
@@ -93,21 +92,21 @@ def test_identity_comes_from_the_regulator_uri_else_the_common_name() -> None:
 
 def test_plaintext_must_be_asked_for_by_name() -> None:
     with pytest.raises(ConfigurationError, match="no transport security"):
-        settings_from(serve_args())
-    local = settings_from(serve_args(plaintext_for_local_use=True))
+        RegistrySettings.from_env(serve_args())
+    local = RegistrySettings.from_env(serve_args(plaintext_for_local_use=True))
     assert local.tls is None
     assert isinstance(local.access_policy(), UnauthenticatedLocalAccess)
 
 
 def test_mutual_tls_needs_a_client_ca_and_an_allow_list(tmp_path: Path) -> None:
-    settings = settings_from(serve_args(tls_cert="s.crt", tls_key="s.key"))
+    settings = RegistrySettings.from_env(serve_args(tls_cert="s.crt", tls_key="s.key"))
     assert settings.tls == ServerTls(Path("s.crt"), Path("s.key"), None)
     with pytest.raises(ConfigurationError, match="client CA and an allow-list"):
         settings.access_policy()
     with pytest.raises(ConfigurationError, match="contradicts"):
-        settings_from(serve_args(tls_cert="s.crt", tls_key="s.key", plaintext_for_local_use=True))
+        RegistrySettings.from_env(serve_args(tls_cert="s.crt", tls_key="s.key", plaintext_for_local_use=True))
     with pytest.raises(ConfigurationError, match="both --tls-cert and --tls-key"):
-        settings_from(serve_args(tls_cert="s.crt", tls_client_ca="ca.pem"))
+        RegistrySettings.from_env(serve_args(tls_cert="s.crt", tls_client_ca="ca.pem"))
 
 
 def test_unusable_certificate_files_are_reported_by_name(tmp_path: Path) -> None:

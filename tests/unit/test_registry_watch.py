@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from credverify.registry.watch import StatusHub, TooManyWatchers
+from credverify.core.errors import TooManyWatchers
+from credverify.registry.watch import StatusHub
 from credverify.v1 import common_pb2, registry_pb2
 
 

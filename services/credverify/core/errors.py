@@ -70,7 +70,12 @@ class DeliveryFailed(CredverifyError):
 
 
 class HubUnavailable(CredverifyError):
-    """Kafka (the hub) could not be reached or did not answer in time; the message says what was tried."""
+    """Kafka (the hub) could not be reached or did not answer in time; the message says what was tried.
+    A client is told only that the hub is unavailable; the detail goes to the log."""
+
+
+class AccessDenied(CredverifyError):
+    """A caller is not admitted, or asks for what its role does not allow (PERMISSION_DENIED)."""
 
 
 class Refused(CredverifyError):
@@ -83,18 +88,33 @@ class Refused(CredverifyError):
 
 
 class RegistrationRefused(Refused):
-    """A registration that may not be recorded: the credential does not verify (FAILED_PRECONDITION)."""
+    """A registration that may not be recorded because the credential does not verify; ``reasons``
+    and ``detail`` are the verdict. NOT_FOUND when the registry holds no attestation with the id,
+    else FAILED_PRECONDITION."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__("FAILED_PRECONDITION", message)
+    def __init__(self, credential_id: str, reasons: tuple[common_pb2.Reason, ...], detail: str) -> None:
+        if reasons == (common_pb2.REASON_NOT_FOUND,):
+            super().__init__("NOT_FOUND", "no accepted attestation with id %r" % credential_id)
+        else:
+            super().__init__("FAILED_PRECONDITION", "credential does not verify (%s): %s" % (
+                ", ".join(reason_code(r) for r in reasons), detail))
+        self.credential_id = credential_id
+        self.reasons = reasons
+        self.detail = detail
 
 
 class TooManyWatchers(Refused):
-    """A caller asked for more live status streams than the registry allows (RESOURCE_EXHAUSTED)."""
+    """A caller asked for a live status stream while the registry serves as many as it allows
+    (RESOURCE_EXHAUSTED)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("RESOURCE_EXHAUSTED", "%d watch streams are open already, the limit; try again later"
+                         % limit)
+        self.limit = limit
+
+
+class ShuttingDown(Refused):
+    """The service is stopping; the caller should retry, on another replica or later (UNAVAILABLE)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("RESOURCE_EXHAUSTED", message)
-
-
-class AccessDenied(CredverifyError):
-    """A caller is not admitted, or asks for what its role does not allow (PERMISSION_DENIED)."""
+        super().__init__("UNAVAILABLE", message)

@@ -1,24 +1,32 @@
 """Composition root of an issuer: opens the ledger, the producer, the key or keyring, and the trust
-list follower, and hands them to the handlers. Used by the CLI and by the gRPC service alike."""
+list follower, and hands them to the handlers. Used by the CLI and by the gRPC service alike;
+``run`` serves the IssuerService until told to stop."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from credverify.core.adapters.kafka import ConfirmingProducer, ensure_topics
+from prometheus_client import CollectorRegistry, Counter
+
+from credverify.core.adapters.grpc_server_kit import GrpcServerMetrics, ServerSettings, first_failure, setting
+from credverify.core.adapters.kafka import ConfirmingProducer, ensure_topics, partitions_of
+from credverify.core.adapters.observability import MetricsEndpoint, configure_logging, serve_metrics
 from credverify.core.adapters.trust_reader import TrustFollower, read_trust_list
+from credverify.core.cli_support import EXIT_OK
 from credverify.core.envelope import Signer
 from credverify.core.errors import ConfigurationError
 from credverify.core.keys import load_signer
-from credverify.core.settings import KafkaSettings
+from credverify.core.settings import KafkaSettings, read_passphrase
 from credverify.core.trust import RootKeys, TrustList
 from credverify.issuer import handlers
+from credverify.issuer.adapters.grpc_server import build_server
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
 from credverify.issuer.domain import ChangeStatus, IssueAttestation, choose_signing_key
@@ -28,6 +36,13 @@ logger = logging.getLogger(__name__)
 
 # How long a service waits at start for the trust list before it serves without a signing key.
 TRUST_CATCH_UP_S = 30.0
+LEDGER_ENV = "CREDVERIFY_ISSUER_LEDGER"
+DEFAULT_LEDGER = "issuer-ledger.db"
+DEFAULT_LISTEN = "127.0.0.1:50061"
+# Each health check asks the broker for metadata with a fresh client: every 2 s is cheap for the
+# broker and still says NOT_SERVING within seconds of it going away.
+HEALTH_INTERVAL_S = 2.0
+SHUTDOWN_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,40 @@ class IssuerSettings:
     keyring: Path | None = None           # or choose among these by the trust list
     root_key_files: tuple[str, ...] = ()  # needed with a keyring: to read the trust list
     passphrase: bytes | None = None
+
+    @classmethod
+    def from_env(cls, args: object, env: Mapping[str, str] = os.environ, *, issuer_id: str = "") -> IssuerSettings:
+        """Build settings from parsed `issuer` arguments, with the environment for what they leave out
+        (Kafka, the ledger, the key passphrase). Raises ConfigurationError for an unreadable passphrase."""
+        root_keys: Sequence[Path] = getattr(args, "root_public_key", None) or ()
+        return cls(
+            kafka=KafkaSettings.from_env(getattr(args, "bootstrap", None)),
+            ledger_path=Path(setting(args, "ledger", env, LEDGER_ENV, DEFAULT_LEDGER) or DEFAULT_LEDGER),
+            issuer_id=getattr(args, "issuer_id", "") or issuer_id,
+            jurisdiction=getattr(args, "jurisdiction", "") or "",
+            key_file=getattr(args, "key", None),
+            keyring=getattr(args, "keyring", None),
+            root_key_files=tuple(str(p) for p in root_keys),
+            passphrase=read_passphrase(file=getattr(args, "passphrase_file", None),
+                                       prompt=bool(getattr(args, "prompt_passphrase", False))),
+        )
+
+
+@dataclass(frozen=True)
+class IssuerServiceSettings:
+    """An issuer and where its IssuerService listens."""
+
+    issuer: IssuerSettings
+    server: ServerSettings
+
+    @classmethod
+    def from_env(cls, args: object, env: Mapping[str, str] = os.environ) -> IssuerServiceSettings:
+        """Build settings from parsed `issuer serve` arguments and the environment ($CREDVERIFY_ISSUER_LISTEN,
+        $CREDVERIFY_ISSUER_TLS_CERT, ..._TLS_KEY, ..._TLS_CLIENT_CA, ..._PLAINTEXT_FOR_LOCAL_USE,
+        ..._METRICS_LISTEN). Raises ConfigurationError."""
+        return cls(issuer=IssuerSettings.from_env(args, env),
+                   server=ServerSettings.from_env(args, env, prefix="CREDVERIFY_ISSUER_",
+                                                  default_listen=DEFAULT_LISTEN))
 
 
 @dataclass
@@ -55,6 +104,8 @@ class Issuer:
     follower: TrustFollower | None = None
     _trust: Callable[[], TrustList] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # told of every write's events (the service counts them); nothing by default
+    on_written: Callable[[Sequence[handlers.AttestationIssued]], None] = lambda events: None
 
     @classmethod
     def open(cls, settings: IssuerSettings, *, follow_trust: bool = False) -> Issuer:
@@ -117,12 +168,16 @@ class Issuer:
             return self._producer
 
     def issue(self, commands: Sequence[IssueAttestation]) -> list[handlers.AttestationIssued]:
-        return handlers.issue(commands, signer=self.signer(), publisher=self.producer,
-                              topics=self.settings.kafka.topics, ledger=self.ledger, now=self.clock())
+        events = handlers.issue(commands, signer=self.signer(), publisher=self.producer,
+                                topics=self.settings.kafka.topics, ledger=self.ledger, now=self.clock())
+        self.on_written(events)
+        return events
 
     def change_statuses(self, changes: Sequence[ChangeStatus]) -> list[handlers.AttestationIssued]:
-        return handlers.change_statuses(changes, signer=self.signer(), publisher=self.producer,
-                                        topics=self.settings.kafka.topics, ledger=self.ledger, now=self.clock())
+        events = handlers.change_statuses(changes, signer=self.signer(), publisher=self.producer,
+                                          topics=self.settings.kafka.topics, ledger=self.ledger, now=self.clock())
+        self.on_written(events)
+        return events
 
     def issue_register(self, open_register: Callable[[], TextIO], *, strict: bool,
                        progress: Callable[[int], object]) -> handlers.BulkReport:
@@ -146,3 +201,97 @@ class Issuer:
         if self._producer is not None:
             self._producer.close()
         self.ledger.close()
+
+
+def hub_answers(kafka: KafkaSettings) -> bool:
+    """Ask the broker for the attestation topic's metadata. Raises HubUnavailable when it does not answer."""
+    partitions_of(kafka, kafka.topics.attestations, client_id="credverify-issuer-health")
+    return True
+
+
+def health_checks(issuer: Issuer, hub: Callable[[], object]) -> dict[str, Callable[[], object]]:
+    """What SERVING needs, in order: a key that may sign now, a ledger that answers, a hub that answers."""
+    return {"no key may sign": issuer.signer, "ledger": issuer.ledger.counts, "hub": hub}
+
+
+class IssuerMetrics:
+    """An issuer service's metrics in a registry of its own: RPCs, and attestation versions signed and
+    confirmed by the hub."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.grpc = GrpcServerMetrics(self.registry)
+        self._signed = Counter("credverify_issuer_attestations_signed_total",
+                               "Attestation versions signed and sent (new credentials and status changes).",
+                               registry=self.registry)
+        self._confirmed = Counter("credverify_issuer_attestations_confirmed_total",
+                                  "Attestation versions sent that the hub confirmed.", registry=self.registry)
+
+    def written(self, events: Sequence[handlers.AttestationIssued]) -> None:
+        for event in events:
+            if event.outcome != handlers.UNCHANGED:
+                self._signed.inc()
+                if event.confirmed:
+                    self._confirmed.inc()
+
+
+class IssuerService:
+    """A running IssuerService: gRPC server, health loop, metrics. ``stop`` is graceful."""
+
+    def __init__(self, issuer: Issuer, settings: ServerSettings, *, hub: Callable[[], object]) -> None:
+        self.issuer = issuer
+        self.settings = settings
+        self.metrics = IssuerMetrics()
+        issuer.on_written = self.metrics.written
+        self.grpc = build_server(issuer, listen=settings.listen, tls=settings.tls, metrics=self.metrics.grpc)
+        self.port = self.grpc.port
+        self._checks = health_checks(issuer, hub)
+        self._stop = threading.Event()
+        self._health = threading.Thread(target=self._health_loop, name="health", daemon=True)
+        self.metrics_endpoint: MetricsEndpoint | None = None
+
+    def _health_loop(self) -> None:
+        while not self._stop.is_set():
+            failed = first_failure(self._checks)
+            self.grpc.set_serving(failed is None, why=failed or "")
+            self._stop.wait(HEALTH_INTERVAL_S)
+
+    def start(self) -> None:
+        if self.settings.metrics_listen:
+            self.metrics_endpoint = serve_metrics(self.settings.metrics_listen, self.metrics.registry)
+            logger.info("metrics on port %d", self.metrics_endpoint.port)
+        self.grpc.start()
+        self._health.start()
+        if self.settings.tls is None:
+            logger.warning("gRPC is plaintext and unauthenticated: for local use only")
+        logger.info("issuer %s serving IssuerService on port %d", self.issuer.settings.issuer_id, self.port)
+
+    def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
+        """NOT_SERVING; refuse new calls and let running ones finish (for up to ``grace`` seconds);
+        stop the health loop and the metrics endpoint. The issuer itself is closed by its owner."""
+        logger.info("stopping: health NOT_SERVING, in-flight RPCs get %.0f s to finish", grace)
+        self.grpc.stop(grace)
+        self._stop.set()
+        self._health.join(timeout=grace + 5)
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.stop()
+        logger.info("issuer service stopped")
+
+
+def run(settings: IssuerServiceSettings, stop: threading.Event, *,
+        on_started: Callable[[int], object] = lambda port: None) -> int:
+    """Serve the IssuerService until ``stop`` is set, then shut down gracefully; return the exit code.
+    Raises ConfigurationError (before serving) for unusable settings."""
+    configure_logging(logging.getLevelName(logging.getLogger().level), json_lines=settings.server.json_logs)
+    issuer = Issuer.open(settings.issuer, follow_trust=True)
+    try:
+        service = IssuerService(issuer, settings.server, hub=lambda: hub_answers(settings.issuer.kafka))
+        service.start()
+        try:
+            on_started(service.port)
+            stop.wait()
+        finally:
+            service.stop()
+    finally:
+        issuer.close()
+    return EXIT_OK

@@ -14,7 +14,9 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from google.protobuf import json_format
@@ -31,15 +33,20 @@ from credverify.core.keys import (
     public_pem,
 )
 from credverify.core.parsing import parse_date, parse_kind, parse_status
-from credverify.core.settings import KafkaSettings, read_passphrase
+from credverify.core.settings import read_passphrase
 from credverify.core.timefmt import parse_instant
+from credverify.issuer import bootstrap
 from credverify.issuer.adapters.keyring import Keyring
-from credverify.issuer.bootstrap import Issuer, IssuerSettings
+from credverify.issuer.bootstrap import (
+    DEFAULT_LEDGER,
+    DEFAULT_LISTEN,
+    LEDGER_ENV,
+    Issuer,
+    IssuerServiceSettings,
+    IssuerSettings,
+)
 from credverify.issuer.domain import STATUS_ACTIONS, ChangeStatus, IssueAttestation
 from credverify.issuer.handlers import AttestationIssued
-
-LEDGER_ENV = "CREDVERIFY_ISSUER_LEDGER"
-DEFAULT_LEDGER = "issuer-ledger.db"
 
 __all__ = ["add_commands"]
 
@@ -121,12 +128,18 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 
     serve = commands.add_parser("serve", help="run the gRPC IssuerService")
     _add_issuer(serve)
-    serve.add_argument("--listen", default="127.0.0.1:50061", help="host:port to listen on")
+    serve.add_argument("--listen", help="host:port to listen on ($CREDVERIFY_ISSUER_LISTEN; default %s)"
+                                        % DEFAULT_LISTEN)
     serve.add_argument("--plaintext-for-local-use", action="store_true",
                        help="serve without TLS (only on a machine of your own; logged as a warning)")
-    serve.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
-    serve.add_argument("--tls-key", type=Path, help="server private key (PEM)")
-    serve.add_argument("--tls-client-ca", type=Path, help="CA of the council's client certificates (mutual TLS)")
+    serve.add_argument("--tls-cert", type=Path, help="server certificate (PEM; $CREDVERIFY_ISSUER_TLS_CERT)")
+    serve.add_argument("--tls-key", type=Path, help="server private key (PEM; $CREDVERIFY_ISSUER_TLS_KEY)")
+    serve.add_argument("--tls-client-ca", type=Path, help="CA of the council's client certificates (mutual TLS; "
+                                                          "$CREDVERIFY_ISSUER_TLS_CLIENT_CA)")
+    serve.add_argument("--metrics-listen", help="host:port for Prometheus /metrics "
+                                                "($CREDVERIFY_ISSUER_METRICS_LISTEN; default: none)")
+    serve.add_argument("--log-format", choices=("json", "text"),
+                       default=os.environ.get("CREDVERIFY_LOG_FORMAT", "json"), help="json lines (default) or text")
     serve.set_defaults(handler=_serve)
 
 
@@ -160,18 +173,8 @@ def _passphrase(args: argparse.Namespace, *, confirm: bool = False) -> bytes | N
     return read_passphrase(file=args.passphrase_file, prompt=args.prompt_passphrase, confirm=confirm)
 
 
-def _open(args: argparse.Namespace, *, issuer_id: str = "", follow_trust: bool = False) -> Issuer:
-    settings = IssuerSettings(
-        kafka=KafkaSettings.from_env(args.bootstrap),
-        ledger_path=args.ledger,
-        issuer_id=getattr(args, "issuer_id", "") or issuer_id,
-        jurisdiction=getattr(args, "jurisdiction", ""),
-        key_file=args.key,
-        keyring=args.keyring,
-        root_key_files=tuple(str(p) for p in args.root_public_key),
-        passphrase=_passphrase(args),
-    )
-    return Issuer.open(settings, follow_trust=follow_trust)
+def _open(args: argparse.Namespace, *, issuer_id: str = "") -> Issuer:
+    return Issuer.open(IssuerSettings.from_env(args, issuer_id=issuer_id))
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -339,12 +342,10 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from credverify.issuer.adapters.grpc_server import serve
-
-    issuer = _open(args, follow_trust=True)
-    try:
-        return serve(issuer, listen=args.listen, plaintext=args.plaintext_for_local_use,
-                     tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca)
-    finally:
-        issuer.close()
+    settings = IssuerServiceSettings.from_env(args)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return bootstrap.run(settings, stop, on_started=lambda port: print("issuer serving on port %d" % port,
+                                                                        flush=True))
 

@@ -7,20 +7,20 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from grpc_health.v1 import health_pb2
-
 from credverify.core.adapters.grpc_security import AccessPolicy, AllowList, ServerTls, UnauthenticatedLocalAccess
+from credverify.core.adapters.grpc_server_kit import ServerSettings, first_failure, setting
 from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
-from credverify.core.adapters.observability import MetricsEndpoint, serve_metrics
+from credverify.core.adapters.observability import MetricsEndpoint, configure_logging, serve_metrics
+from credverify.core.cli_support import EXIT_OK
 from credverify.core.errors import ConfigurationError, DeliveryFailed
 from credverify.core.moves import move_record_key
 from credverify.core.settings import KafkaSettings
 from credverify.core.trust import RootKeys
-from credverify.registry.adapters.grpc_server import SERVICE_NAME, RegistryContext, ShutdownGate, build_server
+from credverify.registry.adapters.grpc_server import RegistryContext, build_server
 from credverify.registry.adapters.kafka_ingest import KafkaIngestor
 from credverify.registry.adapters.kafka_lag import ConsumerLag
 from credverify.registry.adapters.sqlite_store import SqliteAttestationStore
@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 HEALTH_INTERVAL_S = 1.0
 LAG_INTERVAL_S = 5.0
 SHUTDOWN_GRACE_S = 10.0
+DEFAULT_LISTEN = "127.0.0.1:50051"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,32 @@ class RegistrySettings:
     tls: ServerTls | None = None
     allow_list: Path | None = None  # with TLS: the regulators admitted, by client certificate
     metrics_listen: str | None = None  # host:port of the Prometheus /metrics endpoint; None: none
+    json_logs: bool = True
+
+    @classmethod
+    def from_env(cls, args: object = None, env: Mapping[str, str] = os.environ) -> RegistrySettings:
+        """Build settings from the environment, each overridden by the command-line value in ``args``
+        (parsed `registry serve` arguments) when given. Raises ConfigurationError naming what is missing."""
+        root_keys = tuple(getattr(args, "root_key", None) or [
+            p for p in env.get("CREDVERIFY_ROOT_KEYS", "").split(",") if p])
+        if not root_keys:
+            raise ConfigurationError("no federation root key: pass --root-key FILE or set CREDVERIFY_ROOT_KEYS")
+        destination = setting(args, "country", env, "CREDVERIFY_REGISTRY_COUNTRY")
+        if not destination:
+            raise ConfigurationError("no destination country: pass --country CC or set CREDVERIFY_REGISTRY_COUNTRY")
+        server = ServerSettings.from_env(args, env, prefix="CREDVERIFY_REGISTRY_", default_listen=DEFAULT_LISTEN)
+        return cls(
+            kafka=KafkaSettings.from_env(getattr(args, "bootstrap", None)),
+            db_path=Path(setting(args, "db", env, "CREDVERIFY_REGISTRY_DB", "registry.db") or "registry.db"),
+            listen=server.listen,
+            root_key_files=root_keys,
+            destination=destination,
+            pseudonym_key_file=_path(setting(args, "pseudonym_key_file", env, "CREDVERIFY_PSEUDONYM_KEY_FILE")),
+            tls=server.tls,
+            allow_list=_path(setting(args, "allow_list", env, "CREDVERIFY_REGISTRY_ALLOW_LIST")),
+            metrics_listen=server.metrics_listen,
+            json_logs=server.json_logs,
+        )
 
     def access_policy(self) -> AccessPolicy:
         """Return who may call: the allow-list under mutual TLS, everyone in plaintext.
@@ -82,7 +109,8 @@ def _today() -> dt.date:
 
 
 class Registry:
-    """A running registry: ingest thread, gRPC server, health loop. ``stop`` is graceful."""
+    """A running registry: ingest thread, gRPC server, health loop. ``stop`` is graceful.
+    Raises ConfigurationError for unusable settings, HubUnavailable when Kafka does not answer."""
 
     def __init__(self, settings: RegistrySettings) -> None:
         self.settings = settings
@@ -114,9 +142,8 @@ class Registry:
             hub=self.hub,
             on_verdict=self.metrics.verdict,
         )
-        self._gate = ShutdownGate(SERVICE_NAME)
-        self.server, self._health, self.port = build_server(context, listen=settings.listen, tls=settings.tls,
-                                                            interceptors=[self._gate, self.metrics.grpc])
+        self.grpc = build_server(context, listen=settings.listen, tls=settings.tls, metrics=self.metrics.grpc)
+        self.port = self.grpc.port
         self.metrics_endpoint: MetricsEndpoint | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -140,28 +167,16 @@ class Registry:
         if not delivery.confirmed:
             raise DeliveryFailed("verified move %s not confirmed: %s" % (move.move_id, delivery.error))
 
-    def _serving(self) -> bool:
-        try:
-            self.store.ping()
-        except Exception:  # noqa: BLE001 - any store failure means not serving
-            logger.exception("store does not answer")
-            return False
-        return self.ingestor.healthy() and self.ingestor.caught_up.is_set()
-
     def _health_loop(self) -> None:
-        last = None
+        checks = {"store": self.store.ping, "ingest": self.ingestor.healthy,
+                  "catching up": self.ingestor.caught_up.is_set}
         next_lag = 0.0
         while not self._stop.is_set():
             if time.monotonic() >= next_lag:
                 self.lag.refresh()
                 next_lag = time.monotonic() + LAG_INTERVAL_S
-            status = (health_pb2.HealthCheckResponse.SERVING if self._serving()
-                      else health_pb2.HealthCheckResponse.NOT_SERVING)
-            if status != last:
-                logger.info("health: %s", health_pb2.HealthCheckResponse.ServingStatus.Name(status))
-                for name in ("", SERVICE_NAME):
-                    self._health.set(name, status)
-                last = status
+            failed = first_failure(checks)
+            self.grpc.set_serving(failed is None, why=failed or "")
             self._stop.wait(HEALTH_INTERVAL_S)
 
     def _closing_store(self, work: Callable[[], None]) -> Callable[[], None]:
@@ -182,7 +197,7 @@ class Registry:
             self.metrics_endpoint = serve_metrics(self.settings.metrics_listen, self.metrics.registry)
             logger.info("metrics on http://%s/metrics", self.settings.metrics_listen.rsplit(":", 1)[0]
                         + ":%d" % self.metrics_endpoint.port)
-        self.server.start()
+        self.grpc.start()
         if self.settings.tls is None:
             logger.warning("gRPC is plaintext and unauthenticated: for local use only")
         logger.info("registry for %s listening on port %d (%s)", self.settings.destination, self.port,
@@ -192,12 +207,7 @@ class Registry:
         """NOT_SERVING; end watch streams; let in-flight RPCs finish (for up to ``grace`` seconds);
         stop ingest after its current transaction; close Kafka clients and the metrics endpoint."""
         logger.info("stopping: health NOT_SERVING, in-flight RPCs get %.0f s to finish", grace)
-        deadline = time.monotonic() + grace
-        self._health.enter_graceful_shutdown()
-        self.hub.close()
-        if not self._gate.drain(grace):
-            logger.warning("calls still running after %.0f s are cancelled", grace)
-        self.server.stop(max(deadline - time.monotonic(), 0.0)).wait()
+        self.grpc.stop(grace, release=self.hub.close)
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=grace + 5)
@@ -211,50 +221,21 @@ class Registry:
         logger.info("registry stopped")
 
 
-def settings_from(args: object) -> RegistrySettings:
-    """Build settings from parsed CLI arguments, falling back to the environment."""
-    root_keys = tuple(getattr(args, "root_key", None) or [
-        p for p in os.environ.get("CREDVERIFY_ROOT_KEYS", "").split(",") if p])
-    if not root_keys:
-        raise ConfigurationError("no federation root key: pass --root-key FILE or set CREDVERIFY_ROOT_KEYS")
-    destination = getattr(args, "country", None) or os.environ.get("CREDVERIFY_REGISTRY_COUNTRY", "")
-    if not destination:
-        raise ConfigurationError("no destination country: pass --country CC or set CREDVERIFY_REGISTRY_COUNTRY")
-    pseudonym = getattr(args, "pseudonym_key_file", None) or os.environ.get("CREDVERIFY_PSEUDONYM_KEY_FILE")
-    return RegistrySettings(
-        kafka=KafkaSettings.from_env(getattr(args, "bootstrap", None)),
-        db_path=Path(getattr(args, "db", None) or os.environ.get("CREDVERIFY_REGISTRY_DB", "registry.db")),
-        listen=getattr(args, "listen", None) or os.environ.get("CREDVERIFY_REGISTRY_LISTEN", "127.0.0.1:50051"),
-        root_key_files=root_keys,
-        destination=destination,
-        pseudonym_key_file=Path(pseudonym) if pseudonym else None,
-        tls=_server_tls(args),
-        allow_list=_path(args, "allow_list", "CREDVERIFY_REGISTRY_ALLOW_LIST"),
-        metrics_listen=getattr(args, "metrics_listen", None) or os.environ.get("CREDVERIFY_REGISTRY_METRICS_LISTEN"),
-    )
-
-
-def _path(args: object, name: str, env: str) -> Path | None:
-    value = getattr(args, name, None) or os.environ.get(env)
+def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def _server_tls(args: object) -> ServerTls | None:
-    """Mutual TLS from --tls-cert, --tls-key, --tls-client-ca (and --allow-list), or plaintext when
-    explicitly asked for with --plaintext-for-local-use; neither is a configuration error."""
-    cert = _path(args, "tls_cert", "CREDVERIFY_REGISTRY_TLS_CERT")
-    key = _path(args, "tls_key", "CREDVERIFY_REGISTRY_TLS_KEY")
-    client_ca = _path(args, "tls_client_ca", "CREDVERIFY_REGISTRY_TLS_CLIENT_CA")
-    plaintext = bool(getattr(args, "plaintext_for_local_use", False)) or (
-        os.environ.get("CREDVERIFY_REGISTRY_PLAINTEXT_FOR_LOCAL_USE", "") == "1")
-    if cert is None and key is None and client_ca is None:
-        if not plaintext:
-            raise ConfigurationError(
-                "no transport security configured: pass --tls-cert, --tls-key, --tls-client-ca and --allow-list "
-                "(mutual TLS), or --plaintext-for-local-use on a developer's machine")
-        return None
-    if plaintext:
-        raise ConfigurationError("--plaintext-for-local-use contradicts the TLS options given; pick one")
-    if cert is None or key is None:
-        raise ConfigurationError("TLS needs both --tls-cert and --tls-key")
-    return ServerTls(cert_chain=cert, private_key=key, client_ca=client_ca)
+def run(settings: RegistrySettings, stop: threading.Event, *,
+        on_started: Callable[[int], object] = lambda port: None) -> int:
+    """Serve a registry until ``stop`` is set, then shut it down gracefully; return the exit code.
+    ``on_started`` gets the gRPC port once the registry listens. Raises ConfigurationError (before
+    serving) for unusable settings, HubUnavailable when Kafka does not answer at start."""
+    configure_logging(logging.getLevelName(logging.getLogger().level), json_lines=settings.json_logs)
+    registry = Registry(settings)
+    registry.start()
+    try:
+        on_started(registry.port)
+        stop.wait()
+    finally:
+        registry.stop()
+    return EXIT_OK

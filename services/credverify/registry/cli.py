@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import sys
@@ -15,14 +14,14 @@ import grpc
 from google.protobuf import json_format
 
 from credverify.core.adapters.grpc_security import ClientTls, open_channel
-from credverify.core.adapters.observability import configure_logging
 from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
 from credverify.core.errors import ConfigurationError, reason_code
 from credverify.core.parsing import parse_date
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import from_timestamp, to_date
 from credverify.core.trust import RootKeys
-from credverify.registry.bootstrap import Registry, settings_from
+from credverify.registry import bootstrap
+from credverify.registry.bootstrap import RegistrySettings
 from credverify.registry.rebuild import rebuild
 from credverify.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
@@ -100,17 +99,12 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    configure_logging(logging.getLevelName(logging.getLogger().level), json_lines=args.log_format == "json")
-    registry = Registry(settings)
-    stopping = threading.Event()
+    settings = RegistrySettings.from_env(args)
+    stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
-    registry.start()
-    print("registry serving on port %d" % registry.port, flush=True)
-    stopping.wait()
-    registry.stop()
-    return EXIT_OK
+        signal.signal(sig, lambda *_: stop.set())
+    return bootstrap.run(settings, stop, on_started=lambda port: print("registry serving on port %d" % port,
+                                                                        flush=True))
 
 
 def _rebuild(args: argparse.Namespace) -> int:

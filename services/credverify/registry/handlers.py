@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from credverify.core.attestation import VerifiedAttestation, verify_attestation
-from credverify.core.errors import RecordRejected, reason_code
+from credverify.core.errors import RecordRejected, RegistrationRefused, reason_code
 from credverify.core.timefmt import to_timestamp
 from credverify.core.trust import TrustList
 from credverify.registry.domain import Judgement, build_move, judge
@@ -32,15 +32,8 @@ class VerifyOutcome:
     current_version: int = 0  # the version the registry holds; 0 when none
 
 
-def verify(
-    credential_id: str,
-    claimed: registry_pb2.ClaimedSubject | None,
-    *,
-    store: AttestationStore,
-    trust: TrustList,
-    today: dt.date,
-    cache: VerificationCache | None = None,
-) -> VerifyOutcome:
+def verify(credential_id: str, claimed: registry_pb2.ClaimedSubject | None, *, store: AttestationStore,
+           trust: TrustList, today: dt.date, cache: VerificationCache | None = None) -> VerifyOutcome:
     """Judge a credential as of ``today`` against the current trust list.
 
     The stored envelope is verified again (or its outcome taken from ``cache``, which
@@ -53,16 +46,7 @@ def verify(
         generation = cache.generation if cache is not None else None
         stored = store.get(credential_id)
         if stored is None:
-            rejections = store.rejections_for(credential_id)
-            if rejections:
-                reasons = tuple(dict.fromkeys(r.reason for r in rejections))
-                return VerifyOutcome(
-                    Judgement(False, reasons, "%d record(s) published under this id were rejected: %s" % (
-                        len(rejections), ", ".join(reason_code(r) for r in reasons))),
-                    None,
-                )
-            return VerifyOutcome(Judgement(False, (common_pb2.REASON_NOT_FOUND,), "no attestation with this id"),
-                                 None)
+            return _never_accepted(credential_id, store)
         checked = (cache.check(stored, trust, generation=generation) if cache is not None
                    else check_stored(stored, trust))
     if checked.verified is None:
@@ -75,18 +59,21 @@ def verify(
                          checked.version)
 
 
+def _never_accepted(credential_id: str, store: AttestationStore) -> VerifyOutcome:
+    """The verdict on an id the registry holds no attestation for: the reasons its records were
+    rejected, or NOT_FOUND when none came."""
+    rejections = store.rejections_for(credential_id)
+    if not rejections:
+        return VerifyOutcome(Judgement(False, (common_pb2.REASON_NOT_FOUND,), "no attestation with this id"), None)
+    reasons = tuple(dict.fromkeys(r.reason for r in rejections))
+    return VerifyOutcome(Judgement(False, reasons, "%d record(s) published under this id were rejected: %s" % (
+        len(rejections), ", ".join(reason_code(r) for r in reasons))), None)
+
+
 @dataclass(frozen=True)
 class MoveRecorded:
     move: moves_pb2.VerifiedMove
     already_recorded: bool
-
-
-class RegistrationRefused(Exception):
-    """RecordRegistration for a credential that does not verify; ``judgement`` says why."""
-
-    def __init__(self, judgement: Judgement) -> None:
-        super().__init__(judgement.detail)
-        self.judgement = judgement
 
 
 def record_registration(
@@ -105,7 +92,7 @@ def record_registration(
     returns the recorded move without emitting. Raises RegistrationRefused when not verified."""
     outcome = verify(credential_id, claimed, store=store, trust=trust, today=today)
     if not outcome.judgement.verified or outcome.verified is None:
-        raise RegistrationRefused(outcome.judgement)
+        raise RegistrationRefused(credential_id, outcome.judgement.reasons, outcome.judgement.detail)
     move = build_move(outcome.verified, destination=destination, registered_on=registered_on,
                       pseudonym_key=pseudonym_key)
     recorded = store.registration(move.move_id)
@@ -116,15 +103,9 @@ def record_registration(
     return MoveRecorded(move, already_recorded=False)
 
 
-def verify_presented(
-    envelope_bytes: bytes,
-    claimed: registry_pb2.ClaimedSubject | None,
-    *,
-    store: AttestationStore,
-    trust: TrustList,
-    today: dt.date,
-    cache: VerificationCache | None = None,
-) -> VerifyOutcome:
+def verify_presented(envelope_bytes: bytes, claimed: registry_pb2.ClaimedSubject | None, *,
+                     store: AttestationStore, trust: TrustList, today: dt.date,
+                     cache: VerificationCache | None = None) -> VerifyOutcome:
     """Judge an envelope an applicant hands over, as of ``today``.
 
     Nothing about it needs to be stored: it is checked offline, then against

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from credverify.core.adapters.observability import GrpcServerMetrics
+from credverify.core.adapters.grpc_server_kit import GrpcServerMetrics
 from credverify.core.errors import reason_code
 from credverify.registry.ports import IngestBatch
 from credverify.v1 import common_pb2

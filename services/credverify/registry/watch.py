@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
+from credverify.core.errors import TooManyWatchers
 from credverify.core.trust import TrustList
 from credverify.registry import handlers
 from credverify.registry.ports import AttestationStore, IngestBatch
@@ -26,10 +27,6 @@ logger = logging.getLogger(__name__)
 # watch gets RESOURCE_EXHAUSTED instead of starving unary calls of threads.
 MAX_SUBSCRIPTIONS = 32
 MAX_FOLLOWED_PER_WATCH = 1000
-
-
-class TooManyWatchers(Exception):
-    """The hub already serves MAX_SUBSCRIPTIONS streams."""
 
 
 class Subscription:
@@ -93,7 +90,7 @@ class StatusHub:
                 subscription.close()
                 return subscription
             if len(self._subscriptions) >= self._max:
-                raise TooManyWatchers("%d watch streams are open already, the limit" % self._max)
+                raise TooManyWatchers(self._max)
             self._subscriptions.add(subscription)
             for credential_id in subscription.credential_ids:
                 self._followers.setdefault(credential_id, set()).add(subscription)
@@ -170,12 +167,7 @@ class StatusPublisher:
             logger.exception("status updates for a committed batch were not published")
 
     def _publish(self, batch: IngestBatch) -> None:
-        if batch.changes_complete:
-            changed = set(self._hub.followed({c.credential_id for c in batch.changes} | set(batch.attestations)))
-            only_if_different: set[str] = set()
-        else:
-            changed = set(self._hub.followed(batch.attestations))
-            only_if_different = set(self._hub.all_followed()) - changed
+        changed, only_if_different = self._to_judge(batch)
         if not changed and not only_if_different:
             return
         observed_at = self._now()
@@ -183,11 +175,23 @@ class StatusPublisher:
             update = handlers.status_update(credential_id, store=self._store, trust=self._trust(),
                                             today=self._today(), observed_at=observed_at, initial=False,
                                             cache=self._cache)
-            state = (update.version, update.status, update.verified, tuple(update.reasons))
-            if credential_id in only_if_different and self._last.get(credential_id) == state:
-                continue
-            self._last[credential_id] = state
-            self._hub.publish(update)
+            if self._remember(update) or credential_id in changed:
+                self._hub.publish(update)
         if len(self._last) > self.MAX_REMEMBERED:
             followed = set(self._hub.all_followed())
             self._last = {c: v for c, v in self._last.items() if c in followed}
+
+    def _to_judge(self, batch: IngestBatch) -> tuple[set[str], set[str]]:
+        """Return the followed credentials the batch changed, and those it may have changed (the
+        batch's list was too long to keep): the second are published only when their state differs."""
+        if batch.changes_complete:
+            return set(self._hub.followed({c.credential_id for c in batch.changes} | set(batch.attestations))), set()
+        changed = set(self._hub.followed(batch.attestations))
+        return changed, set(self._hub.all_followed()) - changed
+
+    def _remember(self, update: registry_pb2.StatusUpdate) -> bool:
+        """Remember the state ``update`` tells; return whether it differs from the last one sent."""
+        state = (update.version, update.status, update.verified, tuple(update.reasons))
+        different = self._last.get(update.credential_id) != state
+        self._last[update.credential_id] = state
+        return different

@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from credverify.core.codes import check_country
-from credverify.core.errors import ConfigurationError, CredverifyError, InvalidInput
+from credverify.core.errors import AccessDenied, ConfigurationError, InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +34,6 @@ REGULATOR_URI_PREFIX = "urn:credverify:regulator:"
 # What gRPC's TLS layer puts in a call's auth context (grpc/grpc_security_constants.h).
 _PEER_URI = "peer_uri"
 _PEER_COMMON_NAME = "x509_common_name"
-
-
-class AccessDenied(CredverifyError):
-    """The caller is authenticated (or not) but may not do this; maps to PERMISSION_DENIED."""
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -75,6 +71,24 @@ class ServerTls:
     cert_chain: Path
     private_key: Path
     client_ca: Path | None = None
+
+    @classmethod
+    def chosen(cls, *, cert: Path | None, key: Path | None, client_ca: Path | None,
+               plaintext_for_local_use: bool) -> ServerTls | None:
+        """Return TLS from a certificate and key (mutual TLS with ``client_ca``), or None for plaintext
+        when explicitly asked for; neither, both, or half a TLS configuration is a ConfigurationError."""
+        if cert is None and key is None and client_ca is None:
+            if not plaintext_for_local_use:
+                raise ConfigurationError(
+                    "no transport security configured: pass --tls-cert, --tls-key, --tls-client-ca (and "
+                    "--allow-list for a registry) for mutual TLS, or --plaintext-for-local-use on a developer's "
+                    "machine")
+            return None
+        if plaintext_for_local_use:
+            raise ConfigurationError("--plaintext-for-local-use contradicts the TLS options given; pick one")
+        if cert is None or key is None:
+            raise ConfigurationError("TLS needs both --tls-cert and --tls-key")
+        return cls(cert_chain=cert, private_key=key, client_ca=client_ca)
 
     def credentials(self) -> grpc.ServerCredentials:
         """Return gRPC server credentials. Raises ConfigurationError for a missing or unusable file."""

@@ -9,7 +9,7 @@ counts are fine.
 Metrics are Prometheus metrics on a plain HTTP endpoint (``/metrics``), each
 service with its own registry so that several services in one process (tests)
 do not collide. gRPC servers get a request counter and a latency histogram per
-method from ``GrpcServerMetrics``.
+method from ``grpc_server_kit.GrpcServerMetrics``.
 """
 
 from __future__ import annotations
@@ -18,23 +18,16 @@ import datetime as dt
 import json
 import logging
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
 from credverify.core.errors import ConfigurationError
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged as a field.
 _STANDARD_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
-
-# Unary answers of a registry take well under a millisecond of work; the buckets resolve the
-# sub-millisecond range and still show the tail of a slow broker on RecordRegistration.
-RPC_SECONDS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -105,90 +98,3 @@ def serve_metrics(listen: str, registry: CollectorRegistry) -> MetricsEndpoint:
         thread.join(timeout=5)
 
     return MetricsEndpoint(port=int(server.server_port), _shutdown=shutdown)
-
-
-class GrpcServerMetrics(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Counts every RPC by method and status code and times unary ones.
-
-    Metric names follow the conventions of grpc-ecosystem's go-grpc-prometheus, so dashboards
-    written for those work here: ``grpc_server_handled_total{grpc_service, grpc_method, grpc_code}``
-    and ``grpc_server_handling_seconds{grpc_service, grpc_method}``.
-    """
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._handled = Counter("grpc_server_handled_total", "RPCs completed on the server, by status code.",
-                                ["grpc_service", "grpc_method", "grpc_code"], registry=registry)
-        self._seconds = Histogram("grpc_server_handling_seconds",
-                                  "Time from receiving a unary request to returning its answer.",
-                                  ["grpc_service", "grpc_method"], registry=registry,
-                                  buckets=RPC_SECONDS_BUCKETS)
-        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
-        self._lock = threading.Lock()
-
-    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-                          handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        method: str = handler_call_details.method
-        wrapped = self._handlers.get(method)
-        if wrapped is not None:
-            return wrapped
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None  # unknown method: gRPC answers UNIMPLEMENTED
-        wrapped = self._wrap(method, handler)
-        with self._lock:
-            self._handlers[method] = wrapped
-        return wrapped
-
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        service, _, name = method.lstrip("/").rpartition("/")
-        seconds = self._seconds.labels(service, name)
-        codes: dict[str, Any] = {}
-
-        def count(code: str) -> None:
-            counter = codes.get(code)
-            if counter is None:
-                counter = codes[code] = self._handled.labels(service, name, code)
-            counter.inc()
-
-        if handler.unary_unary is not None:
-            unary = handler.unary_unary
-
-            def timed(request: Any, context: grpc.ServicerContext) -> Any:
-                started = time.perf_counter()
-                try:
-                    response = unary(request, context)
-                except BaseException:
-                    count(_code_name(context, "UNKNOWN"))
-                    raise
-                finally:
-                    seconds.observe(time.perf_counter() - started)
-                count(_code_name(context, "OK"))
-                return response
-
-            return grpc.unary_unary_rpc_method_handler(
-                timed, request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-
-        if handler.unary_stream is not None:
-            streaming = handler.unary_stream
-
-            def counted(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                try:
-                    yield from streaming(request, context)
-                except GeneratorExit:  # the caller went away: cancelled, or its deadline passed
-                    count("CANCELLED")
-                    raise
-                except BaseException:
-                    count(_code_name(context, "UNKNOWN"))
-                    raise
-                count(_code_name(context, "OK"))
-
-            return grpc.unary_stream_rpc_method_handler(
-                counted, request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-        return handler  # client- and bidirectional streaming: none in credverify yet
-
-
-def _code_name(context: grpc.ServicerContext, default: str) -> str:
-    code = context.code()  # set by abort() or set_code(); None when the handler just returned
-    return code.name if isinstance(code, grpc.StatusCode) else default

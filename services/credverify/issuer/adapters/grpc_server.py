@@ -1,4 +1,5 @@
-"""gRPC IssuerService for a council's own systems, with the standard health and reflection services.
+"""gRPC IssuerService for a council's own systems, built with the server kit every service shares
+(health, reflection, shutdown gate, metrics, INVALID_ARGUMENT for undecodable requests).
 
 Each RPC decides once what a failure means: a malformed request or a change that
 does not apply is INVALID_ARGUMENT, an unknown credential or key NOT_FOUND, no
@@ -12,33 +13,31 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import signal
 import threading
-from concurrent import futures
-from pathlib import Path
-from types import FrameType
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from credverify.core.adapters.grpc_boundary import RpcBoundary
+from credverify.core.adapters import grpc_server_kit as kit
 from credverify.core.adapters.grpc_security import ServerTls
+from credverify.core.adapters.grpc_server_kit import GrpcServer, GrpcServerMetrics, RpcBoundary, ServiceBinding
 from credverify.core.errors import ConfigurationError, DeliveryFailed, InvalidInput, NotFound
 from credverify.core.keys import public_jwk, public_pem
 from credverify.core.timefmt import from_date, from_timestamp, to_timestamp
 from credverify.issuer.adapters.keyring import Keyring
-from credverify.issuer.bootstrap import Issuer
 from credverify.issuer.domain import ChangeStatus, IssueAttestation, choose_signing_key, key_state
 from credverify.issuer.handlers import AttestationIssued, current_attestation
 from credverify.v1 import attestation_pb2, envelope_pb2, issuer_pb2, issuer_pb2_grpc
 
+if TYPE_CHECKING:  # the composition root imports this module to build the server
+    from credverify.issuer.bootstrap import Issuer
+
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = issuer_pb2.DESCRIPTOR.services_by_name["IssuerService"].full_name
-MAX_MESSAGE_BYTES = 1 * 1024 * 1024
-SHUTDOWN_GRACE_S = 10.0
-HEALTH_INTERVAL_S = 1.0
+# Threads for calls: writes take turns on one lock anyway; the rest are quick reads.
+WORKERS = 8
 
 _ACTIONS = {
     issuer_pb2.STATUS_ACTION_SUSPEND: "suspend",
@@ -104,9 +103,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
         with RpcBoundary(context, "Issue", service="issuer"):
             settings = self._issuer.settings
             cmd = command_from(request.attestation, issuer_id=settings.issuer_id, jurisdiction=settings.jurisdiction)
-            with self._write:
-                [event] = self._issuer.issue([cmd])
-            return self._response(event)
+            return self._written(lambda: self._issuer.issue([cmd]))
 
     def ChangeStatus(self, request: issuer_pb2.ChangeStatusRequest, context: grpc.ServicerContext
                      ) -> issuer_pb2.IssueResponse:
@@ -117,9 +114,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
             self._own(request.credential_id)
             change = ChangeStatus(credential_id=request.credential_id, action=_ACTIONS[request.action],
                                   reason=request.reason, condition=request.condition)
-            with self._write:
-                [event] = self._issuer.change_statuses([change])
-            return self._response(event)
+            return self._written(lambda: self._issuer.change_statuses([change]))
 
     def GetCredential(self, request: issuer_pb2.GetCredentialRequest, context: grpc.ServicerContext
                       ) -> issuer_pb2.IssueResponse:
@@ -185,6 +180,13 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
                                      "manage keys over gRPC")
         return self._issuer.keyring
 
+    def _written(self, write: Callable[[], list[AttestationIssued]]) -> issuer_pb2.IssueResponse:
+        """Run one write under the writer lock; answer with the version it signed (or found unchanged).
+        Raises DeliveryFailed when the hub did not confirm it."""
+        with self._write:
+            [event] = write()
+        return self._response(event)
+
     def _response(self, event: AttestationIssued) -> issuer_pb2.IssueResponse:
         if not event.confirmed:
             raise DeliveryFailed("%s: %s" % (event.credential_id, event.error or "not confirmed"))
@@ -243,66 +245,12 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
         return response
 
 
-def build_server(issuer: Issuer, *, listen: str, tls: ServerTls | None, max_workers: int = 8
-                 ) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """Return a bound, not yet started server, its health servicer (NOT_SERVING) and its port."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
-    )
-    issuer_pb2_grpc.add_IssuerServiceServicer_to_server(IssuerServicer(issuer), server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_secure_port(listen, tls.credentials()) if tls else server.add_insecure_port(listen)
-    if port == 0:
-        raise ConfigurationError("cannot listen on %s" % listen)
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    return server, health_servicer, port
-
-
-def _healthy(issuer: Issuer) -> bool:
-    """SERVING only when a key may sign now and the ledger answers."""
-    try:
-        issuer.signer()
-        issuer.ledger.counts()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot issue now"
-        logger.debug("not serving: %s", exc)
-        return False
-    return True
-
-
-def serve(issuer: Issuer, *, listen: str, plaintext: bool, tls_cert: Path | None, tls_key: Path | None,
-          tls_client_ca: Path | None) -> int:
-    """Run the service until SIGTERM or SIGINT; return the exit code."""
-    if plaintext:
-        tls = None
-        logger.warning("serving WITHOUT TLS on %s: for local use only", listen)
-    elif tls_cert is None or tls_key is None:
-        raise ConfigurationError("give --tls-cert and --tls-key (and --tls-client-ca for mutual TLS), "
-                                 "or --plaintext-for-local-use on a machine of your own")
-    else:
-        tls = ServerTls(tls_cert, tls_key, tls_client_ca)
-    server, health_servicer, port = build_server(issuer, listen=listen, tls=tls)
-    server.start()
-    logger.info("issuer %s serving IssuerService on port %d", issuer.settings.issuer_id, port)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not stop.is_set():
-        status = health_pb2.HealthCheckResponse.SERVING if _healthy(issuer) else (
-            health_pb2.HealthCheckResponse.NOT_SERVING)
-        for name in ("", SERVICE_NAME):
-            health_servicer.set(name, status)
-        stop.wait(HEALTH_INTERVAL_S)
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    server.stop(grace=SHUTDOWN_GRACE_S).wait()
-    logger.info("issuer service stopped")
-    return 0
+def build_server(issuer: Issuer, *, listen: str, tls: ServerTls | None, metrics: GrpcServerMetrics | None = None,
+                 workers: int = WORKERS) -> GrpcServer:
+    """Return a bound, not yet started IssuerService server (NOT_SERVING until the composition root
+    says otherwise). Raises ConfigurationError when ``listen`` cannot be bound or TLS files are unusable."""
+    service = ServiceBinding(
+        issuer_pb2.DESCRIPTOR.services_by_name["IssuerService"],
+        lambda server: issuer_pb2_grpc.add_IssuerServiceServicer_to_server(IssuerServicer(issuer), server),
+        label="issuer")
+    return kit.build_server(service, listen=listen, tls=tls, metrics=metrics, workers=workers)

@@ -13,8 +13,8 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from credverify.core.publishing import Delivery
 from credverify.core.errors import ConfigurationError
+from credverify.core.publishing import Delivery
 from credverify.issuer.ports import IssuedEntry
 
 SCHEMA = """

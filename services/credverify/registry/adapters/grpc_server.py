@@ -14,36 +14,28 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from credverify.core.adapters.grpc_boundary import Refused, RpcBoundary
-from credverify.core.adapters.grpc_security import AccessDenied, AccessPolicy, ServerTls
+from credverify.core.adapters import grpc_server_kit as kit
+from credverify.core.adapters.grpc_security import AccessPolicy, ServerTls
+from credverify.core.adapters.grpc_server_kit import GrpcServer, GrpcServerMetrics, RpcBoundary, ServiceBinding
 from credverify.core.adapters.kafka import DELIVERY_TIMEOUT_MS
-from credverify.core.errors import InvalidInput, RecordRejected, reason_code
+from credverify.core.errors import AccessDenied, InvalidInput, RecordRejected, Refused, ShuttingDown
 from credverify.core.timefmt import from_date
 from credverify.core.trust import TrustList
 from credverify.registry import handlers
 from credverify.registry.ports import AttestationStore
 from credverify.registry.verification_cache import VerificationCache
-from credverify.registry.watch import MAX_FOLLOWED_PER_WATCH, MAX_SUBSCRIPTIONS, StatusHub, TooManyWatchers
+from credverify.registry.watch import MAX_FOLLOWED_PER_WATCH, MAX_SUBSCRIPTIONS, StatusHub
 from credverify.v1 import common_pb2, envelope_pb2, moves_pb2, registry_pb2, registry_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
-# An attestation envelope is a few hundred bytes (at most 64 KiB); a watch of 1,000 ids is ~30 KB.
-MAX_MESSAGE_BYTES = 1 * 1024 * 1024
 MAX_CREDENTIAL_ID = 256
 # Threads for unary calls; each open WatchStatus stream holds one more (up to MAX_SUBSCRIPTIONS).
 UNARY_WORKERS = 16
@@ -161,13 +153,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             _check_credential_id(request.credential_id)
             stored = self._ctx.store.get(request.credential_id)
             if stored is None:
-                raise Refused(grpc.StatusCode.NOT_FOUND,
-                               "no accepted attestation with id %r" % request.credential_id)
+                raise Refused("NOT_FOUND", "no accepted attestation with id %r" % request.credential_id)
             try:
                 verified, evidence = self._ctx.cache.verify(stored, self._ctx.trust())
             except RecordRejected as exc:
-                raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
-                               "the attestation held no longer verifies (%s): %s" % (exc.code, exc.detail)) from exc
+                raise Refused("FAILED_PRECONDITION",
+                              "the attestation held no longer verifies (%s): %s" % (exc.code, exc.detail)) from exc
             return registry_pb2.GetAttestationResponse(attestation=verified.attestation, evidence=evidence)
         raise AssertionError("unreachable: RpcBoundary aborts")
 
@@ -176,10 +167,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         with RpcBoundary(context, "WatchStatus", service="registry"):
             self._ctx.access.caller(context)
             ids = _watch_ids(request)
-            try:
-                subscription = self._ctx.hub.subscribe(ids)
-            except TooManyWatchers as exc:
-                raise Refused(grpc.StatusCode.RESOURCE_EXHAUSTED, "%s; try again later" % exc) from exc
+            subscription = self._ctx.hub.subscribe(ids)
             # Runs when the caller cancels, its deadline passes or its connection dies.
             if not context.add_callback(subscription.close):
                 subscription.close()
@@ -195,7 +183,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             finally:
                 self._ctx.hub.unsubscribe(subscription)
             if context.is_active():  # the hub closed: the registry is shutting down
-                raise Refused(grpc.StatusCode.UNAVAILABLE, "the registry is shutting down; watch again")
+                raise ShuttingDown("the registry is shutting down; watch again")
 
     def RecordRegistration(self, request: registry_pb2.RecordRegistrationRequest,
                            context: grpc.ServicerContext) -> registry_pb2.RecordRegistrationResponse:
@@ -207,216 +195,32 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 raise AccessDenied("caller %s acts for %s; this registry records registrations in %s only" % (
                     caller.id, caller.country, self._ctx.destination))
             if self._ctx.pseudonym_key is None:
-                raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
-                               "this registry has no pseudonym key configured; it cannot record moves")
+                raise Refused("FAILED_PRECONDITION",
+                              "this registry has no pseudonym key configured; it cannot record moves")
             try:
                 registered_on = from_date(request.registered_on) or self._ctx.today()
             except ValueError as exc:
                 raise InvalidInput("registered_on: not a calendar date (%s)" % exc) from exc
             remaining = context.time_remaining()
             timeout = DELIVERY_TIMEOUT_MS / 1000 if remaining is None else max(remaining - REPLY_MARGIN_S, 0.0)
-            try:
-                recorded = handlers.record_registration(
-                    request.credential_id, claimed, destination=self._ctx.destination,
-                    registered_on=registered_on, pseudonym_key=self._ctx.pseudonym_key,
-                    store=self._ctx.store, trust=self._ctx.trust(), today=self._ctx.today(),
-                    publish_move=lambda move: self._ctx.publish_move(move, timeout),
-                )
-            except handlers.RegistrationRefused as exc:
-                if exc.judgement.reasons == (common_pb2.REASON_NOT_FOUND,):
-                    raise Refused(grpc.StatusCode.NOT_FOUND,
-                                   "no accepted attestation with id %r" % request.credential_id) from exc
-                raise Refused(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    "credential does not verify (%s): %s" % (
-                        ", ".join(reason_code(r) for r in exc.judgement.reasons), exc.judgement.detail),
-                ) from exc
+            recorded = handlers.record_registration(
+                request.credential_id, claimed, destination=self._ctx.destination,
+                registered_on=registered_on, pseudonym_key=self._ctx.pseudonym_key,
+                store=self._ctx.store, trust=self._ctx.trust(), today=self._ctx.today(),
+                publish_move=lambda move: self._ctx.publish_move(move, timeout),
+            )
             return registry_pb2.RecordRegistrationResponse(
                 move=recorded.move, already_recorded=recorded.already_recorded)
         raise AssertionError("unreachable: RpcBoundary aborts")
 
 
-class _Undecodable:
-    """Stands for request bytes that are not the method's message (gRPC itself would say INTERNAL)."""
-
-    def __init__(self, message_name: str) -> None:
-        self.message_name = message_name
-
-
-class DecodeErrorsAreInvalidArgument(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Answers a request whose bytes do not parse with INVALID_ARGUMENT: the sender's mistake.
-
-    gRPC Python reports a request deserializer's exception as INTERNAL, which would tell the
-    caller (and the alerts) that the server is at fault."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, grpc.RpcMethodHandler | None] = {}
-
-    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-                          handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        method: str = handler_call_details.method
-        if method not in self._handlers:
-            self._handlers[method] = self._wrap(continuation(handler_call_details))
-        return self._handlers[method]
-
-    @staticmethod
-    def _wrap(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:
-        if handler is None or handler.request_deserializer is None or handler.request_streaming:
-            return handler
-        parse = handler.request_deserializer
-        message_name = getattr(getattr(parse, "__self__", None), "DESCRIPTOR", None)
-        undecodable = _Undecodable(message_name.full_name if message_name is not None else "request")
-
-        def lenient(data: bytes) -> Any:
-            try:
-                return parse(data)
-            except DecodeError:
-                return undecodable
-
-        def checked(behavior: Callable[[Any, grpc.ServicerContext], Any]
-                    ) -> Callable[[Any, grpc.ServicerContext], Any]:
-            def call(request: Any, context: grpc.ServicerContext) -> Any:
-                if request is undecodable:
-                    context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                  "request: expected a serialized %s" % undecodable.message_name)
-                return behavior(request, context)
-            return call
-
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                checked(handler.unary_unary), request_deserializer=lenient,
-                response_serializer=handler.response_serializer)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                checked(handler.unary_stream), request_deserializer=lenient,
-                response_serializer=handler.response_serializer)
-        return handler
-
-
-class ShutdownGate(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Lets a server stop without cancelling anyone: once ``drain`` is called, new calls to ``service``
-    are answered UNAVAILABLE (which clients retry, on another replica), and ``drain`` returns when
-    the calls already running have finished.
-
-    gRPC Python's own ``stop(grace)`` lets running calls finish too, but calls that reach it during
-    the grace period are left unanswered and then CANCELLED, which clients do not retry. So the gate
-    also waits until no call has come for QUIET_S: a client whose last answer was just sent has had
-    the time to hear UNAVAILABLE on its next call before the server stops listening."""
-
-    QUIET_S = 0.25
-
-    def __init__(self, service: str) -> None:
-        self._prefix = "/%s/" % service
-        self._idle = threading.Condition()
-        self._running = 0
-        self._draining = False
-        self._last_refused = 0.0
-        self._handlers: dict[str, grpc.RpcMethodHandler | None] = {}
-
-    def drain(self, timeout: float) -> bool:
-        """Refuse new calls; wait up to ``timeout`` seconds for running ones to finish and for callers
-        to go quiet. Returns True when no call is left running."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            self._draining = True
-            self._last_refused = time.monotonic()
-            if not self._idle.wait_for(lambda: self._running == 0, timeout=timeout):
-                return False
-            while True:
-                now = time.monotonic()
-                quiet_from = self._last_refused + self.QUIET_S
-                if now >= quiet_from or now >= deadline:
-                    break
-                self._idle.wait(min(quiet_from, deadline) - now)
-            return self._running == 0
-
-    def _enter(self, context: grpc.ServicerContext) -> None:
-        with self._idle:
-            admitted = not self._draining
-            if admitted:
-                self._running += 1
-            else:
-                self._last_refused = time.monotonic()
-        if not admitted:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the registry is shutting down; retry")
-
-    def _leave(self) -> None:
-        with self._idle:
-            self._running -= 1
-            if self._running == 0:
-                self._idle.notify_all()
-
-    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-                          handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        method: str = handler_call_details.method
-        if method not in self._handlers:
-            handler = continuation(handler_call_details)
-            self._handlers[method] = self._wrap(handler) if method.startswith(self._prefix) else handler
-        return self._handlers[method]
-
-    def _wrap(self, handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:
-        if handler is None:
-            return None
-        if handler.unary_unary is not None:
-            unary = handler.unary_unary
-
-            def gated(request: Any, context: grpc.ServicerContext) -> Any:
-                self._enter(context)
-                try:
-                    return unary(request, context)
-                finally:
-                    self._leave()
-
-            return grpc.unary_unary_rpc_method_handler(gated, request_deserializer=handler.request_deserializer,
-                                                       response_serializer=handler.response_serializer)
-        if handler.unary_stream is not None:
-            streaming = handler.unary_stream
-
-            def gated_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                self._enter(context)
-                try:
-                    yield from streaming(request, context)
-                finally:
-                    self._leave()
-
-            return grpc.unary_stream_rpc_method_handler(
-                gated_stream, request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-        return handler
-
-
 def build_server(ctx: RegistryContext, *, listen: str, tls: ServerTls | None,
-                 interceptors: Sequence[grpc.ServerInterceptor] = ()
-                 ) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """Return a bound, not yet started server (TLS when ``tls`` is given, else plaintext); its health
-    servicer (NOT_SERVING until the composition root says otherwise); and the port it bound.
-
-    Raises OSError when ``listen`` cannot be bound and ConfigurationError for unusable TLS files."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=UNARY_WORKERS + MAX_SUBSCRIPTIONS, thread_name_prefix="grpc"),
-        interceptors=[*interceptors, DecodeErrorsAreInvalidArgument()],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            # Without this, a second registry on the same port would share it silently.
-            ("grpc.so_reuseport", 0),
-            ("grpc.keepalive_time_ms", KEEPALIVE_MS),
-            ("grpc.keepalive_timeout_ms", KEEPALIVE_MS // 3),
-        ],
-    )
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(ctx), server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
-    credentials = tls.credentials() if tls else None
-    try:
-        port = server.add_secure_port(listen, credentials) if credentials else server.add_insecure_port(listen)
-    except RuntimeError as exc:  # what gRPC raises when the address is taken or does not resolve
-        raise OSError("cannot listen on %s: %s" % (listen, exc)) from exc
-    if port == 0:
-        raise OSError("cannot listen on %s" % listen)
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    return server, health_servicer, port
+                 metrics: GrpcServerMetrics | None = None) -> GrpcServer:
+    """Return a bound, not yet started RegistryService server (NOT_SERVING until the composition root
+    says otherwise). Raises ConfigurationError when ``listen`` cannot be bound or TLS files are unusable."""
+    service = ServiceBinding(
+        registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
+        lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(ctx), server),
+        label="registry")
+    return kit.build_server(service, listen=listen, tls=tls, metrics=metrics,
+                            workers=UNARY_WORKERS + MAX_SUBSCRIPTIONS, keepalive_ms=KEEPALIVE_MS)
