@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
@@ -81,25 +81,32 @@ class TrustFollower:
     def _follow(self) -> None:
         consumer = new_consumer(self._kafka, "credverify-trust-follower")
         try:
-            partitions: list[TopicPartition] = []
-            while not partitions and not self._stop.is_set():
-                found = consumer.partitions_for_topic(self._topic)
-                if found:
-                    partitions = [TopicPartition(self._topic, p) for p in sorted(found)]
-                else:
-                    self.caught_up.set()  # no topic yet: nothing to catch up with
-                    self._stop.wait(1.0)
+            partitions = self._await_partitions(consumer)
             if not partitions:
                 return
             consumer.assign(partitions)
             consumer.seek_to_beginning(*partitions)
             ends = consumer.end_offsets(partitions)
             while not self._stop.is_set():
-                for records in consumer.poll(timeout_ms=500).values():
-                    for record in records:
-                        self._apply(record)
-                if not self.caught_up.is_set() and all(consumer.position(tp) >= ends[tp] for tp in partitions):
-                    self.caught_up.set()
-                self.failure = None
+                self._poll_once(consumer, ends)
         finally:
             consumer.close(autocommit=False)
+
+    def _await_partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
+        """Return the topic's partitions once it exists; an empty list when stopped before."""
+        while not self._stop.is_set():
+            found = consumer.partitions_for_topic(self._topic)
+            if found:
+                return [TopicPartition(self._topic, p) for p in sorted(found)]
+            self.caught_up.set()  # no topic yet: nothing to catch up with
+            self._stop.wait(1.0)
+        return []
+
+    def _poll_once(self, consumer: KafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+        """Apply what one poll returns; note catching up once every partition reached ``ends``."""
+        for records in consumer.poll(timeout_ms=500).values():
+            for record in records:
+                self._apply(record)
+        if not self.caught_up.is_set() and all(consumer.position(tp) >= end for tp, end in ends.items()):
+            self.caught_up.set()
+        self.failure = None

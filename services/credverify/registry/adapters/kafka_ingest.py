@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from kafka import KafkaConsumer, TopicPartition
@@ -126,23 +126,16 @@ class KafkaIngestor:
                     consumer.close(autocommit=False)
 
     def _open_consumer(self, stop: threading.Event) -> KafkaConsumer | None:
+        """Return a consumer assigned every partition of both topics, each at the position the store
+        holds (or its beginning); None, after a pause, while a topic does not exist yet."""
         consumer = new_consumer(self._settings, "credverify-registry")
-        partitions: list[TopicPartition] = []
-        for topic in (self._topics.trust_list, self._topics.attestations):
-            ids = consumer.partitions_for_topic(topic)
-            if not ids:
-                logger.warning("topic %s does not exist yet; waiting", topic)
-                consumer.close(autocommit=False)
-                stop.wait(2.0)
-                return None
-            partitions += [TopicPartition(topic, p) for p in sorted(ids)]
+        partitions = _partitions_of(consumer, (self._topics.trust_list, self._topics.attestations))
+        if partitions is None:
+            consumer.close(autocommit=False)
+            stop.wait(2.0)
+            return None
         consumer.assign(partitions)
-        stored = self._store.next_offsets()
-        for tp in partitions:
-            if (tp.topic, tp.partition) in stored:
-                consumer.seek(tp, stored[(tp.topic, tp.partition)])
-            else:
-                consumer.seek_to_beginning(tp)
+        _seek_stored(consumer, partitions, self._store.next_offsets())
         self._trust_partitions = [tp for tp in partitions if tp.topic == self._topics.trust_list]
         self._attestation_partitions = [tp for tp in partitions if tp.topic != self._topics.trust_list]
         if self._until_end and self._end_offsets is None:
@@ -155,36 +148,56 @@ class KafkaIngestor:
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_RECORDS_PER_BATCH)
             self.last_poll_ok = time.monotonic()
-            records = [_incoming(r) for batch in polled.values() for r in batch]
+            records = _incoming_all(polled)
             if not records:
-                if self._end_reached(consumer):
+                if self._idle(consumer):
                     return True
-                if not self.caught_up.is_set() and self._at_end(consumer):
-                    logger.info("caught up with %s and %s", self._topics.trust_list, self._topics.attestations)
-                    self.caught_up.set()
                 continue
-            batch = judge_records(records, topics=self._topics, trust=self.trust, roots=self._roots,
-                                  store=self._store, verify=self._verify)
-            if any(r.reason in LIFTABLE_REASONS for r in batch.rejections):
-                # An attestation may name an issuer whose record was published just before it: read
-                # the trust list to its current end and judge the batch again, rather than send a dead
-                # letter for a record the next issuer record would admit. (Parking would admit it
-                # later anyway; this keeps the common race from reaching the dead-letter topic.)
-                extra = self._catch_up_trust(consumer)
-                if extra:
-                    records += extra
-                    batch = judge_records(records, topics=self._topics, trust=self.trust, roots=self._roots,
-                                          store=self._store, verify=self._verify)
-            self.records_seen += len(records)
-            self._send_dead_letters(batch, records)
-            commit_batch(batch, store=self._store, verify=self._verify)
-            if batch.trust is not None:
-                self.trust = batch.trust  # readers see the new list only once what it decided is committed
-            if self._on_commit is not None:
-                self._on_commit(batch)
+            batch, records = self._judge_batch(consumer, records)
+            self._commit(batch, records)
             if self._end_reached(consumer):
                 return True
         return False
+
+    def _idle(self, consumer: KafkaConsumer) -> bool:
+        """After an empty poll: return True once ``until_end`` is satisfied; note when both topics
+        have been read to their end for the first time."""
+        if self._end_reached(consumer):
+            return True
+        if not self.caught_up.is_set() and self._at_end(consumer):
+            logger.info("caught up with %s and %s", self._topics.trust_list, self._topics.attestations)
+            self.caught_up.set()
+        return False
+
+    def _judge_batch(self, consumer: KafkaConsumer, records: list[IncomingRecord]
+                     ) -> tuple[IngestBatch, list[IncomingRecord]]:
+        """Return the judged batch and the records it covers (``records``, and any issuer records
+        read to catch up with the trust list)."""
+        batch = self._judge(records)
+        if any(r.reason in LIFTABLE_REASONS for r in batch.rejections):
+            # An attestation may name an issuer whose record was published just before it: read
+            # the trust list to its current end and judge the batch again, rather than send a dead
+            # letter for a record the next issuer record would admit. (Parking would admit it
+            # later anyway; this keeps the common race from reaching the dead-letter topic.)
+            extra = self._catch_up_trust(consumer)
+            if extra:
+                records = [*records, *extra]
+                batch = self._judge(records)
+        return batch, records
+
+    def _judge(self, records: list[IncomingRecord]) -> IngestBatch:
+        return judge_records(records, topics=self._topics, trust=self.trust, roots=self._roots,
+                             store=self._store, verify=self._verify)
+
+    def _commit(self, batch: IngestBatch, records: list[IncomingRecord]) -> None:
+        """Publish the batch's dead letters, commit it, adopt its trust list, tell the listener."""
+        self.records_seen += len(records)
+        self._send_dead_letters(batch, records)
+        commit_batch(batch, store=self._store, verify=self._verify)
+        if batch.trust is not None:
+            self.trust = batch.trust  # readers see the new list only once what it decided is committed
+        if self._on_commit is not None:
+            self._on_commit(batch)
 
     def _verify(self, items: Sequence[tuple[bytes, str]], trust: TrustList) -> list[Outcome]:
         """Judge ``items``, this thread taking one share and the pool the others."""
@@ -214,8 +227,7 @@ class KafkaIngestor:
         consumer.pause(*self._attestation_partitions)
         try:
             while any(consumer.position(tp) < ends[tp] for tp in behind):
-                polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
-                extra += [_incoming(r) for batch in polled.values() for r in batch]
+                extra += _incoming_all(consumer.poll(timeout_ms=POLL_TIMEOUT_MS))
         finally:
             consumer.resume(*self._attestation_partitions)
         return extra
@@ -247,6 +259,32 @@ class KafkaIngestor:
         if failed:
             # Not committing: the batch is consumed again and its dead letters re-sent.
             raise KafkaError("%d dead letter(s) not confirmed: %s" % (len(failed), failed[0].error))
+
+
+def _partitions_of(consumer: KafkaConsumer, topics: Sequence[str]) -> list[TopicPartition] | None:
+    """Return every partition of ``topics``, in order; None when one of them does not exist yet."""
+    partitions: list[TopicPartition] = []
+    for topic in topics:
+        ids = consumer.partitions_for_topic(topic)
+        if not ids:
+            logger.warning("topic %s does not exist yet; waiting", topic)
+            return None
+        partitions += [TopicPartition(topic, p) for p in sorted(ids)]
+    return partitions
+
+
+def _seek_stored(consumer: KafkaConsumer, partitions: list[TopicPartition],
+                 stored: Mapping[tuple[str, int], int]) -> None:
+    """Position each partition at the next offset the store holds for it, or at its beginning."""
+    for tp in partitions:
+        if (tp.topic, tp.partition) in stored:
+            consumer.seek(tp, stored[(tp.topic, tp.partition)])
+        else:
+            consumer.seek_to_beginning(tp)
+
+
+def _incoming_all(polled: Mapping[TopicPartition, Sequence[object]]) -> list[IncomingRecord]:
+    return [_incoming(r) for batch in polled.values() for r in batch]
 
 
 def _incoming(record: object) -> IncomingRecord:
