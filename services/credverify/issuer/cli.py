@@ -14,13 +14,12 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from google.protobuf import json_format
 
+from credverify.core.adapters.grpc_server_kit import stop_on_signals
 from credverify.core.attestation import STATUS_REASON_CODES
 from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
 from credverify.core.errors import InvalidInput
@@ -46,7 +45,7 @@ from credverify.issuer.bootstrap import (
     IssuerSettings,
 )
 from credverify.issuer.domain import STATUS_ACTIONS, ChangeStatus, IssueAttestation
-from credverify.issuer.handlers import AttestationIssued
+from credverify.issuer.handlers import AttestationIssued, BulkReport
 
 __all__ = ["add_commands"]
 
@@ -286,17 +285,24 @@ def _bulk(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         issuer.close()
+    return _bulk_outcome(report, strict=args.strict)
+
+
+def _bulk_outcome(report: BulkReport, *, strict: bool) -> int:
+    """Print what a bulk run did; return EXIT_USAGE when the file was refused as a whole, else
+    EXIT_OK when every row was published and confirmed, EXIT_PARTIAL otherwise."""
     for invalid in report.invalid[:1000]:
         print("INVALID %s" % invalid)
     if len(report.invalid) > 1000:
         print("... and %d more invalid rows" % (len(report.invalid) - 1000))
     for row, credential_id, why in report.not_confirmed:
         print("NOT CONFIRMED row %d %s: %s" % (row, credential_id, why))
-    published_nothing = report.invalid and (args.strict or report.invalid[0].row == 1)
+    header_refused = bool(report.invalid) and report.invalid[0].row == 1
+    published_nothing = bool(report.invalid) and (strict or header_refused)
     print("%d rows: %d published and confirmed, %d unchanged (confirmed before), %d invalid, %d not confirmed%s" % (
         report.rows, report.published, report.unchanged, len(report.invalid), len(report.not_confirmed),
         "; nothing published" if published_nothing else ""))
-    if report.invalid and report.invalid[0].row == 1:
+    if header_refused:
         return EXIT_USAGE
     return EXIT_OK if report.complete else EXIT_PARTIAL
 
@@ -343,9 +349,6 @@ def _show(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = IssuerServiceSettings.from_env(args)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return bootstrap.run(settings, stop, on_started=lambda port: print("issuer serving on port %d" % port,
-                                                                        flush=True))
+    return bootstrap.run(settings, stop_on_signals(),
+                         on_started=lambda port: print("issuer serving on port %d" % port, flush=True))
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
 
 from credverify.core.adapters.grpc_security import ClientTls, open_channel
+from credverify.core.adapters.grpc_server_kit import stop_on_signals
 from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
 from credverify.core.errors import ConfigurationError, reason_code
 from credverify.core.parsing import parse_date
@@ -100,11 +99,8 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = RegistrySettings.from_env(args)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return bootstrap.run(settings, stop, on_started=lambda port: print("registry serving on port %d" % port,
-                                                                        flush=True))
+    return bootstrap.run(settings, stop_on_signals(),
+                         on_started=lambda port: print("registry serving on port %d" % port, flush=True))
 
 
 def _rebuild(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ method once, when it is first called, and only when the server serves it: a peer
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -474,6 +475,15 @@ def build_server(service: ServiceBinding, *, listen: str, tls: ServerTls | None,
     running = GrpcServer(server, health_servicer, gate, _bind(server, listen, tls), name)
     running.set_serving(False)
     return running
+
+
+def stop_on_signals() -> threading.Event:
+    """Return an event that SIGTERM or SIGINT sets: what a service's command line hands to ``run``.
+    Call from the main thread."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 def first_failure(checks: Mapping[str, Callable[[], object]]) -> str | None:
