@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 ATTESTATIONS = "credverify.attestations.v1"
 TRUST_LIST = "credverify.trust-list.v1"
@@ -16,31 +17,31 @@ HEADER_SCHEMA_VERSION = "schema-version"
 SCHEMA_VERSION = b"1"
 
 
+class _PrefixedTopic:
+    """A topic of the contract, read on a Topics as its name under that deployment's prefix."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, topics: None, owner: type[Topics]) -> _PrefixedTopic: ...
+    @overload
+    def __get__(self, topics: Topics, owner: type[Topics]) -> str: ...
+    def __get__(self, topics: Topics | None, owner: type[Topics]) -> str | _PrefixedTopic:
+        return self if topics is None else topics.prefix + self.name
+
+
 @dataclass(frozen=True)
 class Topics:
     """The topic names one deployment uses; ``prefix`` lets tests and tenants share a cluster."""
 
     prefix: str = ""
 
-    @property
-    def attestations(self) -> str:
-        return self.prefix + ATTESTATIONS
-
-    @property
-    def trust_list(self) -> str:
-        return self.prefix + TRUST_LIST
-
-    @property
-    def rejected(self) -> str:
-        return self.prefix + REJECTED
-
-    @property
-    def verified_moves(self) -> str:
-        return self.prefix + VERIFIED_MOVES
-
-    @property
-    def flow_statistics(self) -> str:
-        return self.prefix + FLOW_STATISTICS
+    attestations = _PrefixedTopic(ATTESTATIONS)
+    trust_list = _PrefixedTopic(TRUST_LIST)
+    rejected = _PrefixedTopic(REJECTED)
+    verified_moves = _PrefixedTopic(VERIFIED_MOVES)
+    flow_statistics = _PrefixedTopic(FLOW_STATISTICS)
 
     def layout(self) -> dict[str, dict[str, object]]:
         """Return each topic with its partitions and config: compacted where the latest per key matters."""
