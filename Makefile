@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-unit proto lint bench kafka-up kafka-down clean
+.PHONY: install demo test test-unit proto lint bench mutation kafka-up kafka-down clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,18 @@ lint: install
 
 bench: install
 	$(BIN)/python scripts/bench.py $(if $(FULL),--full)
+
+# Mutation testing of the modules where a silent change costs trust or privacy; slow, so not part
+# of `make test`. Its own venv, so that mutmut's click never meets faust's in .venv.
+MUTATION_VENV := .venv-mutation
+$(MUTATION_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/pip install --quiet --upgrade pip
+	$(MUTATION_VENV)/bin/pip install --quiet -e '.[mutation]'
+	touch $@
+
+mutation: $(MUTATION_VENV)/.installed
+	$(MUTATION_VENV)/bin/python scripts/mutation.py $(foreach m,$(MODULES),--module $(m))
 
 kafka-up: install
 	$(BIN)/python deploy/kafka/localkafka.py up
