@@ -410,9 +410,9 @@ class GrpcServer:
         """Say SERVING or NOT_SERVING on the health service (for the server and the service); a change
         is logged with ``why`` (e.g. the check that failed)."""
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        if serving != self._serving:
-            logger.info("health: %s%s", health_pb2.HealthCheckResponse.ServingStatus.Name(status),
-                        " (%s)" % why if why else "")
+        if serving != self._serving:  # a check that failed after start-up is worth a warning
+            logger.log(logging.WARNING if why and not serving else logging.INFO, "health: %s%s",
+                       health_pb2.HealthCheckResponse.ServingStatus.Name(status), " (%s)" % why if why else "")
         self._serving = serving
         for name in self._names:
             self.health.set(name, status)
