@@ -244,14 +244,14 @@ def test_a_status_change_the_broker_did_not_confirm_stays_in_the_ledger_to_resen
     assert issuer.entry().envelope_bytes == suspended.envelope_bytes
 
 
-@pytest.mark.xfail(strict=True, reason="_send maps outcomes by credential id: two changes of one credential "
-                                       "in a batch both report the last one")
 def test_two_changes_of_one_credential_in_a_batch_are_reported_each_as_itself(issuer: Issuer) -> None:
     issuer.issue(nurse())
     suspended, revoked = issuer.change(ChangeStatus("KE-NCK/12345", "suspend", "INTERIM_ORDER"),
                                        ChangeStatus("KE-NCK/12345", "revoke", "FRAUDULENT_ENTRY"))
     assert suspended.version < revoked.version
     assert attestation_of(suspended.envelope_bytes).status == common_pb2.CREDENTIAL_STATUS_SUSPENDED
+    assert attestation_of(revoked.envelope_bytes).status == common_pb2.CREDENTIAL_STATUS_REVOKED
+    assert (suspended.delivery.offset, revoked.delivery.offset) == (1, 2)
 
 
 # --- resend ---------------------------------------------------------------------------------------

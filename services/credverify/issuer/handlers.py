@@ -155,8 +155,10 @@ def _send(plan: list[IssuedEntry | AttestationIssued], *, publisher: Publisher, 
     deliveries = publisher.publish(_record_of(entry, topics) for entry in to_send)
     # (5)
     ledger.record_delivered((e.credential_id, e.version, d) for e, d in zip(to_send, deliveries, strict=True))
-    outcome = _outcomes(to_send, deliveries)
-    return [item if isinstance(item, AttestationIssued) else outcome[item.credential_id] for item in plan]
+    # Each entry sent gets the event of its own delivery, in plan order: one batch may change one
+    # credential twice (suspend, then revoke), and each change is reported as itself.
+    sent = iter(_outcomes(to_send, deliveries))
+    return [item if isinstance(item, AttestationIssued) else next(sent) for item in plan]
 
 
 def _record_of(entry: IssuedEntry, topics: Topics) -> OutgoingRecord:
@@ -164,13 +166,13 @@ def _record_of(entry: IssuedEntry, topics: Topics) -> OutgoingRecord:
                           payload_type=ATTESTATION_TYPE)
 
 
-def _outcomes(sent: list[IssuedEntry], deliveries: list[Delivery]) -> dict[str, AttestationIssued]:
-    """Return the event of each entry sent, by credential id."""
-    return {
-        entry.credential_id: AttestationIssued(entry.credential_id, entry.version, entry.envelope_bytes,
-                                               PUBLISHED if delivery.confirmed else NOT_CONFIRMED, delivery)
+def _outcomes(sent: list[IssuedEntry], deliveries: list[Delivery]) -> list[AttestationIssued]:
+    """Return the event of each entry sent, in the order sent."""
+    return [
+        AttestationIssued(entry.credential_id, entry.version, entry.envelope_bytes,
+                          PUBLISHED if delivery.confirmed else NOT_CONFIRMED, delivery)
         for entry, delivery in zip(sent, deliveries, strict=True)
-    }
+    ]
 
 
 # --- bulk issue from a register export ------------------------------------------------------------
