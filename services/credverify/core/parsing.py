@@ -6,32 +6,29 @@ Each parser raises InvalidInput naming what was expected and what was found.
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
+from typing import Any, cast
 
 from credverify.core.errors import InvalidInput
 from credverify.v1 import common_pb2
 
 
+def _enum_value(enum: Any, prefix: str, field: str, text: str) -> int:
+    """Return the value of ``enum`` named ``prefix`` + the upper-cased ``text`` (never UNSPECIFIED).
+    Raises InvalidInput listing the names a person may type."""
+    name = prefix + text.strip().upper()
+    if name in enum.keys() and not name.endswith("_UNSPECIFIED"):
+        return int(enum.Value(name))
+    allowed = [n.removeprefix(prefix) for n in enum.keys() if not n.endswith("_UNSPECIFIED")]
+    raise InvalidInput("%s: expected %s or %s, found %r" % (field, ", ".join(allowed[:-1]), allowed[-1], text))
+
+
 def parse_kind(text: str) -> common_pb2.CredentialKind:
-    try:
-        value = common_pb2.CredentialKind.Value("CREDENTIAL_KIND_" + text.strip().upper())
-        if value == common_pb2.CREDENTIAL_KIND_UNSPECIFIED:
-            raise ValueError(text)
-        return cast(common_pb2.CredentialKind, value)
-    except ValueError as exc:
-        raise InvalidInput("kind: expected LICENCE, DIPLOMA or GOOD_STANDING, found %r" % text) from exc
+    return cast(common_pb2.CredentialKind, _enum_value(common_pb2.CredentialKind, "CREDENTIAL_KIND_", "kind", text))
 
 
 def parse_status(text: str) -> common_pb2.CredentialStatus:
-    try:
-        value = common_pb2.CredentialStatus.Value("CREDENTIAL_STATUS_" + text.strip().upper())
-        if value == common_pb2.CREDENTIAL_STATUS_UNSPECIFIED:
-            raise ValueError(text)
-        return cast(common_pb2.CredentialStatus, value)
-    except ValueError as exc:
-        raise InvalidInput(
-            "status: expected ACTIVE, SUSPENDED, REVOKED, LAPSED or ACTIVE_WITH_CONDITIONS, found %r" % text
-        ) from exc
+    return cast(common_pb2.CredentialStatus,
+                _enum_value(common_pb2.CredentialStatus, "CREDENTIAL_STATUS_", "status", text))
 
 
 def parse_date(field: str, text: str | None) -> dt.date | None:
