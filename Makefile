@@ -30,6 +30,7 @@ proto: install
 lint: install
 	$(BIN)/ruff check services tests scripts deploy
 	$(BIN)/mypy services
+	$(BIN)/xenon --max-absolute B --exclude 'services/credverify/v1/*' services
 
 bench: install
 	$(BIN)/python scripts/bench.py $(if $(FULL),--full)
