@@ -11,9 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
-from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics, new_admin, new_consumer
 from credverify.core.moves import move_record_key
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
@@ -40,10 +40,9 @@ def months_back(today: dt.date, months: int) -> dt.date:
 class StateWatcher:
     """Follows the worker's state changelog and says how many moves it has written so far."""
 
-    def __init__(self, bootstrap: str, changelog: str, group: str) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                                      enable_auto_commit=False)
-        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    def __init__(self, kafka: KafkaSettings, changelog: str, group: str) -> None:
+        self.consumer = new_consumer(kafka, "test-state-watcher")
+        self.admin = new_admin(kafka, "test-state-watcher")
         self.changelog = changelog
         self.group = group
         self.counted = 0
@@ -98,7 +97,7 @@ def test_final_counts_are_exact_after_the_worker_is_killed_mid_stream(
     args = ["flows", "worker", "--k", "5", "--grace", "1d", "--provisional-interval", "1s", "--data-dir", "state"]
     changelog = topics.prefix.replace(".", "-") + "credverify-flowstats-counted-changelog"
     group = topics.prefix.replace(".", "-") + "credverify-flowstats"
-    watcher = StateWatcher(kafka_settings.bootstrap_servers, changelog, group)
+    watcher = StateWatcher(kafka_settings, changelog, group)
 
     def mid_stream() -> int | None:
         # Killed once it has committed offsets (so a restart resumes past them) and before it is done.

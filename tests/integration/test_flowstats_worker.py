@@ -12,9 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
 
-from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics, new_consumer
 from credverify.core.moves import move_record_key
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
@@ -132,8 +131,7 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
     assert all(s.value >= 5 and "_T" not in (s.origin_country, s.profession_group) for s in provisional)
 
     # The foreign record and the mis-keyed copy went to the dead-letter topic, with their reasons.
-    consumer = KafkaConsumer(topics.rejected, bootstrap_servers=kafka_settings.bootstrap_servers, group_id=None,
-                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
+    consumer = new_consumer(kafka_settings, "test", topics.rejected, consumer_timeout_ms=3000)
     dead = [registry_pb2.RejectedRecord.FromString(r.value) for r in consumer]
     consumer.close()
     assert sorted(d.value[:2] for d in dead) == sorted([b"\xff\x00", closed[0].SerializeToString()[:2]])
