@@ -20,10 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 
 from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, new_consumer
-from credverify.core.errors import reason_code
+from credverify.core.errors import DeliveryFailed, reason_code
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_timestamp
 from credverify.core.trust import RootKeys, TrustList
@@ -258,7 +257,7 @@ class KafkaIngestor:
         failed = [d for d in self._dead_letters.publish(outgoing) if not d.confirmed]
         if failed:
             # Not committing: the batch is consumed again and its dead letters re-sent.
-            raise KafkaError("%d dead letter(s) not confirmed: %s" % (len(failed), failed[0].error))
+            raise DeliveryFailed("%d dead letter(s) not confirmed: %s" % (len(failed), failed[0].error))
 
 
 def _partitions_of(consumer: KafkaConsumer, topics: Sequence[str]) -> list[TopicPartition] | None:
