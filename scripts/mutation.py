@@ -12,7 +12,7 @@ knows) rather than ``services/credverify``; the working tree is only read. Run i
 ``.venv-mutation`` (the Makefile builds it): the mutmut release that accepts the click faust needs is
 not the one the main venv would pick.
 
-Usage: python scripts/mutation.py [--module disclosure ...] [--max-children 2] [--summary FILE]
+Usage: python scripts/mutation.py [--module disclosure ...] [--max-children 2] [--summary FILE] [--no-run]
 """
 
 from __future__ import annotations
@@ -61,8 +61,16 @@ TARGETS: dict[str, Target] = {
         "test_registry_ingest_rules.py", "test_registry_verification_cache.py", "test_conformance_vectors.py",
         "test_boundaries_ingest.py",
     )),
+    # The attack's deterministic cases and two of its random tables: every seed would cost minutes
+    # per surviving mutant of the audit.
     "disclosure": Target("flowstats/disclosure.py", (
-        "test_flowstats_attack.py", "test_flowstats_releases.py", "test_boundaries_suppression.py",
+        "test_flowstats_attack.py::test_a_total_with_a_single_small_part_is_suppressed_with_it",
+        "test_flowstats_attack.py::test_nothing_is_suppressed_when_every_statistic_reaches_k",
+        "test_flowstats_attack.py::test_provisional_release_lists_only_cells_that_reached_k",
+        "test_flowstats_attack.py::test_no_suppressed_statistic_can_be_recovered_from_the_final_release[0]",
+        "test_flowstats_attack.py::test_no_suppressed_statistic_can_be_recovered_from_the_final_release[1]",
+        "test_flowstats_attack.py::test_provisional_values_do_not_help_recover_the_final_release[0]",
+        "test_flowstats_releases.py", "test_boundaries_suppression.py",
     )),
     "privacy": Target("flowstats/privacy.py", (
         "test_flowstats_privacy.py", "test_flowstats_releases.py", "test_boundaries_privacy.py",
@@ -122,14 +130,18 @@ def prepare(name: str, target: Target) -> tuple[Path, list[str]]:
         raise SystemExit("pyproject.toml has a [tool.mutmut] section; this script writes mutmut's settings itself")
     # pytest's own settings (markers, timeout, warnings) come from the project's pyproject.toml.
     (work / "pyproject.toml").write_text(pyproject)
-    tests = [f"tests/unit/{t}" for t in target.tests if (ROOT / "tests" / "unit" / t).exists()]
-    missing = [t for t in target.tests if not (ROOT / "tests" / "unit" / t).exists()]
+    present = [t for t in target.tests if (ROOT / "tests" / "unit" / t.partition("::")[0]).exists()]
+    tests = ["tests/unit/" + t for t in present]
+    missing = [t for t in target.tests if t not in present]
     settings = {
         "source_paths": ["src"],
         "only_mutate": ["src/credverify/" + target.source],
         "also_copy": list(ALSO_COPY),
         "pytest_add_cli_args_test_selection": tests,
         "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        # mutmut waits 15 times a test's clean duration by default before it calls a mutant hung; a
+        # mutant that loops the audit forever would then hold a core for minutes.
+        "timeout_multiplier": ["3.0"],
         # The scratch copy is not a git checkout of its own: nothing to compare against.
         "use_git_change_detection": ["false"],
     }
@@ -156,17 +168,25 @@ def run(name: str, target: Target, *, children: int) -> Score:
                               cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
     if done.returncode != 0:
         raise SystemExit("mutmut failed on %s (exit %d); see %s" % (name, done.returncode, log))
+    score = collect(name, work)
+    print("  %s: %d mutants in %.0f s" % (name, score.total, time.monotonic() - started), flush=True)
+    return score
+
+
+def collect(name: str, work: Path) -> Score:
+    """Read the results of the run in ``work``; write its survivors' diffs to survivors.diff there."""
+    if not (work / "mutants").is_dir():
+        raise SystemExit("no results of %s to report: %s holds no run" % (name, work))
     listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
                              cwd=work, capture_output=True, text=True, check=True).stdout
     statuses = {m["mutant"]: m["status"] for line in listing.splitlines() if (m := RESULT_LINE.match(line))}
     if not statuses:
-        raise SystemExit("mutmut made no mutants of %s; see %s" % (name, log))
+        raise SystemExit("mutmut made no mutants of %s; see %s" % (name, work / "mutmut.log"))
     score = Score(name, statuses)
     # One process for every diff: `mutmut show` per survivor costs seconds each.
     diffs = subprocess.run([sys.executable, "-c", SHOW_SURVIVORS], input="\n".join(score.survivors), cwd=work,
                            capture_output=True, text=True, check=False)
     (work / "survivors.diff").write_text(diffs.stdout if diffs.returncode == 0 else diffs.stderr)
-    print("  %s: %d mutants in %.0f s" % (name, score.total, time.monotonic() - started), flush=True)
     return score
 
 
@@ -190,9 +210,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="parallel test processes (default %(default)s)")
     parser.add_argument("--summary", type=Path, default=WORK / "summary.json",
                         help="where to write the per-module results as JSON (default %(default)s)")
+    parser.add_argument("--no-run", action="store_true",
+                        help="only report the results of the last run, from its scratch copies")
     args = parser.parse_args(argv)
     names = args.module or list(TARGETS)
-    scores = [run(name, TARGETS[name], children=args.max_children) for name in names]
+    if args.no_run:
+        scores = [collect(name, WORK / name) for name in names]
+    else:
+        scores = [run(name, TARGETS[name], children=args.max_children) for name in names]
     print()
     print(table(scores))
     print("'other': mutants no selected test reaches, or whose run mutmut found suspicious;")
