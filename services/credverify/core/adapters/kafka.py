@@ -11,8 +11,10 @@ end offsets it found when it started. Kafka's own exceptions stop here: callers 
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -41,12 +43,26 @@ READ_TO_END_TIMEOUT_S = 60.0
 
 
 def client_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
-    """Return the settings every kafka-python client of credverify is built with."""
-    return {
+    """Return the settings every kafka-python client of credverify is built with: where the hub is,
+    who this client is, and how it authenticates (KafkaSettings.security)."""
+    config: dict[str, Any] = {
         "bootstrap_servers": kafka.bootstrap_servers,
         "client_id": client_id,
         "request_timeout_ms": REQUEST_TIMEOUT_MS,
+        "security_protocol": kafka.security.protocol,
     }
+    security = kafka.security
+    if security.uses_sasl:
+        config.update(sasl_mechanism=security.sasl_mechanism, sasl_plain_username=security.username,
+                      sasl_plain_password=security.password)
+    if security.uses_tls:
+        config.update(ssl_check_hostname=True, ssl_cafile=_path(security.ssl_cafile),
+                      ssl_certfile=_path(security.ssl_certfile), ssl_keyfile=_path(security.ssl_keyfile))
+    return config
+
+
+def _path(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
 
 
 def _unavailable(kafka: KafkaSettings, what: str, exc: Exception) -> HubUnavailable:
@@ -193,7 +209,22 @@ def read_compacted_to_end(kafka: KafkaSettings, topic: str, on_record: Callable[
 
 def faust_broker_config(kafka: KafkaSettings) -> dict[str, Any]:
     """Return the broker settings of a Faust app (keyword arguments of ``faust.App``): the broker URL
-    list now, and the hub's security settings (``broker_credentials``) once it has any, so that Faust
-    connects the way ``client_config`` makes every other client connect."""
+    list and the hub's security settings (``broker_credentials``), so that Faust connects the way
+    ``client_config`` makes every other client connect."""
+    import faust  # only the flows worker needs Faust; every other client imports this module without it
+
     servers = [server.strip() for server in kafka.bootstrap_servers.split(",") if server.strip()]
-    return {"broker": ";".join("kafka://" + server for server in servers)}
+    config: dict[str, Any] = {"broker": ";".join("kafka://" + server for server in servers)}
+    security = kafka.security
+    ssl_context = None
+    if security.uses_tls:
+        ssl_context = ssl.create_default_context(cafile=_path(security.ssl_cafile))
+        if security.ssl_certfile is not None:
+            ssl_context.load_cert_chain(str(security.ssl_certfile), _path(security.ssl_keyfile))
+    if security.uses_sasl:
+        config["broker_credentials"] = faust.SASLCredentials(
+            username=security.username, password=security.password, ssl_context=ssl_context,
+            mechanism=security.sasl_mechanism)
+    elif ssl_context is not None:
+        config["broker_credentials"] = faust.SSLCredentials(ssl_context)
+    return config
