@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger("localkafka")
@@ -156,6 +156,11 @@ class LocalKafka:
     controller_port: int = 0
     process: subprocess.Popen[bytes] | None = None
     ready_after_s: float | None = None
+    # Broker settings merged over the defaults below (e.g. ``message.max.bytes`` for a test
+    # that needs a larger limit); strings, in server.properties' own names.
+    extra_config: dict[str, str] = field(default_factory=dict)
+    # Authentication (SASL/SCRAM-SHA-512) and ACLs on, as on the real hub.
+    secure: bool = True
 
     @property
     def bootstrap(self) -> str:
@@ -189,6 +194,7 @@ class LocalKafka:
             # Small segments so compaction is observable in tests; harmless otherwise.
             "log.cleaner.backoff.ms": "1000",
         }
+        props.update(self.extra_config)
         path = self.state_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         (self.state_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES.format(log_file=self.log_file))
