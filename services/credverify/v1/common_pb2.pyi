@@ -45,6 +45,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_OVERSIZED: _ClassVar[Reason]
     REASON_TRUST_LIST_INVALID: _ClassVar[Reason]
     REASON_STALE: _ClassVar[Reason]
+    REASON_ISSUED_AFTER_WITNESSED: _ClassVar[Reason]
 CREDENTIAL_KIND_UNSPECIFIED: CredentialKind
 CREDENTIAL_KIND_LICENCE: CredentialKind
 CREDENTIAL_KIND_DIPLOMA: CredentialKind
@@ -77,6 +78,7 @@ REASON_CONDITIONS_APPLY: Reason
 REASON_OVERSIZED: Reason
 REASON_TRUST_LIST_INVALID: Reason
 REASON_STALE: Reason
+REASON_ISSUED_AFTER_WITNESSED: Reason
 
 class Date(_message.Message):
     __slots__ = ("year", "month", "day")

@@ -118,7 +118,7 @@ class RecordRegistrationResponse(_message.Message):
     def __init__(self, move: _Optional[_Union[_moves_pb2.VerifiedMove, _Mapping]] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
 
 class RejectedRecord(_message.Message):
-    __slots__ = ("source_topic", "partition", "offset", "key", "value", "reason", "detail", "rejected_at")
+    __slots__ = ("source_topic", "partition", "offset", "key", "value", "reason", "detail", "rejected_at", "truncated", "value_size", "value_sha256", "key_size", "key_sha256")
     SOURCE_TOPIC_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +127,11 @@ class RejectedRecord(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     REJECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    KEY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    KEY_SHA256_FIELD_NUMBER: _ClassVar[int]
     source_topic: str
     partition: int
     offset: int
@@ -135,4 +140,9 @@ class RejectedRecord(_message.Message):
     reason: _common_pb2.Reason
     detail: str
     rejected_at: _timestamp_pb2.Timestamp
-    def __init__(self, source_topic: _Optional[str] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., reason: _Optional[_Union[_common_pb2.Reason, str]] = ..., detail: _Optional[str] = ..., rejected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    truncated: bool
+    value_size: int
+    value_sha256: bytes
+    key_size: int
+    key_sha256: bytes
+    def __init__(self, source_topic: _Optional[str] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., reason: _Optional[_Union[_common_pb2.Reason, str]] = ..., detail: _Optional[str] = ..., rejected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., truncated: _Optional[bool] = ..., value_size: _Optional[int] = ..., value_sha256: _Optional[bytes] = ..., key_size: _Optional[int] = ..., key_sha256: _Optional[bytes] = ...) -> None: ...
