@@ -114,7 +114,9 @@ class TestCA:
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
         return self._issue(stem, hostnames[0] if hostnames else "server", sans, ExtendedKeyUsageOID.SERVER_AUTH)
 
-    def issue_client(self, stem: Path, *, uri: str | None = None, common_name: str = "client") -> IssuedFiles:
-        """A client certificate with subject CN ``common_name`` and, when given, a URI SAN ``uri``."""
-        sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(uri)] if uri else []
+    def issue_client(self, stem: Path, *, uri: str | None = None, common_name: str = "client",
+                     more_uris: tuple[str, ...] = ()) -> IssuedFiles:
+        """A client certificate with subject CN ``common_name`` and, when given, a URI SAN ``uri``
+        (and ``more_uris`` after it)."""
+        sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in ((uri,) if uri else ()) + more_uris]
         return self._issue(stem, common_name, sans, ExtendedKeyUsageOID.CLIENT_AUTH)

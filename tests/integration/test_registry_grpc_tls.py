@@ -1,7 +1,7 @@
 """Mutual TLS in front of a real registry: a destination regulator on the allow-list is served; a
 certificate from another CA, no certificate or plaintext never gets past the handshake; a valid
-certificate not on the allow-list is PERMISSION_DENIED; and a regulator records registrations only
-for its own country."""
+certificate not on the allow-list, or known only by its common name, or naming two regulators, is
+PERMISSION_DENIED; and a regulator records registrations only for its own country."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ country = "GB"
 name = "Nursing and Midwifery Council"
 
 [[caller]]
-id = "GB-GMC"           # known by its certificate's common name (no URI SAN)
+id = "GB-GMC"           # its real certificate carries urn:credverify:regulator:GB-GMC
 country = "GB"
 name = "General Medical Council"
 
@@ -89,7 +89,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
     clients = {
         "GB-NMC": client("GB-NMC", ca.issue_client(work / "gb-nmc", uri="urn:credverify:regulator:GB-NMC")),
-        "GB-GMC": client("GB-GMC", ca.issue_client(work / "gb-gmc", common_name="GB-GMC")),
+        "GB-GMC": client("GB-GMC", ca.issue_client(work / "gb-gmc", uri="urn:credverify:regulator:GB-GMC")),
+        # a certificate from the federation CA whose common name only says GB-GMC
+        "GB-GMC-by-name": client("GB-GMC-by-name", ca.issue_client(work / "gb-gmc-cn", common_name="GB-GMC")),
+        # one certificate naming two regulators: which would it act as?
+        "two-regulators": client("two-regulators", ca.issue_client(
+            work / "two", uri="urn:credverify:regulator:GB-NMC", more_uris=("urn:credverify:regulator:GB-GMC",))),
         "CA-ON-CNO": client("CA-ON-CNO", ca.issue_client(work / "ca-cno", uri="urn:credverify:regulator:CA-ON-CNO")),
         "XX-UNLISTED": client("XX-UNLISTED", ca.issue_client(work / "unlisted",
                                                              uri="urn:credverify:regulator:XX-UNLISTED")),
@@ -136,7 +141,7 @@ def served(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, pki: 
 
 def test_a_regulator_on_the_allow_list_is_served(served: TlsRegistry) -> None:
     assert served.verify("GB-NMC").verified
-    assert served.verify("GB-GMC").verified, "a certificate without a URI SAN is known by its common name"
+    assert served.verify("GB-GMC").verified
     assert served.verify("CA-ON-CNO").verified, "verifying is open to every admitted regulator"
 
 
@@ -172,6 +177,12 @@ def test_a_valid_certificate_not_on_the_allow_list_gets_permission_denied_on_eve
         }
         assert {name: refusal(call) for name, call in calls.items()} == dict.fromkeys(
             calls, grpc.StatusCode.PERMISSION_DENIED)
+
+
+@pytest.mark.parametrize("client", ["GB-GMC-by-name", "two-regulators"])
+def test_a_certificate_without_exactly_one_regulator_uri_is_permission_denied(served: TlsRegistry,
+                                                                              client: str) -> None:
+    assert refusal(lambda: served.verify(client)) == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_record_registration_only_for_the_callers_own_country(served: TlsRegistry) -> None:

@@ -59,7 +59,7 @@ def test_an_allow_list_names_each_regulator_and_its_country(tmp_path: Path) -> N
     uri = CallContext({"peer_uri": [b"urn:credverify:regulator:GB-NMC"], "x509_common_name": [b"nmc.example"]})
     assert allowed.caller(uri).country == "GB"  # type: ignore[arg-type]
     with pytest.raises(AccessDenied, match="not on this service's allow-list"):
-        allowed.caller(CallContext({"x509_common_name": [b"XX-OTHER"]}))  # type: ignore[arg-type]
+        allowed.caller(CallContext({"peer_uri": [b"urn:credverify:regulator:XX-OTHER"]}))  # type: ignore[arg-type]
     with pytest.raises(AccessDenied, match="no client certificate"):
         allowed.caller(CallContext({}))  # type: ignore[arg-type]
 
@@ -81,13 +81,54 @@ def test_a_faulty_allow_list_stops_the_registry_at_start_up(tmp_path: Path, text
         AllowList.from_file(path)
 
 
-def test_identity_comes_from_the_regulator_uri_else_the_common_name() -> None:
+def test_identity_comes_from_the_one_regulator_uri_of_the_certificate() -> None:
     assert peer_identity(CallContext({  # type: ignore[arg-type]
         "peer_uri": [b"https://example.org/other", b"urn:credverify:regulator:CA-ON-CNO"],
         "x509_common_name": [b"cno"]})) == "CA-ON-CNO"
-    assert peer_identity(CallContext({"peer_uri": [b"https://example.org"],  # type: ignore[arg-type]
-                                      "x509_common_name": [b"GB-GMC"]})) == "GB-GMC"
     assert peer_identity(CallContext({})) is None  # type: ignore[arg-type]
+
+
+def test_a_certificate_whose_common_name_alone_says_gb_nmc_does_not_act_as_gb_nmc() -> None:
+    # Any certificate from the CA could carry that common name (a web server's, a test machine's).
+    for auth in ({"x509_common_name": [b"GB-NMC"]},
+                 {"peer_uri": [b"https://example.org"], "x509_common_name": [b"GB-NMC"]},
+                 {"peer_uri": [b"urn:credverify:regulator:"], "x509_common_name": [b"GB-NMC"]}):
+        with pytest.raises(AccessDenied, match="expected a URI subject alternative name"):
+            peer_identity(CallContext(auth))  # type: ignore[arg-type]
+
+
+def test_a_certificate_naming_several_regulators_is_refused() -> None:
+    two = CallContext({"peer_uri": [b"urn:credverify:regulator:GB-NMC", b"urn:credverify:regulator:GB-GMC"],
+                       "x509_common_name": [b"both"]})
+    with pytest.raises(AccessDenied, match="expected one urn:credverify:regulator:<ID> URI, found 2"):
+        peer_identity(two)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        (dict(ca=None, cert=Path("c.crt"), key=Path("c.key"), plaintext_for_local_use=False), "needs --ca-cert"),
+        (dict(ca=None, cert=None, key=None, plaintext_for_local_use=False), "--plaintext-for-local-use"),
+        (dict(ca=Path("ca.pem"), cert=None, key=None, plaintext_for_local_use=True), "contradicts"),
+        (dict(ca=Path("ca.pem"), cert=Path("c.crt"), key=None, plaintext_for_local_use=False), "private key"),
+    ],
+)
+def test_a_client_never_falls_back_to_plaintext_unasked(options: dict[str, object], complaint: str) -> None:
+    with pytest.raises(ConfigurationError, match=complaint):
+        ClientTls.chosen(**options)  # type: ignore[arg-type]
+    assert ClientTls.chosen(ca=None, cert=None, key=None, plaintext_for_local_use=True) is None
+    assert ClientTls.chosen(ca=Path("ca.pem"), cert=None, key=None, plaintext_for_local_use=False) == ClientTls(
+        Path("ca.pem"))
+
+
+def test_verify_with_a_client_certificate_but_no_ca_exits_before_sending_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("CREDVERIFY_GRPC_CA_CERT", "CREDVERIFY_GRPC_PLAINTEXT_FOR_LOCAL_USE"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["registry", "verify", "KE-NCK/1", "--cert", "c.crt", "--key", "c.key", "--family-name", "Wanjiru",
+                 "--target", "127.0.0.1:1"]) == EXIT_USAGE
+    assert "needs --ca-cert" in capsys.readouterr().err
 
 
 def test_plaintext_must_be_asked_for_by_name() -> None:

@@ -15,6 +15,12 @@ from typing import TextIO
 
 from prometheus_client import CollectorRegistry, Counter
 
+from credverify.core.adapters.grpc_security import (
+    AccessPolicy,
+    AllowList,
+    UnauthenticatedLocalAccess,
+    require_loopback,
+)
 from credverify.core.adapters.grpc_server_kit import GrpcServerMetrics, ServerSettings, first_failure, setting
 from credverify.core.adapters.kafka import ConfirmingProducer, ensure_topics, partitions_of
 from credverify.core.adapters.observability import MetricsEndpoint, configure_logging, serve_metrics
@@ -26,7 +32,7 @@ from credverify.core.keys import load_signer
 from credverify.core.settings import KafkaSettings, read_passphrase
 from credverify.core.trust import RootKeys, TrustList
 from credverify.issuer import handlers
-from credverify.issuer.adapters.grpc_server import build_server
+from credverify.issuer.adapters.grpc_server import ROLES, build_server
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
 from credverify.issuer.domain import ChangeStatus, IssueAttestation, choose_signing_key
@@ -76,19 +82,40 @@ class IssuerSettings:
 
 @dataclass(frozen=True)
 class IssuerServiceSettings:
-    """An issuer and where its IssuerService listens."""
+    """An issuer, where its IssuerService listens, and (under mutual TLS) the allow-list of the
+    council's systems that may call it."""
 
     issuer: IssuerSettings
     server: ServerSettings
+    allow_list: Path | None = None
 
     @classmethod
     def from_env(cls, args: object, env: Mapping[str, str] = os.environ) -> IssuerServiceSettings:
         """Build settings from parsed `issuer serve` arguments and the environment ($CREDVERIFY_ISSUER_LISTEN,
-        $CREDVERIFY_ISSUER_TLS_CERT, ..._TLS_KEY, ..._TLS_CLIENT_CA, ..._PLAINTEXT_FOR_LOCAL_USE,
+        $CREDVERIFY_ISSUER_TLS_CERT, ..._TLS_KEY, ..._TLS_CLIENT_CA, ..._ALLOW_LIST, ..._PLAINTEXT_FOR_LOCAL_USE,
         ..._METRICS_LISTEN). Raises ConfigurationError."""
+        allow_list = setting(args, "allow_list", env, "CREDVERIFY_ISSUER_ALLOW_LIST")
         return cls(issuer=IssuerSettings.from_env(args, env),
                    server=ServerSettings.from_env(args, env, prefix="CREDVERIFY_ISSUER_",
-                                                  default_listen=DEFAULT_LISTEN))
+                                                  default_listen=DEFAULT_LISTEN),
+                   allow_list=Path(allow_list) if allow_list else None)
+
+    def access_policy(self) -> AccessPolicy:
+        """Return who may call: the allow-list (with roles) under mutual TLS; in plaintext, on a loopback
+        address only, every local caller with every role. Raises ConfigurationError for TLS without a
+        client CA or an allow-list, and for plaintext on an address other machines can reach."""
+        return access_policy(self.server, self.allow_list)
+
+
+def access_policy(server: ServerSettings, allow_list: Path | None) -> AccessPolicy:
+    """See IssuerServiceSettings.access_policy."""
+    if server.tls is None:
+        require_loopback(server.listen)
+        return UnauthenticatedLocalAccess("", roles=ROLES)
+    if server.tls.client_ca is None or allow_list is None:
+        raise ConfigurationError("an issuer over TLS admits the council's systems by client certificate: it needs "
+                                 "--tls-client-ca and --allow-list")
+    return AllowList.from_file(allow_list, roles=ROLES)
 
 
 @dataclass
@@ -238,12 +265,14 @@ class IssuerMetrics:
 class IssuerService:
     """A running IssuerService: gRPC server, health loop, metrics. ``stop`` is graceful."""
 
-    def __init__(self, issuer: Issuer, settings: ServerSettings, *, hub: Callable[[], object]) -> None:
+    def __init__(self, issuer: Issuer, settings: ServerSettings, *, hub: Callable[[], object],
+                 access: AccessPolicy) -> None:
         self.issuer = issuer
         self.settings = settings
         self.metrics = IssuerMetrics()
         issuer.on_written = self.metrics.written
-        self.grpc = build_server(issuer, listen=settings.listen, tls=settings.tls, metrics=self.metrics.grpc)
+        self.grpc = build_server(issuer, listen=settings.listen, tls=settings.tls, access=access,
+                                 metrics=self.metrics.grpc)
         self.port = self.grpc.port
         self._checks = health_checks(issuer, hub)
         self._stop = threading.Event()
@@ -283,9 +312,11 @@ def run(settings: IssuerServiceSettings, stop: threading.Event, *,
     """Serve the IssuerService until ``stop`` is set, then shut down gracefully; return the exit code.
     Raises ConfigurationError (before serving) for unusable settings."""
     configure_logging(logging.getLevelName(logging.getLogger().level), json_lines=settings.server.json_logs)
+    access = settings.access_policy()  # before opening anything: a bad transport stops the start at once
     issuer = Issuer.open(settings.issuer, follow_trust=True)
     try:
-        service = IssuerService(issuer, settings.server, hub=lambda: hub_answers(settings.issuer.kafka))
+        service = IssuerService(issuer, settings.server, hub=lambda: hub_answers(settings.issuer.kafka),
+                                access=access)
         service.start()
         try:
             on_started(service.port)

@@ -130,11 +130,14 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--listen", help="host:port to listen on ($CREDVERIFY_ISSUER_LISTEN; default %s)"
                                         % DEFAULT_LISTEN)
     serve.add_argument("--plaintext-for-local-use", action="store_true",
-                       help="serve without TLS (only on a machine of your own; logged as a warning)")
+                       help="serve without TLS on a loopback address only (a machine of your own; logged as a warning)")
     serve.add_argument("--tls-cert", type=Path, help="server certificate (PEM; $CREDVERIFY_ISSUER_TLS_CERT)")
     serve.add_argument("--tls-key", type=Path, help="server private key (PEM; $CREDVERIFY_ISSUER_TLS_KEY)")
     serve.add_argument("--tls-client-ca", type=Path, help="CA of the council's client certificates (mutual TLS; "
                                                           "$CREDVERIFY_ISSUER_TLS_CLIENT_CA)")
+    serve.add_argument("--allow-list", type=Path,
+                       help="TOML file of the council's systems that may call and their roles (reader, issuer, "
+                            "key-admin); needed with TLS ($CREDVERIFY_ISSUER_ALLOW_LIST)")
     serve.add_argument("--metrics-listen", help="host:port for Prometheus /metrics "
                                                 "($CREDVERIFY_ISSUER_METRICS_LISTEN; default: none)")
     serve.add_argument("--log-format", choices=("json", "text"),

@@ -84,16 +84,25 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default="127.0.0.1:50051", help="registry host:port")
     parser.add_argument("--ca-cert", default=os.environ.get("CREDVERIFY_GRPC_CA_CERT"),
-                        help="CA of the registry's certificate, PEM; without it: plaintext ($CREDVERIFY_GRPC_CA_CERT)")
+                        help="CA of the registry's certificate, PEM ($CREDVERIFY_GRPC_CA_CERT)")
     parser.add_argument("--cert", default=os.environ.get("CREDVERIFY_GRPC_CLIENT_CERT"),
                         help="this regulator's client certificate, PEM ($CREDVERIFY_GRPC_CLIENT_CERT)")
     parser.add_argument("--key", default=os.environ.get("CREDVERIFY_GRPC_CLIENT_KEY"),
                         help="its private key, PEM ($CREDVERIFY_GRPC_CLIENT_KEY)")
+    parser.add_argument("--plaintext-for-local-use", action="store_true",
+                        default=os.environ.get("CREDVERIFY_GRPC_PLAINTEXT_FOR_LOCAL_USE", "") == "1",
+                        help="talk plaintext to a registry on your own machine; names and birth dates go "
+                             "unencrypted ($CREDVERIFY_GRPC_PLAINTEXT_FOR_LOCAL_USE=1)")
 
 
 def _channel(args: argparse.Namespace) -> grpc.Channel:
-    tls = ClientTls(server_ca=Path(args.ca_cert), cert_chain=Path(args.cert) if args.cert else None,
-                    private_key=Path(args.key) if args.key else None) if args.ca_cert else None
+    """Return a channel to ``--target``: TLS from --ca-cert (mutual with --cert/--key), plaintext only
+    with --plaintext-for-local-use. Raises ConfigurationError for anything in between."""
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    tls = ClientTls.chosen(ca=path(args.ca_cert), cert=path(args.cert), key=path(args.key),
+                           plaintext_for_local_use=args.plaintext_for_local_use)
     return open_channel(args.target, tls)
 
 

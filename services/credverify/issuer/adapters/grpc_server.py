@@ -1,6 +1,11 @@
 """gRPC IssuerService for a council's own systems, built with the server kit every service shares
 (health, reflection, shutdown gate, metrics, INVALID_ARGUMENT for undecodable requests).
 
+Who may call is the registry's model: mutual TLS, then an allow-list of the council's own systems
+by certificate identity, each with roles (``ROLE_OF_RPC``): a ``reader`` looks credentials and keys
+up, an ``issuer`` signs new credentials and status changes, a ``key-admin`` adds keys and stops a
+compromised one. A caller without the role an RPC needs gets PERMISSION_DENIED before anything runs.
+
 Each RPC decides once what a failure means: a malformed request or a change that
 does not apply is INVALID_ARGUMENT, an unknown credential or key NOT_FOUND, no
 key that may sign FAILED_PRECONDITION, a record the hub did not confirm
@@ -20,7 +25,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from credverify.core.adapters import grpc_server_kit as kit
-from credverify.core.adapters.grpc_security import ServerTls
+from credverify.core.adapters.grpc_security import AccessPolicy, ServerTls, admit
 from credverify.core.adapters.grpc_server_kit import GrpcServer, GrpcServerMetrics, RpcBoundary, ServiceBinding
 from credverify.core.errors import ConfigurationError, DeliveryFailed, InvalidInput, NotFound
 from credverify.core.keys import public_jwk, public_pem
@@ -38,6 +43,19 @@ logger = logging.getLogger(__name__)
 SERVICE_NAME = issuer_pb2.DESCRIPTOR.services_by_name["IssuerService"].full_name
 # Threads for calls: writes take turns on one lock anyway; the rest are quick reads.
 WORKERS = 8
+
+# Which role each RPC needs. Every RPC of the service is here (a test checks it), so a new RPC cannot
+# be served without someone deciding who may call it.
+READER, ISSUER, KEY_ADMIN = "reader", "issuer", "key-admin"
+ROLE_OF_RPC = {
+    "GetCredential": READER,
+    "GetIssuer": READER,
+    "Issue": ISSUER,
+    "ChangeStatus": ISSUER,
+    "RotateKey": KEY_ADMIN,
+    "ReportCompromise": KEY_ADMIN,
+}
+ROLES = frozenset(ROLE_OF_RPC.values())
 
 _ACTIONS = {
     issuer_pb2.STATUS_ACTION_SUSPEND: "suspend",
@@ -93,14 +111,16 @@ def command_from(att: attestation_pb2.Attestation, *, issuer_id: str, jurisdicti
 
 
 class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
-    def __init__(self, issuer: Issuer) -> None:
+    def __init__(self, issuer: Issuer, access: AccessPolicy) -> None:
         self._issuer = issuer
+        self._access = access
         # One writer at a time: versions come from the ledger, and two changes of one credential
         # in parallel must not both build on the same version.
         self._write = threading.Lock()
 
     def Issue(self, request: issuer_pb2.IssueRequest, context: grpc.ServicerContext) -> issuer_pb2.IssueResponse:
         with RpcBoundary(context, "Issue", service="issuer"):
+            admit(self._access, context, ROLE_OF_RPC["Issue"])
             settings = self._issuer.settings
             cmd = command_from(request.attestation, issuer_id=settings.issuer_id, jurisdiction=settings.jurisdiction)
             return self._written(lambda: self._issuer.issue([cmd]))
@@ -108,6 +128,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
     def ChangeStatus(self, request: issuer_pb2.ChangeStatusRequest, context: grpc.ServicerContext
                      ) -> issuer_pb2.IssueResponse:
         with RpcBoundary(context, "ChangeStatus", service="issuer"):
+            admit(self._access, context, ROLE_OF_RPC["ChangeStatus"])
             if request.action not in _ACTIONS:
                 raise InvalidInput("action: expected one of %s" % ", ".join(
                     issuer_pb2.StatusAction.Name(a) for a in _ACTIONS))
@@ -119,6 +140,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
     def GetCredential(self, request: issuer_pb2.GetCredentialRequest, context: grpc.ServicerContext
                       ) -> issuer_pb2.IssueResponse:
         with RpcBoundary(context, "GetCredential", service="issuer"):
+            admit(self._access, context, ROLE_OF_RPC["GetCredential"])
             self._own(request.credential_id)
             att, entry = current_attestation(request.credential_id, ledger=self._issuer.ledger)
             return issuer_pb2.IssueResponse(
@@ -131,10 +153,12 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
     def GetIssuer(self, request: issuer_pb2.GetIssuerRequest, context: grpc.ServicerContext
                   ) -> issuer_pb2.GetIssuerResponse:
         with RpcBoundary(context, "GetIssuer", service="issuer"):
+            admit(self._access, context, ROLE_OF_RPC["GetIssuer"])
             return self._issuer_view()
 
     def RotateKey(self, request: issuer_pb2.RotateKeyRequest, context: grpc.ServicerContext) -> issuer_pb2.KeyInfo:
         with RpcBoundary(context, "RotateKey", service="issuer"):
+            admit(self._access, context, ROLE_OF_RPC["RotateKey"])
             keyring = self._keyring()
             with self._write:
                 signer = keyring.generate()
@@ -148,6 +172,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
     def ReportCompromise(self, request: issuer_pb2.ReportCompromiseRequest, context: grpc.ServicerContext
                          ) -> issuer_pb2.KeyInfo:
         with RpcBoundary(context, "ReportCompromise", service="issuer"):
+            admit(self._access, context, ROLE_OF_RPC["ReportCompromise"])
             keyring = self._keyring()
             signers = keyring.signers()
             wanted = request.keyid.lower()
@@ -245,12 +270,14 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
         return response
 
 
-def build_server(issuer: Issuer, *, listen: str, tls: ServerTls | None, metrics: GrpcServerMetrics | None = None,
-                 workers: int = WORKERS) -> GrpcServer:
+def build_server(issuer: Issuer, *, listen: str, tls: ServerTls | None, access: AccessPolicy,
+                 metrics: GrpcServerMetrics | None = None, workers: int = WORKERS) -> GrpcServer:
     """Return a bound, not yet started IssuerService server (NOT_SERVING until the composition root
-    says otherwise). Raises ConfigurationError when ``listen`` cannot be bound or TLS files are unusable."""
+    says otherwise) that admits callers by ``access``. Raises ConfigurationError when ``listen`` cannot
+    be bound or TLS files are unusable."""
+    servicer = IssuerServicer(issuer, access)
     service = ServiceBinding(
         issuer_pb2.DESCRIPTOR.services_by_name["IssuerService"],
-        lambda server: issuer_pb2_grpc.add_IssuerServiceServicer_to_server(IssuerServicer(issuer), server),
+        lambda server: issuer_pb2_grpc.add_IssuerServiceServicer_to_server(servicer, server),
         label="issuer")
     return kit.build_server(service, listen=listen, tls=tls, metrics=metrics, workers=workers)
