@@ -3,6 +3,7 @@
     credverify trust ...      federation operator: root keys, issuer records
     credverify issuer ...     source council: keys, signed attestations
     credverify registry ...   destination regulator: serve, verify, register
+    credverify hub ...        federation operator: admission of the councils' submissions
     credverify flows ...      statisticians: the Faust worker, its statistics, CSV/JSON export
                               (also as `credverify flowstats ...`, its earlier name)
 
@@ -25,6 +26,7 @@ __all__ = ["EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from credverify.admission import cli as admission_cli
     from credverify.federation import cli as federation_cli
     from credverify.flowstats import cli as flowstats_cli
     from credverify.issuer import cli as issuer_cli
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     federation_cli.add_commands(services.add_parser("trust", help="federation root keys and issuer records"))
     issuer_cli.add_commands(services.add_parser("issuer", help="sign and publish attestations"))
     registry_cli.add_commands(services.add_parser("registry", help="verify attestations, answer gRPC"))
+    admission_cli.add_commands(services.add_parser("hub", help="the hub's admission of submitted attestations"))
     flowstats_cli.add_commands(services.add_parser("flows", help="anonymised flow statistics"))
     flowstats_cli.add_commands(services.add_parser("flowstats", help="the same as flows (earlier name)"))
     args = parser.parse_args(argv)
