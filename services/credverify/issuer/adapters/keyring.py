@@ -1,5 +1,9 @@
 """A directory of an issuer's Ed25519 key files (encrypted at rest, 0600) and the keys it stopped
-trusting itself. Which one signs is decided by issuer.domain.choose_signing_key."""
+trusting itself. Which one signs is decided by issuer.domain.choose_signing_key.
+
+Opening a key file costs a memory-hard key derivation (core/keys.py: scrypt, ~0.4 s), and a service
+asks for its keys on every signing and every health check, so each file is opened once and kept
+until it changes on disk."""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ class Keyring:
     def __init__(self, directory: Path, *, passphrase: bytes | None) -> None:
         self.directory = directory
         self._passphrase = passphrase
+        # path -> (what its stat said when it was opened, its Signer)
+        self._opened: dict[Path, tuple[tuple[int, int, int], Signer]] = {}
         if not directory.is_dir():
             raise ConfigurationError("keyring %s is not a directory" % directory)
 
@@ -31,10 +37,24 @@ class Keyring:
     def signers(self) -> dict[str, Signer]:
         """Every key of the keyring by keyid. Raises ConfigurationError if a file cannot be loaded."""
         found = {}
+        opened = {}
         for path in sorted(self.directory.glob("*.key")):
-            signer = load_signer(path, passphrase=self._passphrase)
+            signer = self._open(path)
+            opened[path] = self._opened[path]
             found[signer.keyid] = signer
+        self._opened = opened  # a file that went away is forgotten
         return found
+
+    def _open(self, path: Path) -> Signer:
+        try:
+            info = path.stat()
+        except OSError as exc:
+            raise ConfigurationError("cannot read key file %s: %s" % (path, exc.strerror)) from exc
+        seen = (info.st_ino, info.st_size, info.st_mtime_ns)
+        cached = self._opened.get(path)
+        if cached is None or cached[0] != seen:
+            cached = self._opened[path] = (seen, load_signer(path, passphrase=self._passphrase))
+        return cached[1]
 
     def compromised(self) -> dict[str, dt.datetime]:
         path = self.directory / COMPROMISED_FILE
