@@ -9,10 +9,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from credverify.core.adapters.kafka import ensure_topics
 from credverify.core.settings import KafkaSettings
 from credverify.core.topics import Topics
 from credverify.localrun import Service, cli_env, run_cli
+from tests.integration.test_admission import create_submission_topic
 from tests.integration.test_issuer_bulk import write_register
 from tests.topic_reader import end_offsets_total, read_all
 
@@ -24,14 +24,15 @@ def test_a_broker_killed_during_a_bulk_issue_loses_and_doubles_nothing(
 ) -> None:
     bootstrap = private_kafka.bootstrap
     env = cli_env(bootstrap, topics.prefix)
-    ensure_topics(KafkaSettings(bootstrap, topics), only=[topics.attestations])
+    create_submission_topic(KafkaSettings(bootstrap, topics), "KE-NCK")
+    submitted = topics.submissions("KE-NCK")
     run_cli(["issuer", "keygen", "--key", "ke.key"], env=env, cwd=tmp_path)
     write_register(tmp_path / "register.csv", ROWS)
 
     command = Service("bulk", ["issuer", "bulk", "--key", "ke.key", "--issuer-id", "KE-NCK", "--jurisdiction", "KE",
                                "--register", "register.csv", "--no-progress"], env=env, cwd=tmp_path)
     deadline = time.monotonic() + 120
-    while end_offsets_total(bootstrap, topics.attestations) == 0:
+    while end_offsets_total(bootstrap, submitted) == 0:
         assert time.monotonic() < deadline and command.process.poll() is None, command.log()[-3000:]
         time.sleep(0.02)
     # Kill the broker outright (no controlled shutdown), keep it down a moment, start it on the same data.
@@ -41,7 +42,7 @@ def test_a_broker_killed_during_a_bulk_issue_loses_and_doubles_nothing(
     private_kafka.process = None
     time.sleep(3)
     private_kafka.start()
-    on_hub_when_killed = str(end_offsets_total(bootstrap, topics.attestations))
+    on_hub_when_killed = str(end_offsets_total(bootstrap, submitted))
 
     exit_code = command.process.wait(timeout=240)
     output = command.log()
@@ -53,7 +54,7 @@ def test_a_broker_killed_during_a_bulk_issue_loses_and_doubles_nothing(
     assert int(summary.group(2)) + int(summary.group(3)) == ROWS
     assert len(unconfirmed) == int(summary.group(3))
 
-    on_hub = Counter(key.decode() for key, _ in read_all(bootstrap, topics.attestations))
+    on_hub = Counter(key.decode() for key, _ in read_all(bootstrap, submitted))
     doubled = [key for key, n in on_hub.items() if n > 1]
     assert doubled == [], "%d attestations appear twice on the topic, e.g. %s" % (len(doubled), doubled[:3])
     missing = [n for n in range(ROWS) if "KE-NCK/%d" % (40000 + n) not in on_hub and
@@ -64,5 +65,5 @@ def test_a_broker_killed_during_a_bulk_issue_loses_and_doubles_nothing(
     rerun = run_cli(["issuer", "bulk", "--key", "ke.key", "--issuer-id", "KE-NCK", "--jurisdiction", "KE",
                      "--register", "register.csv", "--no-progress"], env=env, cwd=tmp_path)
     assert "%d rows:" % ROWS in rerun.stdout
-    final = Counter(key for key, _ in read_all(bootstrap, topics.attestations))
+    final = Counter(key for key, _ in read_all(bootstrap, submitted))
     assert len(final) == ROWS and max(final.values()) == 1, "killed with %s on the hub" % on_hub_when_killed

@@ -1,4 +1,5 @@
-"""A council's register export through `credverify issuer bulk` to the real broker and back."""
+"""A council's register export through `credverify issuer bulk` to the real broker and back: what the
+council published is on its own submission topic, for the hub's admission."""
 
 from __future__ import annotations
 
@@ -46,28 +47,28 @@ def test_bulk_issue_publishes_valid_rows_once_reports_bad_ones_and_a_rerun_publi
     strict = bulk(tmp_path, env, "--strict")
     assert strict.returncode == 1, strict.stdout + strict.stderr
     assert "nothing published" in strict.stdout
-    assert read_all(kafka_bootstrap, topics.attestations) == []
+    assert read_all(kafka_bootstrap, topics.submissions("KE-NCK")) == []
 
     first = bulk(tmp_path, env)
     assert first.returncode == 1, first.stderr  # done in part: two rows were invalid
     assert "INVALID row 5: isco: expected an ISCO-08 health unit group" in first.stdout
     assert "INVALID row 12: date_of_birth: expected a date YYYY-MM-DD, found '31/12/1990'" in first.stdout
     assert "500 rows: 498 published and confirmed, 0 unchanged" in first.stdout
-    records = read_all(kafka_bootstrap, topics.attestations)
+    records = read_all(kafka_bootstrap, topics.submissions("KE-NCK"))
     keys = Counter(key for key, _ in records)
     assert len(records) == 498 and max(keys.values()) == 1
     assert b"KE-NCK/40003" not in keys and b"KE-NCK/40010" not in keys
 
     again = bulk(tmp_path, env)
     assert "500 rows: 0 published and confirmed, 498 unchanged" in again.stdout
-    assert len(read_all(kafka_bootstrap, topics.attestations)) == 498
+    assert len(read_all(kafka_bootstrap, topics.submissions("KE-NCK"))) == 498
 
     # Fix the two rows and change one practitioner's name: exactly three records more.
     write_register(tmp_path / "register.csv", 500, bad_rows={7: ("family_name", "Njeri-Kamau")})
     fixed = bulk(tmp_path, env)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "500 rows: 3 published and confirmed, 497 unchanged" in fixed.stdout
-    assert len(read_all(kafka_bootstrap, topics.attestations)) == 501
+    assert len(read_all(kafka_bootstrap, topics.submissions("KE-NCK"))) == 501
 
 
 def test_a_status_change_is_a_new_signed_version_on_the_hub(tmp_path: Path, kafka_bootstrap: str,
@@ -87,7 +88,7 @@ def test_a_status_change_is_a_new_signed_version_on_the_hub(tmp_path: Path, kafk
     assert unknown.returncode == 2 and "never issued" in unknown.stderr
 
     versions = []
-    for key, value in read_all(kafka_bootstrap, topics.attestations):
+    for key, value in read_all(kafka_bootstrap, topics.submissions("KE-NCK")):
         if key == b"KE-NCK/40001":
             att = attestation_pb2.Attestation.FromString(envelope_pb2.Envelope.FromString(value).payload)
             versions.append((att.version, att.status, att.status_reason))

@@ -103,7 +103,7 @@ def test_the_ledger_holds_a_signing_before_the_broker_is_asked_to_send_it(issuer
 def test_a_confirmed_issue_is_published_as_signed_and_marked_with_its_position(issuer: Issuer) -> None:
     [event] = issuer.issue(nurse())
     [record] = issuer.publisher.asked
-    assert (record.topic, record.key, record.payload_type) == ("unit.credverify.attestations.v1",
+    assert (record.topic, record.key, record.payload_type) == ("unit.credverify.submissions.v1.KE-NCK",
                                                                b"KE-NCK/12345", ATTESTATION_TYPE)
     assert record.value == event.envelope_bytes
     assert event.outcome == handlers.PUBLISHED and event.confirmed and event.error is None

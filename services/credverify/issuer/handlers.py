@@ -162,8 +162,11 @@ def _send(plan: list[IssuedEntry | AttestationIssued], *, publisher: Publisher, 
 
 
 def _record_of(entry: IssuedEntry, topics: Topics) -> OutgoingRecord:
-    return OutgoingRecord(topic=topics.attestations, key=entry.credential_id.encode(), value=entry.envelope_bytes,
-                          payload_type=ATTESTATION_TYPE)
+    """The record of a signing, on this council's own submission topic: the hub's admission verifies it
+    there and alone writes the compacted attestations topic."""
+    issuer_id = entry.credential_id.split("/", 1)[0]  # "<issuer id>/<number>", validated before signing
+    return OutgoingRecord(topic=topics.submissions(issuer_id), key=entry.credential_id.encode(),
+                          value=entry.envelope_bytes, payload_type=ATTESTATION_TYPE)
 
 
 def _outcomes(sent: list[IssuedEntry], deliveries: list[Delivery]) -> list[AttestationIssued]:
