@@ -25,7 +25,17 @@ from credverify.core.timefmt import to_date, to_timestamp
 from credverify.core.trust import TrustList, verify_issuer_record
 from credverify.issuer.domain import build_attestation
 from credverify.v1 import attestation_pb2, common_pb2
-from tests.factories import KE_KEY, ROOTS, T0, kenya_issuer_record, nurse, record_bytes, trust_list
+from tests.factories import (
+    KE_KEY,
+    RO_KEY,
+    ROOTS,
+    T0,
+    fixed_signer,
+    kenya_issuer_record,
+    nurse,
+    record_bytes,
+    trust_list,
+)
 
 Edit = Callable[[attestation_pb2.Attestation], None]
 
@@ -265,3 +275,32 @@ def test_a_record_key_mismatch_quotes_at_most_200_characters_of_the_key() -> Non
 def test_a_record_key_is_checked_whenever_one_is_given_even_empty_and_skipped_only_without_one() -> None:
     assert untrusted(signed_at(T0), trust_list(), record_key="").code == "RECORD_KEY_MISMATCH"
     assert verify_attestation(signed_at(T0), trust=trust_list(), record_key=None).credential_id == "KE-NCK/12345"
+
+
+def test_a_verified_attestation_keeps_the_very_bytes_that_were_verified() -> None:
+    data = signed_at(T0)
+    verified = verify_attestation(data, trust=trust_list())
+    assert verified.envelope_bytes == data, "the registry hands these bytes out as evidence"
+
+
+def test_an_unknown_signer_is_named_by_its_keyid_shortened_to_16_characters() -> None:
+    stranger = fixed_signer("not on the trust list")
+    envelope = sign_attestation(valid(), signer=stranger)
+    envelope.signatures.add(sig=b"\x00" * 64, keyid="")
+    refused = untrusted(envelope.SerializeToString(), trust_list())
+    assert (refused.code, refused.detail) == (
+        "ISSUER_UNKNOWN", "signed by key(s) %s, (empty keyid), which no issuer on the trust list holds"
+        % stranger.keyid[:16])
+
+
+def test_a_key_of_another_issuer_is_refused_naming_both_issuers() -> None:
+    refused = untrusted(sign_attestation(valid(), signer=RO_KEY).SerializeToString(), trust_list())
+    assert (refused.code, refused.detail) == (
+        "SIGNATURE_INVALID", "signed by a key of issuer 'RO-CMR', but the attestation names issuer 'KE-NCK'")
+
+
+def test_a_signed_payload_that_is_not_an_attestation_is_malformed_with_the_parser_s_complaint() -> None:
+    data = KE_KEY.sign("application/vnd.credverify.attestation.v1+protobuf", b"\xff\xff\xff").SerializeToString()
+    with pytest.raises(Malformed) as err:
+        verify_attestation(data, trust=trust_list())
+    assert err.value.detail.startswith("signed payload is not an Attestation: ")
