@@ -5,6 +5,8 @@ issuer at start-up; a caller without the role an RPC needs is refused before any
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from credverify.core.adapters.grpc_security import (
 )
 from credverify.core.errors import AccessDenied, ConfigurationError
 from credverify.issuer.adapters.grpc_server import READER, ROLE_OF_RPC, ROLES
+from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
 from credverify.issuer.bootstrap import IssuerServiceSettings
 from credverify.v1 import issuer_pb2
 
@@ -146,3 +149,19 @@ def test_issuer_serve_in_plaintext_on_all_addresses_stops_at_start_with_a_clear_
     err = capsys.readouterr().err
     assert "loopback address" in err and "0.0.0.0:50061" in err
     assert not (tmp_path / "l.db").exists(), "nothing was opened before the refusal"
+
+
+def test_the_issuer_ledger_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        ledger = SqliteIssuedLedger(tmp_path / "ledger.db")
+        ledger.counts()
+        ledger.close()
+        (tmp_path / "old.db").write_bytes(b"")
+        (tmp_path / "old.db").chmod(0o644)
+        SqliteIssuedLedger(tmp_path / "old.db").close()
+    finally:
+        os.umask(old_umask)
+    for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm", "old.db"):
+        if (tmp_path / name).exists():
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name

@@ -33,8 +33,17 @@ def test_rows_are_numbered_as_a_spreadsheet_shows_them() -> None:
         "30001", "30003").replace("1995-02-03", "1995-02-30")])
     assert errors(text) == [
         "row 3: isco: expected an ISCO-08 health unit group (e.g. 2221 nursing professionals), found '9999'",
-        "row 4: date_of_birth: expected a date YYYY-MM-DD, found '1995-02-30'",
+        "row 4: date_of_birth: expected a date YYYY-MM-DD",  # a birth date is not repeated back
     ]
+
+
+def test_an_error_about_a_persons_details_names_the_column_never_the_value() -> None:
+    text = "\n".join([HEADER, GOOD.replace("Achieng", "Achi\x07eng"), GOOD.replace("30001", "30002").replace(
+        "1995-02-03", "03/02/1995"), GOOD.replace("30001", "30003").replace(",KE,2221", ",Kenya,2221")])
+    reported = errors(text)
+    assert [e.split(":")[1].strip() for e in reported] == ["family_name", "date_of_birth", "country_of_training"]
+    for value in ("Achi", "03/02/1995", "Kenya"):
+        assert not any(value in e for e in reported), reported
 
 
 def test_a_credential_number_twice_is_an_error_on_the_later_row() -> None:

@@ -49,6 +49,14 @@ from credverify.issuer.handlers import AttestationIssued, BulkReport
 
 __all__ = ["add_commands"]
 
+# What --subject-file holds; given_names may be empty.
+SUBJECT_FIELDS = ("practitioner_number", "family_name", "given_names", "date_of_birth", "country_of_training")
+REQUIRED_SUBJECT_FIELDS = frozenset(SUBJECT_FIELDS) - {"given_names"}
+# Flags that put personal data in /proc/PID/cmdline and shell history; each now names --subject-file.
+REFUSED_SUBJECT_FLAGS = ("--practitioner-number", "--family-name", "--given-names", "--dob", "--trained-in")
+# A subject is five short fields; anything much larger is the wrong file.
+MAX_SUBJECT_FILE_BYTES = 64 * 1024
+
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -80,11 +88,12 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     _add_issuer(one)
     one.add_argument("--number", required=True, help="local credential number (credential id = ISSUER/NUMBER)")
     one.add_argument("--kind", default="LICENCE", help="LICENCE, DIPLOMA or GOOD_STANDING")
-    one.add_argument("--practitioner-number", required=True)
-    one.add_argument("--family-name", required=True)
-    one.add_argument("--given-names", default="")
-    one.add_argument("--dob", required=True, help="date of birth, YYYY-MM-DD")
-    one.add_argument("--trained-in", required=True, help="country of training, ISO 3166-1 alpha-2")
+    one.add_argument("--subject-file", required=True, metavar="FILE|-",
+                     help="the practitioner's details, from a file or - for standard input, never the command "
+                          "line (every user of the machine can read it): JSON or key=value lines with %s"
+                          % ", ".join(SUBJECT_FIELDS))
+    for flag in REFUSED_SUBJECT_FLAGS:  # the old flags: refused with a reason, not 'unrecognized'
+        one.add_argument(flag, dest="refused_" + flag[2:].replace("-", "_"), help=argparse.SUPPRESS)
     one.add_argument("--isco", required=True, help="ISCO-08 unit group, e.g. 2221")
     one.add_argument("--status", default="ACTIVE",
                      help="ACTIVE, SUSPENDED, REVOKED, LAPSED or ACTIVE_WITH_CONDITIONS")
@@ -235,20 +244,89 @@ def _report(events: list[AttestationIssued], topic: str) -> int:
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
+def read_subject(text: str) -> dict[str, str]:
+    """Return the subject fields of a --subject-file: a JSON object, or ``key=value`` lines (blank lines
+    and lines starting with # ignored). Raises InvalidInput naming fields, never their values."""
+    stripped = text.strip()
+    fields = _json_fields(stripped) if stripped.startswith("{") else _key_value_lines(stripped)
+    unknown = sorted(name[:40] for name in set(fields) - set(SUBJECT_FIELDS))
+    missing = sorted(name for name in REQUIRED_SUBJECT_FIELDS if not fields.get(name, "").strip())
+    problems = ["unknown: " + ", ".join(unknown)] if unknown else []
+    problems += ["missing: " + ", ".join(missing)] if missing else []
+    if problems:
+        raise InvalidInput("subject-file: expected the fields %s; %s" % (", ".join(SUBJECT_FIELDS),
+                                                                         "; ".join(problems)))
+    return {name: fields.get(name, "").strip() for name in SUBJECT_FIELDS}
+
+
+def _json_fields(text: str) -> dict[str, str]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("subject-file: not valid JSON (line %d, column %d)" % (exc.lineno, exc.colno)) from exc
+    if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
+        raise InvalidInput("subject-file: expected a JSON object of text fields")
+    return {str(k): v for k, v in document.items()}
+
+
+def _key_value_lines(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        if not equals:
+            raise InvalidInput("subject-file: line %d: expected key=value" % number)
+        if name.strip() in fields:
+            raise InvalidInput("subject-file: line %d: %s given twice" % (number, name.strip()[:40]))
+        fields[name.strip()] = value.strip()
+    return fields
+
+
+def _subject_text(source: str) -> str:
+    """Read --subject-file (``-``: standard input). Raises InvalidInput."""
+    try:
+        if source == "-":
+            text = sys.stdin.read(MAX_SUBJECT_FILE_BYTES + 1)
+        else:
+            with open(source, encoding="utf-8-sig") as handle:
+                text = handle.read(MAX_SUBJECT_FILE_BYTES + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("subject-file: cannot read %s (%s)" % (source, getattr(exc, "strerror", None) or
+                                                                   type(exc).__name__)) from exc
+    if len(text) > MAX_SUBJECT_FILE_BYTES:
+        raise InvalidInput("subject-file: expected at most %d bytes" % MAX_SUBJECT_FILE_BYTES)
+    return text
+
+
+def _refuse_subject_flags(args: argparse.Namespace) -> None:
+    given = [flag for flag in REFUSED_SUBJECT_FLAGS if getattr(args, "refused_" + flag[2:].replace("-", "_"))]
+    if given:
+        raise InvalidInput("%s: personal data on the command line is readable by every user of this machine "
+                           "(/proc/PID/cmdline) and stays in shell history; put the subject in --subject-file "
+                           "FILE (or - for standard input) instead" % ", ".join(given))
+
+
+def _date_of_birth(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:  # the message would carry the value: a birth date
+        raise InvalidInput("subject-file: date_of_birth: expected a date YYYY-MM-DD") from exc
+
+
 def _issue_one(args: argparse.Namespace) -> int:
-    dob = parse_date("dob", args.dob)
-    if dob is None:
-        raise InvalidInput("dob: missing")
+    _refuse_subject_flags(args)
+    subject = read_subject(_subject_text(args.subject_file))
     cmd = IssueAttestation(
         issuer_id=args.issuer_id,
         jurisdiction=args.jurisdiction,
         local_number=args.number,
         kind=parse_kind(args.kind),
-        practitioner_number=args.practitioner_number,
-        family_name=args.family_name,
-        given_names=args.given_names,
-        date_of_birth=dob,
-        country_of_training=args.trained_in,
+        practitioner_number=subject["practitioner_number"],
+        family_name=subject["family_name"],
+        given_names=subject["given_names"],
+        date_of_birth=_date_of_birth(subject["date_of_birth"]),
+        country_of_training=subject["country_of_training"].upper(),
         profession_isco=args.isco,
         status=parse_status(args.status),
         status_reason=args.status_reason,
@@ -260,9 +338,12 @@ def _issue_one(args: argparse.Namespace) -> int:
         award_date=parse_date("award-date", args.award_date),
         version=args.version,
     )
-    from credverify.issuer.domain import build_attestation
+    from credverify.issuer.domain import build_attestation, without_personal_value
 
-    build_attestation(cmd, now=dt.datetime.now(dt.UTC))  # a bad order stops here, before any connection
+    try:
+        build_attestation(cmd, now=dt.datetime.now(dt.UTC))  # a bad order stops here, before any connection
+    except InvalidInput as exc:
+        raise without_personal_value(exc) from exc
     issuer = _open(args)
     try:
         return _report(issuer.issue([cmd]), issuer.settings.kafka.topics.attestations)

@@ -210,14 +210,14 @@ def _with_condition(conditions: list[str], text: str) -> list[str]:
     if not text:
         raise InvalidInput("condition: expected the text of the condition, found nothing")
     if text in conditions:
-        raise InvalidInput("condition: %r applies already" % text)
+        raise InvalidInput("condition: that condition applies already")  # its text may be health data
     return [*conditions, text]
 
 
 def _without_condition(conditions: list[str], text: str) -> list[str]:
     if text not in conditions:
-        raise InvalidInput("condition: expected one of the conditions in force %r, found %r" % (
-            conditions, text))
+        raise InvalidInput("condition: expected one of the conditions in force (%d), found another text" % (
+            len(conditions)))
     remaining = list(conditions)
     remaining.remove(text)
     return remaining
@@ -276,3 +276,19 @@ def choose_signing_key(keyids: set[str], *, record: trust_pb2.IssuerRecord | Non
     newest = max(usable, key=lambda k: (from_timestamp(k.not_before) if k.HasField("not_before")
                                         else dt.datetime.min.replace(tzinfo=dt.UTC), k.keyid))
     return newest.keyid
+
+
+# Fields whose values are personal data (names, numbers, birth dates) or may be (a condition on
+# practice can describe someone's health): an error about them names the field, never the value.
+PERSONAL_FIELDS = ("subject.", "conditions", "condition", "family_name", "given_names", "date_of_birth",
+                   "practitioner_number")
+
+
+def without_personal_value(error: InvalidInput) -> InvalidInput:
+    """Return ``error``, or when it is about a personal field, the same error cut before the value it
+    quotes ("subject.family_name: control characters are not allowed, found '...'" loses ", found ...")."""
+    text = str(error)
+    if not text.partition(":")[0].startswith(PERSONAL_FIELDS):
+        return error
+    cut = text.find(" found ")
+    return InvalidInput(text[:cut].rstrip(",")) if cut >= 0 else error

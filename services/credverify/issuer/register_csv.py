@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from credverify.core.errors import InvalidInput
 from credverify.core.parsing import parse_date, parse_kind, parse_status
-from credverify.issuer.domain import IssueAttestation, build_attestation
+from credverify.issuer.domain import IssueAttestation, build_attestation, without_personal_value
 
 REQUIRED_COLUMNS = (
     "credential_number", "kind", "practitioner_number", "family_name", "given_names", "date_of_birth",
@@ -120,8 +120,8 @@ def _read_row(row: int, values: dict[Any, Any], width: int, *, issuer_id: str,
     try:
         command = _command(cells, issuer_id=issuer_id, jurisdiction=jurisdiction)
         build_attestation(command, now=_VALIDATION_CLOCK)
-    except InvalidInput as exc:
-        field, reason = _split_field(str(exc))
+    except InvalidInput as exc:  # a clerk's terminal and logs see the column, not the person's data
+        field, reason = _split_field(str(without_personal_value(exc)))
         return RowError(row, _column_of(field), reason)
     return RegisterRow(row, command)
 

@@ -4,11 +4,17 @@ A signing is written *before* it is published and marked confirmed after the
 broker acknowledges it, so a crash in between leaves a record that a re-run
 sends again byte for byte (the same version: a registry treats the copy as a
 harmless duplicate) instead of signing a second version.
+
+The ledger holds every signed attestation, names and birth dates included, so
+its file is created readable by its owner only (0600, whatever the umask);
+SQLite gives its -wal and -shm files the database file's mode.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -39,6 +45,7 @@ class SqliteIssuedLedger:
     def __init__(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _owner_only(path)
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -95,6 +102,16 @@ class SqliteIssuedLedger:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _owner_only(path: Path) -> None:
+    """Create ``path`` as an empty file of mode 0600, or take group and other access away from an
+    existing one (a ledger created before this rule, under a 022 umask, is 0644)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(0o600)
 
 
 class _Transaction:
