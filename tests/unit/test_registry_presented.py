@@ -9,11 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from credverify.core.attestation import sign_attestation
+from credverify.core.timefmt import to_timestamp
+from credverify.core.trust import TrustList, verify_issuer_record
+from credverify.federation.domain import build_issuer_record
 from credverify.issuer.domain import build_attestation
 from credverify.registry import handlers
 from credverify.registry.ports import StoredAttestation
 from credverify.v1 import common_pb2, registry_pb2
-from tests.factories import KE_KEY, T0, TODAY, fixed_signer, nurse, trust_list
+from tests.factories import KE_KEY, ROOTS, T0, TODAY, fixed_signer, kenya_record, nurse, record_bytes, trust_list
 
 
 def envelope(*, now: dt.datetime = T0, version: int | None = None, **overrides: object) -> bytes:
@@ -22,16 +25,22 @@ def envelope(*, now: dt.datetime = T0, version: int | None = None, **overrides: 
 
 
 class HeldStore:
-    def __init__(self, envelope_bytes: bytes | None, version: int = 0) -> None:
-        self.row = StoredAttestation("KE-NCK/12345", version, envelope_bytes) if envelope_bytes else None
+    def __init__(self, envelope_bytes: bytes | None, version: int = 0, appended_at: dt.datetime | None = None
+                 ) -> None:
+        self.row = (StoredAttestation("KE-NCK/12345", version, envelope_bytes, appended_at=appended_at)
+                    if envelope_bytes else None)
 
     def get(self, credential_id: str) -> StoredAttestation | None:
         return self.row if self.row and credential_id == self.row.credential_id else None
 
 
-def presented(data: bytes, store: HeldStore, claimed: registry_pb2.ClaimedSubject | None = None
-              ) -> tuple[list[str], handlers.VerifyOutcome]:
-    outcome = handlers.verify_presented(data, claimed, store=store, trust=trust_list(), today=TODAY)  # type: ignore[arg-type]
+NOW = dt.datetime.combine(TODAY, dt.time(12), dt.UTC)
+
+
+def presented(data: bytes, store: HeldStore, claimed: registry_pb2.ClaimedSubject | None = None, *,
+              trust: TrustList | None = None) -> tuple[list[str], handlers.VerifyOutcome]:
+    outcome = handlers.verify_presented(data, claimed, store=store, trust=trust or trust_list(),  # type: ignore[arg-type]
+                                        today=TODAY, now=NOW)
     return [common_pb2.Reason.Name(r).removeprefix("REASON_") for r in outcome.judgement.reasons], outcome
 
 
@@ -89,3 +98,22 @@ def test_whatever_an_applicant_presents_gets_a_verdict_and_never_an_error(data: 
     assert outcome.judgement.verified == (reasons == ["VERIFIED"])
     if outcome.judgement.verified:
         assert outcome.verified is not None and outcome.verified.attestation.credential_id == "KE-NCK/12345"
+
+
+def compromised_at(moment: dt.datetime) -> TrustList:
+    record = build_issuer_record(kenya_record(), now=T0 - dt.timedelta(days=30))
+    record.keys[0].compromised_at.CopyFrom(to_timestamp(moment))
+    return TrustList().applied(verify_issuer_record(record_bytes(record), roots=ROOTS))
+
+
+def test_an_envelope_of_a_compromised_key_the_hub_never_witnessed_is_refused_whatever_its_issued_at() -> None:
+    backdated = envelope(now=T0 - dt.timedelta(days=1))  # a thief writes an issued_at before the compromise
+    reasons, outcome = presented(backdated, HeldStore(None), trust=compromised_at(T0))
+    assert reasons == ["KEY_REVOKED"] and "hub appended" in outcome.judgement.detail
+
+
+def test_the_version_held_keeps_the_hubs_append_time_from_before_the_compromise() -> None:
+    held = envelope(now=T0 - dt.timedelta(days=1), version=5)
+    store = HeldStore(held, 5, appended_at=T0 - dt.timedelta(hours=23))
+    reasons, _ = presented(held, store, trust=compromised_at(T0))
+    assert reasons == ["VERIFIED"]

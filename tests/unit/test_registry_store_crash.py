@@ -67,7 +67,7 @@ def snapshot(path: Path) -> tuple[object, ...]:
             tuple(conn.execute("SELECT topic, partition, next_offset FROM offsets ORDER BY topic, partition")),
             tuple(conn.execute("SELECT credential_id, version, trust_reason FROM attestations ORDER BY 1")),
             conn.execute("SELECT COUNT(*) FROM rejections").fetchone(),
-            tuple(conn.execute("SELECT record_key FROM parked ORDER BY 1")),
+            tuple(conn.execute("SELECT record_key FROM parked_records ORDER BY 1")),
             tuple(conn.execute("SELECT issuer_id, version FROM issuers")),
         )
     finally:

@@ -47,6 +47,10 @@ STATUS_REASON_CODES: dict[str, str] = {
 MAX_NAME_CHARS = 200
 MAX_CONDITION_CHARS = 500
 MAX_CONDITIONS = 20
+# How far ``issued_at`` may run ahead of the hub's append time (spec 10.3): the signer's and the
+# broker's clocks differ by seconds when kept by NTP; minutes cover a badly kept one. Beyond it the
+# signer claims a time the hub never saw, which only a backdating or broken signer does.
+MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -58,6 +62,8 @@ class VerifiedAttestation:
     envelope_bytes: bytes  # exactly what was signed and sent: the evidence a registry hands out
     keyid: str
     issuer_country: str
+    # The hub's append time it was judged with (spec 10.3); None: judged on issued_at alone.
+    witnessed_at: dt.datetime | None = None
 
     @property
     def credential_id(self) -> str:
@@ -199,8 +205,15 @@ def sign_attestation(att: attestation_pb2.Attestation, *, signer: Signer) -> env
     return signer.sign(ATTESTATION_TYPE, att.SerializeToString(deterministic=True))
 
 
-def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None = None) -> VerifiedAttestation:
+def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None = None,
+                       witnessed_at: dt.datetime | None = None) -> VerifiedAttestation:
     """Verify the bytes of an attestation envelope against the trust list.
+
+    ``witnessed_at`` is when a clock the signer does not control saw the bytes: the hub's append
+    time of the Kafka record (LogAppendTime), or the moment a registry is handed an envelope. With
+    it, a key reported compromised bounds what it signed by that time as well as by ``issued_at``,
+    and an ``issued_at`` after it (beyond MAX_CLOCK_SKEW) is refused (spec 10.3). None: judged on
+    ``issued_at`` alone, as an auditor re-checking stored evidence offline does.
 
     Returns a VerifiedAttestation. Raises Malformed or Untrusted, whose ``reason``
     is the credverify.v1.Reason a registry reports. Whether the version is newer
@@ -224,8 +237,9 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
     # (5) the signing key belongs to the issuer the attestation names
     issuer = _issuer_of_key(trusted, att, trust)
 
-    # (6) the key was valid when the attestation was issued and not yet compromised
-    _check_key_valid_at_issue(keyid, trusted, att)
+    # (6) the key was not yet compromised when the attestation was issued nor when the hub saw it,
+    # the issue time is not after the time the hub saw it, and the key was valid at issue
+    _check_key_valid_at_issue(keyid, trusted, att, witnessed_at)
 
     # (7) the issuer may attest this kind, profession and jurisdiction
     _check_issuer_scope(issuer, att)
@@ -233,7 +247,7 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
     # (8) the Kafka key is the credential id, so compaction keeps the right record
     _check_record_key(record_key, att)
     return VerifiedAttestation(
-        attestation=att, envelope_bytes=data, keyid=keyid, issuer_country=issuer.country
+        attestation=att, envelope_bytes=data, keyid=keyid, issuer_country=issuer.country, witnessed_at=witnessed_at
     )
 
 
@@ -278,14 +292,16 @@ def _issuer_of_key(trusted: TrustedKey, att: attestation_pb2.Attestation,
     return issuer
 
 
-def _check_key_valid_at_issue(keyid: str, trusted: TrustedKey, att: attestation_pb2.Attestation) -> None:
-    """Step (6). Raises Untrusted: KEY_REVOKED, then KEY_NOT_VALID."""
+def _check_key_valid_at_issue(keyid: str, trusted: TrustedKey, att: attestation_pb2.Attestation,
+                              witnessed_at: dt.datetime | None) -> None:
+    """Step (6). Raises Untrusted: KEY_REVOKED, then ISSUED_AFTER_WITNESSED, then KEY_NOT_VALID."""
     issued_at = from_timestamp(att.issued_at)
-    if trusted.compromised_at is not None and issued_at >= trusted.compromised_at:
+    _check_not_compromised(keyid, trusted, issued_at, witnessed_at)
+    if witnessed_at is not None and issued_at > witnessed_at + MAX_CLOCK_SKEW:
         raise Untrusted(
-            common_pb2.REASON_KEY_REVOKED,
-            "key %s was reported compromised at %s; attestation issued at %s" % (
-                keyid[:16], trusted.compromised_at.isoformat(), issued_at.isoformat()),
+            common_pb2.REASON_ISSUED_AFTER_WITNESSED,
+            "issued_at %s is more than %d s after the hub's append time %s" % (
+                issued_at.isoformat(), MAX_CLOCK_SKEW.total_seconds(), witnessed_at.isoformat()),
         )
     if (trusted.not_before is not None and issued_at < trusted.not_before) or (
         trusted.not_after is not None and issued_at >= trusted.not_after
@@ -294,6 +310,28 @@ def _check_key_valid_at_issue(keyid: str, trusted: TrustedKey, att: attestation_
             common_pb2.REASON_KEY_NOT_VALID,
             "key %s is valid from %s to %s; attestation issued at %s" % (
                 keyid[:16], _fmt(trusted.not_before), _fmt(trusted.not_after), issued_at.isoformat()),
+        )
+
+
+def _check_not_compromised(keyid: str, trusted: TrustedKey, issued_at: dt.datetime,
+                           witnessed_at: dt.datetime | None) -> None:
+    """Step (6a). Raises Untrusted (KEY_REVOKED) when the key's compromise came at or before the issue
+    time or the witnessed time: whoever holds a stolen key can write any issued_at, not the hub's clock."""
+    compromised_at = trusted.compromised_at
+    if compromised_at is None:
+        return
+    if issued_at >= compromised_at:
+        raise Untrusted(
+            common_pb2.REASON_KEY_REVOKED,
+            "key %s was reported compromised at %s; attestation issued at %s" % (
+                keyid[:16], compromised_at.isoformat(), issued_at.isoformat()),
+        )
+    if witnessed_at is not None and witnessed_at >= compromised_at:
+        raise Untrusted(
+            common_pb2.REASON_KEY_REVOKED,
+            "key %s was reported compromised at %s; the hub appended the attestation at %s, whatever its "
+            "issued_at %s says" % (keyid[:16], compromised_at.isoformat(), witnessed_at.isoformat(),
+                                   issued_at.isoformat()),
         )
 
 

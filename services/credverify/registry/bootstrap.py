@@ -26,6 +26,7 @@ from credverify.registry.adapters.kafka_lag import ConsumerLag
 from credverify.registry.adapters.sqlite_store import SqliteAttestationStore
 from credverify.registry.metrics import RegistryMetrics
 from credverify.registry.ports import IngestBatch
+from credverify.registry.stall import DEFAULT_STALL_AFTER_S, StallWatch
 from credverify.registry.verification_cache import VerificationCache
 from credverify.registry.watch import StatusHub, StatusPublisher
 from credverify.v1 import moves_pb2
@@ -51,6 +52,8 @@ class RegistrySettings:
     allow_list: Path | None = None  # with TLS: the regulators admitted, by client certificate
     metrics_listen: str | None = None  # host:port of the Prometheus /metrics endpoint; None: none
     json_logs: bool = True
+    # NOT_SERVING once the topics hold records not committed and ingest made no progress this long.
+    stall_after_s: float = DEFAULT_STALL_AFTER_S
 
     @classmethod
     def from_env(cls, args: object = None, env: Mapping[str, str] = os.environ) -> RegistrySettings:
@@ -75,6 +78,8 @@ class RegistrySettings:
             allow_list=_path(setting(args, "allow_list", env, "CREDVERIFY_REGISTRY_ALLOW_LIST")),
             metrics_listen=server.metrics_listen,
             json_logs=server.json_logs,
+            stall_after_s=_seconds("stall-after", setting(args, "stall_after", env, "CREDVERIFY_REGISTRY_STALL_AFTER_S",
+                                                          str(DEFAULT_STALL_AFTER_S))),
         )
 
     def access_policy(self) -> AccessPolicy:
@@ -125,9 +130,10 @@ class Registry:
         self.lag = ConsumerLag(settings.kafka, self.store.next_offsets)
         self.ingestor = KafkaIngestor(settings.kafka, store=self.store, roots=roots, dead_letters=self._producer,
                                       on_commit=self._committed)
+        self.stall = StallWatch(settings.stall_after_s)
         self.metrics = RegistryMetrics(records_consumed=lambda: self.ingestor.records_seen,
                                        lag=lambda: self.lag.by_topic, watchers=lambda: self.hub.subscriptions,
-                                       cached=lambda: len(self.cache))
+                                       cached=lambda: len(self.cache), stall=self.stall)
         self._status = StatusPublisher(self.hub, store=self.store, trust=lambda: self.ingestor.trust, today=_today,
                                        now=_now, cache=self.cache)
         context = RegistryContext(
@@ -169,14 +175,17 @@ class Registry:
 
     def _health_loop(self) -> None:
         checks = {"store": self.store.ping, "ingest": self.ingestor.healthy,
-                  "catching up": self.ingestor.caught_up.is_set}
+                  "catching up": self.ingestor.caught_up.is_set, "ingest progressing": lambda: not self.stall.stalled}
         next_lag = 0.0
         while not self._stop.is_set():
             if time.monotonic() >= next_lag:
                 self.lag.refresh()
                 next_lag = time.monotonic() + LAG_INTERVAL_S
+            self.stall.observe(lag=sum(self.lag.by_topic.values()), progress=self.ingestor.progress,
+                               now=time.monotonic())
             failed = first_failure(checks)
-            self.grpc.set_serving(failed is None, why=failed or "")
+            why = self.stall.describe() if failed == "ingest progressing" else failed or ""
+            self.grpc.set_serving(failed is None, why=why)
             self._stop.wait(HEALTH_INTERVAL_S)
 
     def _closing_store(self, work: Callable[[], None]) -> Callable[[], None]:
@@ -219,6 +228,17 @@ class Registry:
             self.metrics_endpoint.stop()
         self.store.close()
         logger.info("registry stopped")
+
+
+def _seconds(name: str, value: str | None) -> float:
+    """Parse a positive number of seconds. Raises ConfigurationError naming the setting."""
+    try:
+        seconds = float(value or "")
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigurationError("%s: expected a positive number of seconds, found %r" % (name, value))
+    return seconds
 
 
 def _path(value: str | None) -> Path | None:

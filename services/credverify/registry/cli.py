@@ -44,6 +44,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
                      help="serve unauthenticated plaintext gRPC: a developer's machine or the demo only")
     serve.add_argument("--metrics-listen", help="host:port for Prometheus /metrics "
                                                 "($CREDVERIFY_REGISTRY_METRICS_LISTEN; default: none)")
+    serve.add_argument("--stall-after", type=float, metavar="SECONDS",
+                       help="health turns NOT_SERVING when the topics hold records not committed and ingest has "
+                            "made no progress this long ($CREDVERIFY_REGISTRY_STALL_AFTER_S; default 120)")
     serve.add_argument("--log-format", choices=("json", "text"),
                        default=os.environ.get("CREDVERIFY_LOG_FORMAT", "json"),
                        help="json lines (default) or text")

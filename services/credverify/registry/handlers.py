@@ -8,6 +8,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
+
 from credverify.core.attestation import VerifiedAttestation, verify_attestation
 from credverify.core.errors import RecordRejected, RegistrationRefused, reason_code
 from credverify.core.timefmt import to_timestamp
@@ -18,7 +20,7 @@ from credverify.registry.ingest import judge_records as ingest  # noqa: F401 - r
 from credverify.registry.ingest import load_trust as load_trust
 from credverify.registry.ports import AttestationStore, StoredAttestation
 from credverify.registry.verification_cache import VerificationCache, check_stored
-from credverify.v1 import common_pb2, envelope_pb2, moves_pb2, registry_pb2
+from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2, moves_pb2, registry_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ def record_registration(
 
 
 def verify_presented(envelope_bytes: bytes, claimed: registry_pb2.ClaimedSubject | None, *,
-                     store: AttestationStore, trust: TrustList, today: dt.date,
+                     store: AttestationStore, trust: TrustList, today: dt.date, now: dt.datetime,
                      cache: VerificationCache | None = None) -> VerifyOutcome:
     """Judge an envelope an applicant hands over, as of ``today``.
 
@@ -112,10 +114,14 @@ def verify_presented(envelope_bytes: bytes, claimed: registry_pb2.ClaimedSubject
     the state the registry holds. A refusal of the envelope itself (a bad
     signature, an unknown issuer, bytes that do not parse) is a verdict, not an
     error: the applicant handed over a bad document.
+
+    Its witnessed time (spec 10.3) is the hub's append time when the registry holds these very
+    bytes, else ``now``, when the registry first sees them: an envelope signed by a key reported
+    compromised that the hub never witnessed before the compromise is KEY_REVOKED.
     """
     # (1) the envelope verifies against the current trust list, exactly as a Kafka record would
     try:
-        verified = verify_attestation(envelope_bytes, trust=trust)
+        verified = verify_attestation(envelope_bytes, trust=trust, witnessed_at=_witnessed(envelope_bytes, store, now))
     except RecordRejected as exc:
         return VerifyOutcome(Judgement(False, (exc.reason,), exc.detail), None)
 
@@ -145,6 +151,19 @@ def verify_presented(envelope_bytes: bytes, claimed: registry_pb2.ClaimedSubject
     return VerifyOutcome(judgement, verified, current_version=stored.version)
 
 
+def _witnessed(envelope_bytes: bytes, store: AttestationStore, now: dt.datetime) -> dt.datetime:
+    """The hub's append time of the version held when it is these very bytes, else ``now``."""
+    try:
+        credential_id = attestation_pb2.Attestation.FromString(
+            envelope_pb2.Envelope.FromString(envelope_bytes).payload).credential_id
+    except DecodeError:
+        return now  # the gate refuses it as malformed
+    stored = store.get(credential_id) if credential_id else None
+    if stored is not None and stored.envelope_bytes == envelope_bytes and stored.appended_at is not None:
+        return stored.appended_at
+    return now
+
+
 def _noted(judgement: Judgement, note: str) -> Judgement:
     return Judgement(judgement.verified, judgement.reasons, "%s; %s" % (judgement.detail, note))
 
@@ -152,7 +171,8 @@ def _noted(judgement: Judgement, note: str) -> Judgement:
 def _held_status(stored: StoredAttestation, trust: TrustList, cache: VerificationCache | None) -> str:
     try:
         held = (cache.verify(stored, trust)[0] if cache is not None
-                else verify_attestation(stored.envelope_bytes, trust=trust, record_key=stored.credential_id))
+                else verify_attestation(stored.envelope_bytes, trust=trust, record_key=stored.credential_id,
+                                        witnessed_at=stored.appended_at))
     except RecordRejected as exc:
         return " (which no longer verifies: %s)" % exc.code
     status = common_pb2.CredentialStatus.Name(held.attestation.status).removeprefix("CREDENTIAL_STATUS_")

@@ -32,6 +32,7 @@ verdict, as evidence; a rebuilt one refused it from the start.)
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -65,14 +66,20 @@ LIFTABLE_REASONS = frozenset({
 # Rows read, judged and written per step when re-judging: memory stays bounded however many
 # attestations an issuer has.
 REJUDGE_PAGE = 2000
+# Refusals parked: those above, and a replay, which is lifted when the version that blocks it is
+# found to be a compromised key's (spec 11.2): a far-future version a thief signed must not keep
+# the council's genuine update out once the compromise is reported.
+PARKED_REASONS = LIFTABLE_REASONS | {common_pb2.REASON_REPLAYED}
 # Change events kept for one commit's listeners; beyond this the listeners are told the list is
 # incomplete and re-read what they follow instead.
 MAX_CHANGE_EVENTS = 100_000
 MAX_RECORD_KEY_CHARS = 512
 
 Outcome = VerifiedAttestation | RecordRejected
-# Judges (envelope bytes, record key) pairs under a trust list, one outcome per pair, in order.
-Verifier = Callable[[Sequence[tuple[bytes, str]], TrustList], list[Outcome]]
+# What the gate judges: envelope bytes, record key, and the hub's append time (None: not known).
+ToJudge = tuple[bytes, str, dt.datetime | None]
+# Judges ToJudge items under a trust list, one outcome per item, in order.
+Verifier = Callable[[Sequence[ToJudge], TrustList], list[Outcome]]
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,9 @@ class IncomingRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    # The hub's append time (the record's timestamp when the topic uses LogAppendTime); None when
+    # the topic lets producers set it, which a stolen key could backdate.
+    appended_at: dt.datetime | None = None
 
 
 def load_trust(store: AttestationStore, roots: RootKeys) -> TrustList:
@@ -95,14 +105,16 @@ def load_trust(store: AttestationStore, roots: RootKeys) -> TrustList:
     return trust
 
 
-def verify_each(items: Sequence[tuple[bytes, str]], trust: TrustList) -> list[Outcome]:
-    """Judge each (envelope bytes, record key) pair in turn; the default Verifier."""
-    return [_verify_one(data, record_key, trust) for data, record_key in items]
+def verify_each(items: Sequence[ToJudge] | Sequence[tuple[bytes, str]], trust: TrustList) -> list[Outcome]:
+    """Judge each (envelope bytes, record key, append time) in turn; the default Verifier. An item
+    without an append time, (envelope bytes, record key), is judged without one."""
+    return [_verify_one(item[0], item[1], item[2] if len(item) > 2 else None, trust)
+            for item in items]
 
 
-def _verify_one(data: bytes, record_key: str, trust: TrustList) -> Outcome:
+def _verify_one(data: bytes, record_key: str, appended_at: dt.datetime | None, trust: TrustList) -> Outcome:
     try:
-        return verify_attestation(data, trust=trust, record_key=record_key)
+        return verify_attestation(data, trust=trust, record_key=record_key, witnessed_at=appended_at)
     except RecordRejected as exc:
         return exc
     except Exception as exc:  # noqa: BLE001 - the same bytes fail the same way: retrying would stall ingest
@@ -182,7 +194,7 @@ def _judge_attestations(records: list[IncomingRecord], *, trust: TrustList, stor
     # duplicate (a producer retry, a replay after a restart): its verdict is kept current by
     # re-judging, so it needs no signature check again
     duplicate = _copies_of_held(records, keys, held)
-    todo = [(r.value, key) for r, key, dup in zip(records, keys, duplicate, strict=True)
+    todo = [(r.value, key, r.appended_at) for r, key, dup in zip(records, keys, duplicate, strict=True)
             if not dup and r.value is not None]
     outcomes = iter(verify(todo, trust))
 
@@ -193,7 +205,7 @@ def _judge_attestations(records: list[IncomingRecord], *, trust: TrustList, stor
         if record.value is None:
             batch.rejections.append(_rejection(record, Malformed("attestation record has no value")))
             continue
-        _settle(record, key, next(outcomes), batch=batch, held=held)
+        _settle(record, key, next(outcomes), batch=batch, held=held, trust=trust, verify=verify)
 
 
 def _copies_of_held(records: list[IncomingRecord], keys: list[str], held: dict[str, StoredAttestation]
@@ -210,18 +222,16 @@ def _copies_of_held(records: list[IncomingRecord], keys: list[str], held: dict[s
 
 
 def _settle(record: IncomingRecord, key: str, outcome: Outcome, *, batch: IngestBatch,
-            held: dict[str, StoredAttestation]) -> None:
+            held: dict[str, StoredAttestation], trust: TrustList, verify: Verifier) -> None:
     """Put one judged record in ``batch``: rejected (and parked when a later issuer record may lift
     the refusal), accepted as the newest version, or dropped as an identical copy of the version held."""
     if isinstance(outcome, RecordRejected):
-        batch.rejections.append(_rejection(record, outcome))
-        if outcome.reason in LIFTABLE_REASONS:
-            _park(record, key, outcome, batch)
+        _refuse(record, key, outcome, batch)
         return
     try:
-        newer = _version_rule(outcome, batch=batch, held=held)
+        newer = _version_rule(outcome, batch=batch, held=held, trust=trust, verify=verify)
     except RecordRejected as exc:
-        batch.rejections.append(_rejection(record, exc))
+        _refuse(record, key, exc, batch)
         return
     if not newer:
         return  # an identical copy of the version held
@@ -229,9 +239,17 @@ def _settle(record: IncomingRecord, key: str, outcome: Outcome, *, batch: Ingest
     batch.parked.pop(outcome.credential_id, None)  # a newer accepted record supersedes a parked one
 
 
-def _version_rule(verified: VerifiedAttestation, *, batch: IngestBatch, held: dict[str, StoredAttestation]) -> bool:
-    """Return True when ``verified`` is newer than the version held (or none is), False when it is an
-    identical copy of it; raise REPLAYED otherwise."""
+def _refuse(record: IncomingRecord, key: str, refusal: RecordRejected, batch: IngestBatch) -> None:
+    batch.rejections.append(_rejection(record, refusal))
+    if refusal.reason in PARKED_REASONS:
+        _park(record, key, refusal, batch)
+
+
+def _version_rule(verified: VerifiedAttestation, *, batch: IngestBatch, held: dict[str, StoredAttestation],
+                  trust: TrustList, verify: Verifier) -> bool:
+    """Return True when ``verified`` is newer than the version held (or none is, or the one held was
+    signed by a key reported compromised before the hub saw it), False when it is an identical copy
+    of it; raise REPLAYED otherwise."""
     in_batch = batch.attestations.get(verified.credential_id)
     stored = held.get(verified.credential_id)
     held_version, held_bytes = (
@@ -243,11 +261,23 @@ def _version_rule(verified: VerifiedAttestation, *, batch: IngestBatch, held: di
         return True
     if verified.version == held_version and verified.envelope_bytes == held_bytes:
         return False
+    if in_batch is None and stored is not None and _revoked(stored, trust, verify):
+        return True  # a compromised key's version, however high, blocks nothing (spec 11.2)
     raise RecordRejected(
         common_pb2.REASON_REPLAYED,
         "version %d of %s is not newer than the accepted version %d"
         % (verified.version, verified.credential_id, held_version),
     )
+
+
+def _revoked(stored: StoredAttestation, trust: TrustList, verify: Verifier) -> bool:
+    """Whether the version held fails KEY_REVOKED under ``trust``: its key was reported compromised
+    at or before its issue or append time. Read from its verdict, or judged again when the verdict
+    says it is trusted (the batch itself may carry the compromise)."""
+    if stored.trust_reason == common_pb2.REASON_KEY_REVOKED:
+        return True
+    [outcome] = verify([(stored.envelope_bytes, stored.credential_id, stored.appended_at)], trust)
+    return isinstance(outcome, RecordRejected) and outcome.reason == common_pb2.REASON_KEY_REVOKED
 
 
 def _park(record: IncomingRecord, key: str, refusal: RecordRejected, batch: IngestBatch) -> None:
@@ -260,6 +290,7 @@ def _park(record: IncomingRecord, key: str, refusal: RecordRejected, batch: Inge
         batch.parked[key] = ParkedRecord(
             record_key=key, envelope_bytes=record.value, keyids=keyids, reason=refusal.reason,
             detail=refusal.detail, topic=record.topic, partition=record.partition, offset=record.offset,
+            appended_at=record.appended_at,
         )
 
 
@@ -334,7 +365,7 @@ def _rejudge_issuer(tx: IngestTransaction, issuer_id: str, keyids: Collection[st
 def _rejudge_page(tx: IngestTransaction, page: list[StoredAttestation], *, trust: TrustList, verify: Verifier,
                   skip: Collection[str], changes: _Changes) -> None:
     todo = [stored for stored in page if stored.credential_id not in skip]
-    outcomes = verify([(stored.envelope_bytes, stored.credential_id) for stored in todo], trust)
+    outcomes = verify([(stored.envelope_bytes, stored.credential_id, stored.appended_at) for stored in todo], trust)
     verdicts = []
     for stored, outcome in zip(todo, outcomes, strict=True):
         reason, detail = ((common_pb2.REASON_VERIFIED, "") if isinstance(outcome, VerifiedAttestation)
@@ -355,7 +386,7 @@ def _admit_parked(tx: IngestTransaction, keyids: Collection[str], *, trust: Trus
     after = ""
     while page := tx.parked_signed_with(keyids, after=after, limit=REJUDGE_PAGE):
         after = page[-1].record_key
-        outcomes = verify([(p.envelope_bytes, p.record_key) for p in page], trust)
+        outcomes = verify([(p.envelope_bytes, p.record_key, p.appended_at) for p in page], trust)
         done: list[str] = []
         admitted: list[VerifiedAttestation] = []
         for parked, outcome in zip(page, outcomes, strict=True):
@@ -365,8 +396,9 @@ def _admit_parked(tx: IngestTransaction, keyids: Collection[str], *, trust: Trus
                 continue
             done.append(parked.record_key)
             held = tx.held(outcome.credential_id)  # one parked record per key, and the key is the id
-            if held is not None and outcome.version <= held.version:
-                continue  # superseded while it waited
+            if (held is not None and outcome.version <= held.version
+                    and held.trust_reason != common_pb2.REASON_KEY_REVOKED):
+                continue  # superseded while it waited (a compromised key's version supersedes nothing)
             admitted.append(outcome)
             changes.add(AttestationChanged(outcome.credential_id, outcome.version,
                                            common_pb2.REASON_VERIFIED, "admitted"))

@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 from credverify.core.adapters.grpc_server_kit import GrpcServerMetrics
 from credverify.core.errors import reason_code
 from credverify.registry.ports import IngestBatch
+from credverify.registry.stall import StallWatch
 from credverify.v1 import common_pb2
 
 
@@ -19,11 +20,12 @@ class _LiveValues(Collector):
     """Values read when scraped rather than counted as they happen."""
 
     def __init__(self, *, records_consumed: Callable[[], int], lag: Callable[[], dict[str, int]],
-                 watchers: Callable[[], int], cached: Callable[[], int]) -> None:
+                 watchers: Callable[[], int], cached: Callable[[], int], stall: StallWatch) -> None:
         self._records_consumed = records_consumed
         self._lag = lag
         self._watchers = watchers
         self._cached = cached
+        self._stall = stall
 
     def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily("credverify_registry_records_consumed",
@@ -38,13 +40,20 @@ class _LiveValues(Collector):
                                 value=self._watchers())
         yield GaugeMetricFamily("credverify_registry_verification_cache_entries",
                                 "Stored envelopes whose verification outcome is cached.", value=self._cached())
+        yield GaugeMetricFamily("credverify_registry_ingest_stalled",
+                                "1 while the topics hold records not committed and ingest has made no progress "
+                                "for --stall-after seconds (health is then NOT_SERVING), else 0.",
+                                value=1 if self._stall.stalled else 0)
+        yield GaugeMetricFamily("credverify_registry_ingest_seconds_without_progress",
+                                "Seconds ingest has had records to commit without making progress.",
+                                value=self._stall.stalled_for_s)
 
 
 class RegistryMetrics:
     """All of one registry's metrics, in a registry of their own (several registries may share a process)."""
 
     def __init__(self, *, records_consumed: Callable[[], int], lag: Callable[[], dict[str, int]],
-                 watchers: Callable[[], int], cached: Callable[[], int]) -> None:
+                 watchers: Callable[[], int], cached: Callable[[], int], stall: StallWatch | None = None) -> None:
         self.registry = CollectorRegistry()
         self.grpc = GrpcServerMetrics(self.registry)
         self._verdicts = Counter("credverify_registry_verdicts_total",
@@ -54,13 +63,18 @@ class RegistryMetrics:
         self._dead_letters = Counter("credverify_registry_dead_letters_total",
                                      "Records refused and sent to the dead-letter topic, by reason.",
                                      ["reason"], registry=self.registry)
+        self._unpublished = Counter(
+            "credverify_registry_dead_letters_unpublished_total",
+            "Records refused whose dead letter could not be published after bounded retries, by reason: "
+            "each is kept in the store's rejections with the error, and ingest went on.",
+            ["reason"], registry=self.registry)
         self._accepted = Counter("credverify_registry_attestations_accepted_total",
                                  "Attestation versions verified and stored.", registry=self.registry)
         self._issuer_records = Counter("credverify_registry_issuer_records_accepted_total",
                                        "Issuer records verified and adopted into the trust list.",
                                        registry=self.registry)
         self.registry.register(_LiveValues(records_consumed=records_consumed, lag=lag, watchers=watchers,
-                                           cached=cached))
+                                           cached=cached, stall=stall or StallWatch()))
 
     def verdict(self, rpc: str, reasons: Sequence[common_pb2.Reason]) -> None:
         for reason in reasons:
@@ -72,5 +86,7 @@ class RegistryMetrics:
     def committed(self, batch: IngestBatch) -> None:
         for rejection in batch.rejections:
             self._dead_letters.labels(reason_code(rejection.reason)).inc()
+            if rejection.dead_letter_error:
+                self._unpublished.labels(reason_code(rejection.reason)).inc()
         self._accepted.inc(len(batch.attestations))
         self._issuer_records.inc(len(batch.issuers))

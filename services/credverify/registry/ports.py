@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ class StoredAttestation:
     # UNSPECIFIED for a row stored before verdicts were kept, until it is judged at start-up.
     trust_reason: common_pb2.Reason = common_pb2.REASON_VERIFIED
     trust_detail: str = ""
+    # When the hub appended the record (LogAppendTime): the witnessed time re-judging and Verify
+    # pass to the gate, so they decide as live ingest did. None: not known (a row stored before
+    # append times were kept, or a topic not time-stamped by the hub).
+    appended_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,9 @@ class Rejection:
     topic: str
     partition: int
     offset: int
+    # Why its dead letter could not be published after bounded retries ("" when it was, or when
+    # none is sent, as in a rebuild): the refusal is then accounted for in the store and a metric.
+    dead_letter_error: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +52,7 @@ class ParkedRecord(Rejection):
 
     envelope_bytes: bytes
     keyids: tuple[str, ...]
+    appended_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ def check_stored(stored: StoredAttestation, trust: TrustList) -> CheckedAttestat
     """Verify ``stored`` against ``trust``; a refusal is part of the result, not an exception."""
     evidence = envelope_pb2.Envelope.FromString(stored.envelope_bytes)
     try:
-        verified = verify_attestation(stored.envelope_bytes, trust=trust, record_key=stored.credential_id)
+        verified = verify_attestation(stored.envelope_bytes, trust=trust, record_key=stored.credential_id,
+                                      witnessed_at=stored.appended_at)
     except RecordRejected as exc:
         return CheckedAttestation(stored.version, stored.envelope_bytes, evidence, None, (exc.reason, exc.detail),
                                   trust.epoch)

@@ -141,7 +141,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             _check_claimed(claimed)
             outcome = handlers.verify_presented(
                 request.envelope.SerializeToString(), claimed, store=self._ctx.store, trust=self._ctx.trust(),
-                today=self._ctx.today(), cache=self._ctx.cache)
+                today=self._ctx.today(), now=self._ctx.now(), cache=self._ctx.cache)
             self._ctx.on_verdict("VerifyPresented", outcome.judgement.reasons)
             return _response(outcome, self._ctx.now(), evidence=request.envelope)
         raise AssertionError("unreachable: RpcBoundary aborts")

@@ -11,6 +11,7 @@ releases the GIL), publishes dead letters, and commits.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -20,16 +21,19 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, new_consumer
-from credverify.core.errors import DeliveryFailed, reason_code
+from credverify.core.errors import reason_code
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_timestamp
 from credverify.core.trust import RootKeys, TrustList
+from credverify.registry.dead_letters import dead_letter
 from credverify.registry.ingest import (
     LIFTABLE_REASONS,
     IncomingRecord,
     Outcome,
+    ToJudge,
     commit_batch,
     judge_records,
     judge_unjudged,
@@ -37,7 +41,6 @@ from credverify.registry.ingest import (
     verify_each,
 )
 from credverify.registry.ports import AttestationStore, IngestBatch
-from credverify.v1 import registry_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,11 @@ RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 # Health turns NOT_SERVING when the loop has made no progress (a poll answered, a page of a
 # trust change re-judged) for this long.
 STALE_AFTER_S = 30.0
+# A dead letter not confirmed is sent again this many times in all, waiting these many seconds in
+# between, each attempt bounded: then its refusal is accounted for without it and ingest goes on.
+DEAD_LETTER_ATTEMPTS = 3
+DEAD_LETTER_BACKOFF_S = (1.0, 3.0)
+DEAD_LETTER_TIMEOUT_S = 30.0
 # Threads judging a batch's signatures, the ingest thread included: one per core.
 VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))
 # Fewer records than this are judged on the ingest thread alone: handing them over costs more.
@@ -81,6 +89,10 @@ class KafkaIngestor:
         self._end_offsets: dict[TopicPartition, int] | None = None
         self.reached_end = False  # with until_end: every partition was consumed to its end offset
         self._unjudged_done = False
+        self._stopping = threading.Event()
+        # Grows with every committed batch and every page of re-judging: what the stall check
+        # (credverify.registry.stall) watches while the topics hold records not yet committed.
+        self.progress = 0
 
     def healthy(self) -> bool:
         return time.monotonic() - self.last_poll_ok < STALE_AFTER_S
@@ -91,6 +103,7 @@ class KafkaIngestor:
         With ``until_end``, return as soon as every partition has been consumed up to the end offset
         it had when consumption started (``credverify registry rebuild``)."""
         self._until_end = until_end
+        self._stopping = stop
         with ThreadPoolExecutor(max(1, self._verify_threads - 1), thread_name_prefix="verify") as pool:
             self._pool = pool if self._verify_threads > 1 else None
             try:
@@ -191,16 +204,18 @@ class KafkaIngestor:
     def _commit(self, batch: IngestBatch, records: list[IncomingRecord]) -> None:
         """Publish the batch's dead letters, commit it, adopt its trust list, tell the listener."""
         self.records_seen += len(records)
-        self._send_dead_letters(batch, records)
+        self._send_dead_letters(batch, records, self._stopping)
         commit_batch(batch, store=self._store, verify=self._verify)
+        self.progress += 1
         if batch.trust is not None:
             self.trust = batch.trust  # readers see the new list only once what it decided is committed
         if self._on_commit is not None:
             self._on_commit(batch)
 
-    def _verify(self, items: Sequence[tuple[bytes, str]], trust: TrustList) -> list[Outcome]:
+    def _verify(self, items: Sequence[ToJudge], trust: TrustList) -> list[Outcome]:
         """Judge ``items``, this thread taking one share and the pool the others."""
         self.last_poll_ok = time.monotonic()  # a long re-judging of a trust change is progress too
+        self.progress += 1
         pool = self._pool
         if pool is None or len(items) < PARALLEL_FROM:
             return verify_each(items, trust)
@@ -236,28 +251,49 @@ class KafkaIngestor:
         ends = consumer.end_offsets(partitions)
         return all(consumer.position(tp) >= ends[tp] for tp in partitions)
 
-    def _send_dead_letters(self, batch: IngestBatch, records: list[IncomingRecord]) -> None:
+    def _send_dead_letters(self, batch: IngestBatch, records: list[IncomingRecord], stop: threading.Event) -> None:
+        """Log every rejection and publish its dead letter, retrying those not confirmed a bounded
+        number of times. A dead letter still unconfirmed after that is not waited for: its rejection
+        keeps the error (stored and counted with the batch's offsets) and ingest goes on, because
+        holding the batch back would stop every later record on every partition."""
         if not batch.rejections:
             return
         originals = {(r.topic, r.partition, r.offset): r for r in records}
         now = to_timestamp(dt.datetime.now(dt.UTC))
-        outgoing = []
-        for rejection in batch.rejections:
+        pending: dict[int, OutgoingRecord] = {}
+        for index, rejection in enumerate(batch.rejections):
             original = originals[(rejection.topic, rejection.partition, rejection.offset)]
+            # The detail names fields and keys, never their values (it may quote the record key).
             logger.warning("rejected %s[%d]@%d: %s (%s)", rejection.topic, rejection.partition,
-                           rejection.offset, reason_code(rejection.reason), rejection.detail)
-            dead = registry_pb2.RejectedRecord(
-                source_topic=rejection.topic, partition=rejection.partition, offset=rejection.offset,
-                key=original.key or b"", value=original.value or b"", reason=rejection.reason,
-                detail=rejection.detail, rejected_at=now,
-            )
-            outgoing.append(OutgoingRecord(self._topics.rejected, original.key, dead.SerializeToString()))
+                           rejection.offset, reason_code(rejection.reason), rejection.detail[:300])
+            dead = dead_letter(rejection, key=original.key, value=original.value, rejected_at=now)
+            pending[index] = OutgoingRecord(self._topics.rejected, dead.key or None, dead.SerializeToString())
         if self._dead_letters is None:
             return
-        failed = [d for d in self._dead_letters.publish(outgoing) if not d.confirmed]
-        if failed:
-            # Not committing: the batch is consumed again and its dead letters re-sent.
-            raise DeliveryFailed("%d dead letter(s) not confirmed: %s" % (len(failed), failed[0].error))
+        errors = self._publish_bounded(pending, stop)
+        for index, error in errors.items():
+            rejection = batch.rejections[index]
+            logger.error("dead letter of %s[%d]@%d (%s) not published after %d attempts: %s; the refusal is "
+                         "kept in the store and ingest goes on", rejection.topic, rejection.partition,
+                         rejection.offset, reason_code(rejection.reason), DEAD_LETTER_ATTEMPTS, error)
+            batch.rejections[index] = dataclasses.replace(rejection, dead_letter_error=error[:500])
+
+    def _publish_bounded(self, pending: dict[int, OutgoingRecord], stop: threading.Event) -> dict[int, str]:
+        """Publish ``pending`` (by rejection index) with up to DEAD_LETTER_ATTEMPTS attempts; return the
+        last error of each still unconfirmed."""
+        assert self._dead_letters is not None
+        errors: dict[int, str] = {}
+        for attempt in range(DEAD_LETTER_ATTEMPTS):
+            if attempt:
+                stop.wait(DEAD_LETTER_BACKOFF_S[min(attempt - 1, len(DEAD_LETTER_BACKOFF_S) - 1)])
+            indexes = list(pending)
+            deliveries = self._dead_letters.publish([pending[i] for i in indexes], timeout_s=DEAD_LETTER_TIMEOUT_S)
+            errors = {i: d.error or "not confirmed" for i, d in zip(indexes, deliveries, strict=True)
+                      if not d.confirmed}
+            pending = {i: pending[i] for i in errors}
+            if not pending:
+                break
+        return errors
 
 
 def _partitions_of(consumer: KafkaConsumer, topics: Sequence[str]) -> list[TopicPartition] | None:
@@ -282,15 +318,24 @@ def _seek_stored(consumer: KafkaConsumer, partitions: list[TopicPartition],
             consumer.seek_to_beginning(tp)
 
 
-def _incoming_all(polled: Mapping[TopicPartition, Sequence[object]]) -> list[IncomingRecord]:
+def _incoming_all(polled: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> list[IncomingRecord]:
     return [_incoming(r) for batch in polled.values() for r in batch]
 
 
-def _incoming(record: object) -> IncomingRecord:
+# ConsumerRecord.timestamp_type of a record time-stamped by the broker (LogAppendTime); 0 is
+# CreateTime, set by the producer.
+LOG_APPEND_TIME = 1
+
+
+def _incoming(record: ConsumerRecord) -> IncomingRecord:
     return IncomingRecord(
-        topic=record.topic,  # type: ignore[attr-defined]
-        partition=record.partition,  # type: ignore[attr-defined]
-        offset=record.offset,  # type: ignore[attr-defined]
-        key=record.key,  # type: ignore[attr-defined]
-        value=record.value,  # type: ignore[attr-defined]
+        topic=record.topic, partition=record.partition, offset=record.offset, key=record.key, value=record.value,
+        appended_at=appended_at(record),
     )
+
+
+def appended_at(record: ConsumerRecord) -> dt.datetime | None:
+    """The hub's append time of ``record``, or None when the producer set its timestamp."""
+    if record.timestamp_type != LOG_APPEND_TIME or record.timestamp is None or record.timestamp < 0:
+        return None
+    return dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)

@@ -1,11 +1,18 @@
 """SQLite (WAL) store of verified attestations, issuer records, rejections and consumed offsets.
 
 Offsets are written in the same transaction as the state they produced, so a
-crash at any instant neither loses nor double-applies a record.
+crash at any instant neither loses nor double-applies a record. The file is created readable
+by its owner alone (0600): it holds names and dates of birth.
+
+What anyone able to write to the hub can make a registry keep is bounded: rejections (the newest
+MAX_REJECTIONS_KEPT) and parked records (the newest MAX_PARKED_KEPT, each envelope once however many
+keyids it names).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import sqlite3
 import threading
 import time
@@ -44,7 +51,8 @@ CREATE TABLE IF NOT EXISTS rejections (
   topic TEXT NOT NULL,
   partition INTEGER NOT NULL,
   "offset" INTEGER NOT NULL,
-  rejected_at REAL NOT NULL
+  rejected_at REAL NOT NULL,
+  dead_letter_error TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS rejections_by_key ON rejections (record_key);
 CREATE TABLE IF NOT EXISTS offsets (
@@ -59,9 +67,9 @@ CREATE TABLE IF NOT EXISTS registrations (
   move BLOB NOT NULL,
   recorded_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS parked (
-  record_key TEXT NOT NULL,
-  keyid TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS parked_records (
+  id INTEGER PRIMARY KEY,
+  record_key TEXT NOT NULL UNIQUE,
   envelope BLOB NOT NULL,
   keyids TEXT NOT NULL,
   reason INTEGER NOT NULL,
@@ -69,29 +77,91 @@ CREATE TABLE IF NOT EXISTS parked (
   topic TEXT NOT NULL,
   partition INTEGER NOT NULL,
   "offset" INTEGER NOT NULL,
-  parked_at REAL NOT NULL,
-  PRIMARY KEY (record_key, keyid)
+  appended_at REAL,
+  parked_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS parked_keyids (
+  keyid TEXT NOT NULL,
+  record_key TEXT NOT NULL,
+  PRIMARY KEY (keyid, record_key)
+);
+CREATE INDEX IF NOT EXISTS parked_keyids_by_record ON parked_keyids (record_key);
 """
 # Created after the columns they cover exist (a store from before verdicts gains them first).
 INDEXES = """
 CREATE INDEX IF NOT EXISTS attestations_by_issuer ON attestations (issuer_id, credential_id);
 CREATE INDEX IF NOT EXISTS attestations_by_key ON attestations (keyid, credential_id);
 CREATE INDEX IF NOT EXISTS attestations_unjudged ON attestations (credential_id) WHERE trust_reason = 0;
-CREATE INDEX IF NOT EXISTS parked_by_key ON parked (keyid, record_key);
 """
-VERDICT_COLUMNS = (
-    ("trust_reason", "INTEGER NOT NULL DEFAULT 0"),
-    ("trust_detail", "TEXT NOT NULL DEFAULT ''"),
-    ("judged_at", "REAL NOT NULL DEFAULT 0"),
-)
+# Columns added after a table was first released: a store from before gains them at open.
+ADDED_COLUMNS = {
+    "attestations": (
+        ("trust_reason", "INTEGER NOT NULL DEFAULT 0"),  # a row from before verdicts waits to be judged
+        ("trust_detail", "TEXT NOT NULL DEFAULT ''"),
+        ("judged_at", "REAL NOT NULL DEFAULT 0"),
+        # The hub's append time (epoch seconds), NULL for a row stored before it was kept: such a row
+        # is judged on issued_at alone until a rebuild reads the time again.
+        ("appended_at", "REAL"),
+    ),
+    "rejections": (("dead_letter_error", "TEXT NOT NULL DEFAULT ''"),),
+}
+# The newest rejections kept for Verify's answer on an id never accepted; older ones are on the
+# dead-letter topic. Bounds what a flood of garbage on the hub makes the store hold.
+MAX_REJECTIONS_KEPT = 100_000
+# Rejections read for one Verify of an id never accepted: the newest, enough to name every reason.
+MAX_REJECTIONS_PER_ID = 50
+# Parked records kept (each up to one 64 KiB envelope: at most about 650 MB); beyond this the
+# oldest are dropped (their dead letters were published; a rebuild judges them again).
+MAX_PARKED_KEPT = 10_000
+# A parked record names at most this many keyids (envelope parsing caps signatures at the same).
+MAX_PARKED_KEYIDS = 16
 # Statements bind at most this many parameters at once (SQLite's default limit is 32766).
 MAX_BOUND = 900
-_ATTESTATION_COLUMNS = "credential_id, version, envelope, trust_reason, trust_detail"
+_ATTESTATION_COLUMNS = "credential_id, version, envelope, trust_reason, trust_detail, appended_at"
+_PARKED_COLUMNS = 'record_key, envelope, keyids, reason, detail, topic, partition, "offset", appended_at'
 
 
-def _stored(row: tuple[str, int, bytes, int, str]) -> StoredAttestation:
-    return StoredAttestation(row[0], row[1], row[2], cast(common_pb2.Reason, row[3]), row[4])
+def _epoch(moment: dt.datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def _moment(epoch: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC) if epoch is not None else None
+
+
+def _stored(row: tuple[str, int, bytes, int, str, float | None]) -> StoredAttestation:
+    return StoredAttestation(row[0], row[1], row[2], cast(common_pb2.Reason, row[3]), row[4], _moment(row[5]))
+
+
+def _parked(row: tuple[str, bytes, str, int, str, str, int, int, float | None]) -> ParkedRecord:
+    return ParkedRecord(record_key=row[0], envelope_bytes=row[1], keyids=tuple(row[2].split()),
+                        reason=cast(common_pb2.Reason, row[3]), detail=row[4], topic=row[5], partition=row[6],
+                        offset=row[7], appended_at=_moment(row[8]))
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` readable and writable by its owner alone, whatever the umask; an existing
+    file is tightened to the same."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns a store from an earlier release lacks; move parked records from the table
+    that held one row per keyid (each with the whole envelope) into one row per record."""
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in conn.execute("PRAGMA table_info(%s)" % table)}
+        for column, declaration in columns:
+            if column not in present:
+                conn.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, declaration))
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'parked'").fetchone():
+        conn.execute(
+            'INSERT OR IGNORE INTO parked_records (record_key, envelope, keyids, reason, detail, topic, partition, '
+            '"offset", parked_at) SELECT record_key, envelope, keyids, reason, detail, topic, partition, "offset", '
+            "parked_at FROM parked GROUP BY record_key")
+        conn.execute("INSERT OR IGNORE INTO parked_keyids (keyid, record_key) SELECT keyid, record_key FROM parked")
+        conn.execute("DROP TABLE parked")
 
 
 def _chunks(items: list[str], size: int = MAX_BOUND) -> Iterator[list[str]]:
@@ -105,13 +175,11 @@ class SqliteAttestationStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        _create_private(path)
         conn = self._conn()
         with conn:
             conn.executescript(SCHEMA)
-            present = {row[1] for row in conn.execute("PRAGMA table_info(attestations)")}
-            for column, declaration in VERDICT_COLUMNS:
-                if column not in present:  # a store from before verdicts: its rows wait to be judged
-                    conn.execute("ALTER TABLE attestations ADD COLUMN %s %s" % (column, declaration))
+            _migrate(conn)
             conn.executescript(INDEXES)
 
     def _conn(self) -> sqlite3.Connection:
@@ -133,12 +201,14 @@ class SqliteAttestationStore:
         return _stored(row) if row else None
 
     def rejections_for(self, record_key: str) -> list[Rejection]:
+        """The newest rejections of records published under ``record_key`` (at most
+        MAX_REJECTIONS_PER_ID, oldest first): one indexed read, however many there were."""
         rows = self._conn().execute(
-            'SELECT record_key, reason, detail, topic, partition, "offset" FROM rejections '
-            "WHERE record_key = ? ORDER BY id",
-            (record_key,),
+            'SELECT record_key, reason, detail, topic, partition, "offset", dead_letter_error FROM rejections '
+            "WHERE record_key = ? ORDER BY id DESC LIMIT ?",
+            (record_key, MAX_REJECTIONS_PER_ID),
         ).fetchall()
-        return [Rejection(*row) for row in rows]
+        return [Rejection(*row) for row in reversed(rows)]
 
     def issuer_envelopes(self) -> Iterable[bytes]:
         return [row[0] for row in self._conn().execute("SELECT envelope FROM issuers")]
@@ -201,7 +271,7 @@ class SqliteAttestationStore:
         counts["untrusted"] = conn.execute(
             "SELECT COUNT(*) FROM attestations WHERE trust_reason != ?", (common_pb2.REASON_VERIFIED,)
         ).fetchone()[0]
-        counts["parked"] = conn.execute("SELECT COUNT(DISTINCT record_key) FROM parked").fetchone()[0]
+        counts["parked"] = conn.execute("SELECT COUNT(*) FROM parked_records").fetchone()[0]
         return counts
 
 
@@ -229,52 +299,66 @@ class SqliteTransaction:
         """Store each as the version held, with the verdict VERIFIED; a parked record of its id is dropped."""
         rows = [
             (v.credential_id, v.version, v.attestation.issuer_id, v.keyid, v.envelope_bytes, self._now,
-             common_pb2.REASON_VERIFIED, self._now)
+             common_pb2.REASON_VERIFIED, self._now, _epoch(v.witnessed_at))
             for v in attestations
         ]
         if not rows:
             return
         self._conn.executemany(
             "INSERT INTO attestations (credential_id, version, issuer_id, keyid, envelope, stored_at, "
-            "trust_reason, trust_detail, judged_at) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?) "
+            "trust_reason, trust_detail, judged_at, appended_at) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?) "
             "ON CONFLICT (credential_id) DO UPDATE SET "
             "version = excluded.version, issuer_id = excluded.issuer_id, keyid = excluded.keyid, "
             "envelope = excluded.envelope, stored_at = excluded.stored_at, trust_reason = excluded.trust_reason, "
-            "trust_detail = excluded.trust_detail, judged_at = excluded.judged_at",
+            "trust_detail = excluded.trust_detail, judged_at = excluded.judged_at, appended_at = excluded.appended_at",
             rows,
         )
         self.unpark(row[0] for row in rows)
 
     def add_rejections(self, rejections: Iterable[Rejection]) -> None:
+        """Keep each, then drop the oldest beyond MAX_REJECTIONS_KEPT."""
+        rows = [(r.record_key, r.reason, r.detail, r.topic, r.partition, r.offset, self._now, r.dead_letter_error)
+                for r in rejections]
+        if not rows:
+            return
         self._conn.executemany(
-            'INSERT INTO rejections (record_key, reason, detail, topic, partition, "offset", rejected_at) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(r.record_key, r.reason, r.detail, r.topic, r.partition, r.offset, self._now) for r in rejections],
-        )
+            'INSERT INTO rejections (record_key, reason, detail, topic, partition, "offset", rejected_at, '
+            "dead_letter_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._conn.execute("DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - ?",
+                           (MAX_REJECTIONS_KEPT,))
 
     def park(self, parked: Iterable[ParkedRecord]) -> None:
-        """Keep each, replacing what was parked under its record key before (the latest record wins)."""
+        """Keep each once, found by each of its keyids, replacing what was parked under its record
+        key before (the latest record wins); then drop the oldest beyond MAX_PARKED_KEPT."""
         records = list(parked)
         if not records:
             return
         self.unpark(p.record_key for p in records)
         self._conn.executemany(
-            'INSERT INTO parked (record_key, keyid, envelope, keyids, reason, detail, topic, partition, "offset", '
-            "parked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (p.record_key, keyid, p.envelope_bytes, " ".join(p.keyids), p.reason, p.detail, p.topic,
-                 p.partition, p.offset, self._now)
-                for p in records for keyid in p.keyids
-            ],
+            'INSERT INTO parked_records (record_key, envelope, keyids, reason, detail, topic, partition, "offset", '
+            "appended_at, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(p.record_key, p.envelope_bytes, " ".join(p.keyids[:MAX_PARKED_KEYIDS]), p.reason, p.detail, p.topic,
+              p.partition, p.offset, _epoch(p.appended_at), self._now) for p in records],
         )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO parked_keyids (keyid, record_key) VALUES (?, ?)",
+            [(keyid, p.record_key) for p in records for keyid in p.keyids[:MAX_PARKED_KEYIDS]],
+        )
+        oldest_kept = self._conn.execute("SELECT MAX(id) FROM parked_records").fetchone()[0] - MAX_PARKED_KEPT
+        if self._conn.execute("SELECT 1 FROM parked_records WHERE id <= ? LIMIT 1", (oldest_kept,)).fetchone():
+            self._conn.execute("DELETE FROM parked_keyids WHERE record_key IN "
+                               "(SELECT record_key FROM parked_records WHERE id <= ?)", (oldest_kept,))
+            self._conn.execute("DELETE FROM parked_records WHERE id <= ?", (oldest_kept,))
 
     def unpark(self, record_keys: Iterable[str]) -> None:
         # Rarely anything parked: test for it first rather than deleting per key on every batch.
         keys = list(record_keys)
-        if not keys or self._conn.execute("SELECT 1 FROM parked LIMIT 1").fetchone() is None:
+        if not keys or self._conn.execute("SELECT 1 FROM parked_records LIMIT 1").fetchone() is None:
             return
         for chunk in _chunks(keys):
-            self._conn.execute("DELETE FROM parked WHERE record_key IN (%s)" % ",".join("?" * len(chunk)), chunk)
+            marks = ",".join("?" * len(chunk))
+            self._conn.execute("DELETE FROM parked_records WHERE record_key IN (%s)" % marks, chunk)
+            self._conn.execute("DELETE FROM parked_keyids WHERE record_key IN (%s)" % marks, chunk)
 
     def set_verdicts(self, verdicts: Iterable[Verdict]) -> None:
         self._conn.executemany(
@@ -309,16 +393,11 @@ class SqliteTransaction:
         if not wanted:
             return []
         rows = self._conn.execute(
-            'SELECT record_key, envelope, keyids, reason, detail, topic, partition, "offset" FROM parked '
-            "WHERE keyid IN (%s) AND record_key > ? GROUP BY record_key ORDER BY record_key LIMIT ?"
-            % ",".join("?" * len(wanted)), [*wanted, after, limit],
+            "SELECT %s FROM parked_records WHERE record_key IN (SELECT record_key FROM parked_keyids "
+            "WHERE keyid IN (%s) AND record_key > ?) ORDER BY record_key LIMIT ?"
+            % (_PARKED_COLUMNS, ",".join("?" * len(wanted))), [*wanted, after, limit],
         ).fetchall()
-        return [
-            ParkedRecord(record_key=row[0], envelope_bytes=row[1], keyids=tuple(row[2].split()),
-                         reason=cast(common_pb2.Reason, row[3]), detail=row[4], topic=row[5],
-                         partition=row[6], offset=row[7])
-            for row in rows
-        ]
+        return [_parked(row) for row in rows]
 
     def set_offsets(self, next_offsets: Mapping[tuple[str, int], int]) -> None:
         self._conn.executemany(
