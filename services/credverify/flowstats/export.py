@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable
 
 import pycountry
@@ -86,11 +87,27 @@ def rows(statistics: Iterable[moves_pb2.FlowStatistic]) -> list[dict[str, str]]:
     return result
 
 
+# OWASP "CSV Injection": a cell starting with one of these is run as a formula by Excel, LibreOffice
+# and Google Sheets (=HYPERLINK(...) sends data away, =cmd|... ran programs); tab and carriage return
+# are on OWASP's list too. Such a cell gets a leading single quote, which a spreadsheet shows as text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """Return ``cell`` with a leading single quote when a spreadsheet would read it as a formula; a
+    plain number (a noisy count may be negative) is left as it is."""
+    if cell.startswith(FORMULA_TRIGGERS) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
 def to_csv(statistics: Iterable[moves_pb2.FlowStatistic]) -> str:
+    """Return the statistics as OECD.Stat-shaped CSV, every cell safe to open in a spreadsheet."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows(statistics))
+    writer.writerows({name: spreadsheet_safe(value) for name, value in row.items()} for row in rows(statistics))
     return out.getvalue()
 
 
