@@ -287,3 +287,19 @@ def test_judging_rows_stored_without_a_verdict_covers_every_page(tmp_path: Path,
         db.execute("UPDATE attestations SET trust_reason = 0")
     assert ingest.judge_unjudged(kenya.store, trust=kenya.trust) == 5
     assert ingest.judge_unjudged(kenya.store, trust=kenya.trust) == 0
+
+
+def test_issuer_records_in_a_batch_are_applied_before_its_attestations_whatever_the_order(tmp_path: Path) -> None:
+    kenya = Registry(tmp_path / "registry.db")
+    attestation = kenya.attestation(attestation_bytes(nurse("1")), b"KE-NCK/1")
+    issuer = kenya.record(TOPICS.trust_list, b"KE-NCK", record_bytes(kenya_issuer_record()))
+    batch = kenya.ingest(attestation, issuer)
+    assert refusals(batch) == [] and list(batch.attestations) == ["KE-NCK/1"]
+
+
+def test_a_record_key_that_is_not_utf8_is_refused_and_does_not_stop_ingest(registry: Registry) -> None:
+    batch = registry.ingest(registry.attestation(attestation_bytes(nurse("1")), key=b"KE-NCK/\xff"),
+                            registry.attestation(attestation_bytes(nurse("2")), key=b"KE-NCK/2"))
+    [rejection] = batch.rejections
+    assert (reason_code(rejection.reason), rejection.record_key) == ("RECORD_KEY_MISMATCH", "KE-NCK/\ufffd")
+    assert list(batch.attestations) == ["KE-NCK/2"]
