@@ -1,5 +1,5 @@
-"""Sign in Nairobi, verify in London, count the move for Geneva: all three services, real Kafka,
-real gRPC sockets, each service its own process started from the `credverify` command."""
+"""Sign in Nairobi, admit on the hub, verify in London, count the move for Geneva: every service on
+real Kafka and real gRPC sockets, each its own process started from the `credverify` command."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from credverify.core.attestation import verify_attestation
 from credverify.core.envelope import ATTESTATION_TYPE, keyid_of
 from credverify.core.errors import reason_code
 from credverify.core.keys import load_public_key
+from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.core.trust import RootKeys, TrustList, verify_issuer_record
 from credverify.localrun import Service, cli_env, free_port, run_cli, serving, wait_for
 from credverify.v1 import envelope_pb2, moves_pb2, registry_pb2, registry_pb2_grpc
+from tests.integration.test_admission import create_submission_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -44,17 +46,21 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
 
 @pytest.fixture
 def council(tmp_path: Path, kafka_bootstrap: str, topics: Topics) -> dict[str, object]:
-    """A federation root, the Nursing Council of Kenya on the trust list, two nurses attested."""
+    """A federation root, the Nursing Council of Kenya on the trust list with its submission topic,
+    two nurses attested (submitted, not yet admitted)."""
     env = cli_env(kafka_bootstrap, topics.prefix)
+    create_submission_topic(KafkaSettings(kafka_bootstrap, topics), "KE-NCK")
     run_cli(["trust", "init-root", "--key", "root.key"], env=env, cwd=tmp_path)
     run_cli(["issuer", "keygen", "--key", "ke.key"], env=env, cwd=tmp_path)
     run_cli(["trust", "register-issuer", "--root-key", "root.key", "--issuer-id", "KE-NCK", "--country", "KE",
              "--name", "Nursing Council of Kenya", "--kinds", "LICENCE,GOOD_STANDING", "--isco", "2221,2222,3221",
              "--issuer-public-key", "ke.pub.pem"], env=env, cwd=tmp_path)
     for number, practitioner, family, given, dob in NURSES:
+        (tmp_path / "subject.txt").write_text(
+            "practitioner_number=%s\nfamily_name=%s\ngiven_names=%s\ndate_of_birth=%s\ncountry_of_training=KE\n"
+            % (practitioner, family, given, dob))
         out = run_cli(["issuer", "issue", "--key", "ke.key", "--issuer-id", "KE-NCK", "--jurisdiction", "KE",
-                       "--number", number, "--practitioner-number", practitioner, "--family-name", family,
-                       "--given-names", given, "--dob", dob, "--trained-in", "KE", "--isco", "2221",
+                       "--number", number, "--subject-file", "subject.txt", "--isco", "2221",
                        "--valid-until", "2030-12-31"], env=env, cwd=tmp_path)
         assert out.stdout.startswith("delivered KE-NCK/%s" % number), out.stdout
     (tmp_path / "pseudonym.key").write_bytes(base64.b64encode(b"p" * 48))
@@ -68,6 +74,10 @@ def test_attestation_is_verified_across_countries_and_counted_anonymously(
     assert isinstance(env, dict) and isinstance(cwd, Path)
     port = free_port()
     target = "127.0.0.1:%d" % port
+    # The federation operator's admission: the only writer of the attestations topic.
+    admission = Service("admission", ["hub", "admit", "--db", "admission.db", "--root-key", "root.pub.pem",
+                                      "--health-file", "admission.health", "--log-format", "text"],
+                        env=env, cwd=cwd)
     registry = Service("registry", ["registry", "serve", "--db", "registry.db", "--listen", target,
                                     "--root-key", "root.pub.pem", "--country", "GB",
                                     "--pseudonym-key-file", "pseudonym.key", "--plaintext-for-local-use"],
@@ -76,14 +86,18 @@ def test_attestation_is_verified_across_countries_and_counted_anonymously(
                                       "--data-dir", "flowstats-data"],
                         env=env, cwd=cwd)
     try:
-        wait_for("the registry to report SERVING", lambda: serving(target), services=(registry,))
+        wait_for("the registry to report SERVING", lambda: serving(target), services=(registry, admission))
         channel = grpc.insecure_channel(target)
         stub = registry_pb2_grpc.RegistryServiceStub(channel)
 
         # London asks: is KE-NCK/12345 genuine, current, and this applicant's?
         claimed = registry_pb2.ClaimedSubject(family_name="WANJIRU", given_names="Grace Akinyi",
                                               date_of_birth=to_date(dt.date(1992, 3, 14)))
-        answer = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/12345", claimed=claimed), timeout=5)
+        def admitted() -> registry_pb2.VerifyResponse | None:
+            reply = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/12345", claimed=claimed), timeout=5)
+            return None if [reason_code(r) for r in reply.reasons] == ["NOT_FOUND"] else reply
+
+        answer = wait_for("KE-NCK/12345 admitted and ingested", admitted, services=(registry, admission))
         assert answer.verified, answer.detail
         assert [reason_code(r) for r in answer.reasons] == ["VERIFIED"]
         assert answer.attestation.subject.family_name == "Wanjiru"
@@ -96,28 +110,29 @@ def test_attestation_is_verified_across_countries_and_counted_anonymously(
         offline = verify_attestation(answer.evidence.SerializeToString(), trust=trust, record_key="KE-NCK/12345")
         assert offline.attestation == answer.attestation
 
-        # A forger edits a genuine envelope into a credential of their own and publishes it.
+        # A forger with Kenya's hub credentials edits a genuine envelope into a credential of their own
+        # and submits it: admission refuses it, so it never reaches the registry.
         forged = envelope_pb2.Envelope()
         forged.CopyFrom(answer.evidence)
         forged.payload = forged.payload.replace(b"KE-NCK/12345", b"KE-NCK/99999")
         forged_bytes = forged.SerializeToString()
         producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
-        producer.send(topics.attestations, key=b"KE-NCK/99999", value=forged_bytes,
+        producer.send(topics.submissions("KE-NCK"), key=b"KE-NCK/99999", value=forged_bytes,
                       headers=[("payload-type", ATTESTATION_TYPE.encode())]).get(timeout=30)
         producer.close()
 
-        def forged_judged() -> registry_pb2.VerifyResponse | None:
-            reply = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/99999"), timeout=5)
-            return None if [reason_code(r) for r in reply.reasons] == ["NOT_FOUND"] else reply
+        def dead_letters() -> list[registry_pb2.RejectedRecord] | None:
+            found = [registry_pb2.RejectedRecord.FromString(v) for _, v in read_topic(kafka_bootstrap,
+                                                                                       topics.rejected)]
+            return found or None
 
-        forged_answer = wait_for("the registry to judge the forged record", forged_judged, services=(registry,))
-        assert not forged_answer.verified
-        assert [reason_code(r) for r in forged_answer.reasons] == ["SIGNATURE_INVALID"]
-
-        dead = [registry_pb2.RejectedRecord.FromString(v) for _, v in read_topic(kafka_bootstrap, topics.rejected)]
+        dead = wait_for("admission to refuse the forged record", dead_letters, services=(admission,))
         assert [(d.key, reason_code(d.reason), d.value) for d in dead] == [
             (b"KE-NCK/99999", "SIGNATURE_INVALID", forged_bytes)]
-        assert dead[0].source_topic == topics.attestations
+        assert dead[0].source_topic == topics.submissions("KE-NCK")
+        assert all(key != b"KE-NCK/99999" for key, _ in read_topic(kafka_bootstrap, topics.attestations))
+        forged_answer = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/99999"), timeout=5)
+        assert [reason_code(r) for r in forged_answer.reasons] == ["NOT_FOUND"]
 
         # Unknown and malformed requests get the right answers, not INTERNAL.
         missing = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/00000"), timeout=5)
@@ -160,3 +175,4 @@ def test_attestation_is_verified_across_countries_and_counted_anonymously(
     finally:
         assert registry.stop() == 0, registry.log()[-3000:]
         flowstats.stop()
+        assert admission.stop() == 0, admission.log()[-3000:]
