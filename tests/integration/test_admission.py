@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,9 +117,10 @@ class Hub:
         return wait_for("%s on the attestations topic" % b", ".join(keys).decode(), admitted)
 
 
-def start_hub(kafka: KafkaSettings, work: Path, *, issuer_records: list[bytes] | None = None) -> Hub:
+def start_hub(kafka: KafkaSettings, work: Path, *, issuer_records: list[bytes] | None = None,
+              councils: tuple[str, ...] = ("KE-NCK", "RO-CMR")) -> Hub:
     ensure_topics(kafka)
-    for issuer_id in ("KE-NCK", "RO-CMR"):
+    for issuer_id in councils:
         create_submission_topic(kafka, issuer_id)
     (work / "root.pub.pem").write_text(public_pem(ROOT.private_key.public_key()))
     publisher = ConfirmingProducer(kafka, client_id="test-federation")
@@ -176,6 +178,22 @@ def test_hostile_submissions_are_dead_lettered_and_never_reach_the_attestations_
     [oversized] = [d for d in letters if reason_code(d.reason) == "OVERSIZED"]
     assert len(oversized.value) <= 64 * 1024 and "1000000 bytes, sha256" in oversized.detail
     assert oversized.source_topic == hub.kafka.topics.submissions("KE-NCK")
+
+
+def test_a_council_provisioned_while_admission_runs_is_read_within_seconds(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    running = start_hub(kafka_settings, tmp_path, councils=("KE-NCK",))
+    try:
+        time.sleep(1)  # admission is reading Kenya's topic only
+        create_submission_topic(kafka_settings, "RO-CMR")
+        started = time.monotonic()
+        running.submit("RO-CMR", b"RO-CMR/777", attestation_bytes(ROMANIAN, signer=RO_KEY))
+        running.await_admitted(b"RO-CMR/777")
+        assert time.monotonic() - started < 30, "a new council waited for a metadata refresh"
+    finally:
+        running.producer.close()
+        running.admission.stop()
 
 
 def test_a_backdated_theft_is_refused_by_the_hubs_clock(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
