@@ -18,6 +18,7 @@ from credverify.core.keys import generate_key_file, load_public_key, public_key_
 from credverify.core.parsing import parse_kinds
 from credverify.core.settings import read_passphrase
 from credverify.core.timefmt import parse_instant
+from credverify.federation.access import Access, Role, access_for, check_issuer_id, default_name
 from credverify.federation.bootstrap import Federation, FederationSettings
 from credverify.federation.domain import RegisterIssuer, change_scope, report_compromise, rotate_key
 from credverify.federation.handlers import IssuerRecordPublished
@@ -41,7 +42,23 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     register.add_argument("--isco", required=True, help="comma-separated ISCO-08 unit groups, e.g. 2221,2222")
     register.add_argument("--issuer-public-key", type=Path, action="append", required=True,
                           help="the issuer's public key PEM (repeat for several)")
+    _add_credentials_out(register)
     register.set_defaults(handler=_register_issuer)
+
+    grant = commands.add_parser("grant", help="give a principal of the hub its ACLs (and a credential)")
+    grant.add_argument("--role", required=True, choices=[r.value for r in Role])
+    grant.add_argument("--name", help="the principal: registry-<CC> for a registry, the issuer id for a "
+                                      "council; default credverify-admission / credverify-flows")
+    _add_credentials_out(grant)
+    add_kafka_argument(grant)
+    grant.set_defaults(handler=_grant)
+
+    revoke = commands.add_parser("revoke-access", help="remove a principal's ACLs and credential from the hub")
+    who = revoke.add_mutually_exclusive_group(required=True)
+    who.add_argument("--principal", help="e.g. registry-GB or User:registry-GB")
+    who.add_argument("--issuer-id", help="a council's principal, e.g. KE-NCK")
+    add_kafka_argument(revoke)
+    revoke.set_defaults(handler=_revoke_access)
 
     rotate = commands.add_parser("rotate-key", help="add an issuer's new key; retire its current key(s)")
     _add_edit(rotate)
@@ -74,6 +91,13 @@ def _add_passphrase(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--passphrase-file", type=Path, help="read the key passphrase from this file "
                                                              "(default $CREDVERIFY_KEY_PASSPHRASE(_FILE))")
     parser.add_argument("--prompt-passphrase", action="store_true", help="ask for the key passphrase")
+
+
+def _add_credentials_out(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hub-credentials-out", type=Path,
+                        help="make a new hub credential (a random password) and write the principal's Kafka "
+                             "settings to this new file (0600) for the operator to hand over; it is never "
+                             "printed. Without it no credential is made.")
 
 
 def _add_root_key(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +150,44 @@ def _register_issuer(args: argparse.Namespace) -> int:
         public_keys=tuple(_public_key("issuer-public-key", path) for path in args.issuer_public_key),
     )
     with _operator(args) as federation:
-        return _published(federation.register(cmd), "published issuer record")
+        event, council = federation.register(cmd, credentials_out=args.hub_credentials_out)
+    _access_report(council, args.hub_credentials_out)
+    return _published(event, "published issuer record")
+
+
+def _access_report(access: Access, credentials_out: Path | None) -> None:
+    print("hub access: %s may %s" % (access.principal, "; ".join(
+        "%s %s%s" % ("/".join(g.operations), g.name, "*" if g.pattern == "prefixed" else "")
+        for g in access.grants)))
+    if credentials_out is not None:
+        print("hub credential of %s written to %s (0600): hand it over, then delete it" % (
+            access.name, credentials_out))
+    else:
+        print("no hub credential made (give --hub-credentials-out to make one)")
+
+
+def _grant(args: argparse.Namespace) -> int:
+    role = Role(args.role)
+    name = args.name or default_name(role)
+    if name is None:
+        raise InvalidInput("name: a %s principal has no default; give --name" % role.value)
+    settings = FederationSettings.from_env(bootstrap=args.bootstrap)
+    with Federation.for_access(settings) as federation:
+        granted = federation.grant(access_for(role, name, settings.kafka.topics),
+                                   credentials_out=args.hub_credentials_out)
+    _access_report(granted.access, args.hub_credentials_out)
+    return EXIT_OK
+
+
+def _revoke_access(args: argparse.Namespace) -> int:
+    name = check_issuer_id(args.issuer_id) if args.issuer_id else args.principal.removeprefix("User:")
+    if not name:
+        raise InvalidInput("principal: expected a name, found %r" % args.principal)
+    with Federation.for_access(FederationSettings.from_env(bootstrap=args.bootstrap)) as federation:
+        revoked = federation.revoke(name)
+    print("%s: %d ACL(s) removed, credential %s" % (
+        revoked.principal, revoked.acls_removed, "removed" if revoked.credential_removed else "none held"))
+    return EXIT_OK
 
 
 def _rotate_key(args: argparse.Namespace) -> int:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from credverify.core.envelope import ISSUER_RECORD_TYPE, Signer
 from credverify.core.errors import DeliveryFailed, InvalidInput
 from credverify.core.publishing import OutgoingRecord, Publisher
 from credverify.core.topics import Topics
 from credverify.core.trust import TrustList, sign_issuer_record
+from credverify.federation.access import Access, check_issuer_id
 from credverify.federation.domain import RegisterIssuer, build_issuer_record
 from credverify.v1 import trust_pb2
 
@@ -46,10 +48,61 @@ def publish_issuer_record(record: trust_pb2.IssuerRecord, *, root: Signer, publi
     return IssuerRecordPublished(record, delivery.partition, delivery.offset)
 
 
-def register_issuer(cmd: RegisterIssuer, *, root: Signer, publisher: Publisher, topics: Topics,
-                    now: dt.datetime) -> IssuerRecordPublished:
-    """Admit the issuer ``cmd`` describes. Raises InvalidInput for a bad field, DeliveryFailed."""
-    return publish_issuer_record(build_issuer_record(cmd, now=now), root=root, publisher=publisher, topics=topics)
+class HubAccess(Protocol):
+    """The hub's principals, grants and topics (KafkaHubAdmin on a real hub)."""
+
+    def set_credential(self, name: str, password: str) -> None: ...
+    def delete_credential(self, name: str) -> bool: ...
+    def grant(self, access: Access) -> None: ...
+    def revoke(self, principal: str) -> int: ...
+    def ensure_topic(self, name: str, spec: dict[str, object]) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AccessGranted:
+    access: Access
+    credential_set: bool
+
+
+@dataclass(frozen=True)
+class AccessRevoked:
+    principal: str
+    acls_removed: int
+    credential_removed: bool
+
+
+def grant_access(access: Access, *, hub: HubAccess, password: str | None) -> AccessGranted:
+    """Grant ``access`` its ACLs and, with ``password``, set its SCRAM credential (replacing any)."""
+    hub.grant(access)
+    if password is not None:
+        hub.set_credential(access.name, password)
+    return AccessGranted(access, password is not None)
+
+
+def revoke_access(name: str, *, hub: HubAccess) -> AccessRevoked:
+    """Remove every ACL of ``name`` and its credential: its next request is refused. A connection it
+    authenticated earlier stays open but may do nothing, since every request is checked against ACLs."""
+    principal = "User:" + name
+    removed = hub.revoke(principal)
+    return AccessRevoked(principal, removed, hub.delete_credential(name))
+
+
+def register_issuer(cmd: RegisterIssuer, *, trust: TrustList, root: Signer, publisher: Publisher, topics: Topics,
+                    now: dt.datetime, hub: HubAccess | None = None, council: Access | None = None,
+                    password: str | None = None) -> IssuerRecordPublished:
+    """Admit the issuer ``cmd`` describes: its submission topic and hub access (``council`` granted on
+    ``hub``, when given), then its signed record. Raises InvalidInput for a bad field or an issuer the
+    trust list holds already (re-registering would reset its keys' validity and forget a compromise:
+    rotate-key, set-scope and report-compromise change a record), DeliveryFailed."""
+    check_issuer_id(cmd.issuer_id)
+    record = build_issuer_record(cmd, now=now)
+    if trust.issuer(cmd.issuer_id) is not None:
+        raise InvalidInput("issuer-id: %s is on the trust list already; change its record with rotate-key, "
+                           "set-scope or report-compromise" % cmd.issuer_id)
+    if hub is not None and council is not None:
+        hub.ensure_topic(topics.submissions(cmd.issuer_id), topics.submissions_spec())
+        grant_access(council, hub=hub, password=password)
+    return publish_issuer_record(record, root=root, publisher=publisher, topics=topics)
 
 
 def change_issuer(issuer_id: str, change: RecordChange, *, trust: TrustList, root: Signer, publisher: Publisher,

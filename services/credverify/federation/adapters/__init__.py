@@ -1,0 +1,1 @@
+"""The federation operator's I/O beyond publishing records: the hub's principals, ACLs and topics."""
