@@ -1,0 +1,58 @@
+#!/bin/sh
+# The hub's broker in docker compose, closed as deploy/kafka/localkafka.py closes the local one:
+# SASL/SCRAM-SHA-512 for clients and inter-broker traffic, SASL PLAIN with one static user on the
+# controller listener (the controller serves the metadata log that holds the SCRAM credentials, so it
+# cannot check SCRAM itself), StandardAuthorizer with nothing allowed without an ACL, and the
+# federation operator as the one super user. Its password comes from a file (compose's `hub-secrets`
+# volume, made by the `secrets` service); the storage is formatted with the operator's SCRAM
+# credential on first start only.
+set -eu
+
+OPERATOR=credverify-operator
+PASSWORD=$(cat /run/hub-secrets/operator.password)
+CONFIG=/var/lib/kafka/server.properties
+DATA=/var/lib/kafka/data
+umask 077
+
+cat > "$CONFIG" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@kafka:9093
+controller.listener.names=CONTROLLER
+listeners=SASL_PLAINTEXT://:9092,CONTROLLER://:9093,EXTERNAL://:19092
+advertised.listeners=SASL_PLAINTEXT://kafka:9092,EXTERNAL://localhost:19092
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT,EXTERNAL:SASL_PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$OPERATOR" password="$PASSWORD";
+listener.name.external.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$OPERATOR" password="$PASSWORD" user_$OPERATOR="$PASSWORD";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$OPERATOR
+log.dirs=$DATA
+num.partitions=3
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+EOF
+
+# The operator's client settings, for the healthcheck (kafka-broker-api-versions.sh --command-config).
+cat > /var/lib/kafka/operator-client.properties <<EOF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$OPERATOR" password="$PASSWORD";
+EOF
+
+if [ ! -f "$DATA/meta.properties" ]; then
+  /opt/kafka/bin/kafka-storage.sh format --cluster-id "$CLUSTER_ID" --config "$CONFIG" --ignore-formatted \
+    --add-scram "SCRAM-SHA-512=[name=$OPERATOR,password=$PASSWORD]"
+fi
+exec /opt/kafka/bin/kafka-server-start.sh "$CONFIG"
