@@ -315,9 +315,12 @@ class LocalKafka:
         if not (self.state_dir / "data" / "meta.properties").exists():
             self._format(jars, config)
             mode_file.write_text(mode + "\n")
-        elif mode_file.exists() and mode_file.read_text().strip() != mode:
-            raise KafkaUnavailable(f"{self.state_dir} holds a broker formatted as {mode_file.read_text().strip()}, "
-                                   f"not {mode}: use another --dir or remove it")
+        else:
+            # A broker formatted before the hub was closed has no mode file: it was open.
+            found = mode_file.read_text().strip() if mode_file.exists() else "open"
+            if found != mode:
+                raise KafkaUnavailable(f"{self.state_dir} holds a broker formatted as {found}, not {mode}: "
+                                       f"use another --dir or remove it")
         out = open(self.state_dir / "stdout.log", "ab")
         self.process = subprocess.Popen(
             self._java(jars, "kafka.Kafka", str(config)),
