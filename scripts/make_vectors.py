@@ -304,11 +304,27 @@ class Vector:
     envelope: envelope_pb2.Envelope
     record_key: str | None
     stored: envelope_pb2.Envelope | None = None
+    appended_at: dt.datetime | None = None
 
 
 def vector(name: str, description: str, expected: str, env: envelope_pb2.Envelope, *,
-           record_key: str | None = "KE-NCK/10001", stored: envelope_pb2.Envelope | None = None) -> Vector:
-    return Vector(name, description, expected, env, record_key, stored)
+           record_key: str | None = "KE-NCK/10001", stored: envelope_pb2.Envelope | None = None,
+           appended_at: dt.datetime | None = None) -> Vector:
+    """A vector; its hub append time is ``appended_at``, by default the moment the payload says it
+    was issued (ISSUED_AT when the payload has no readable issued_at): the record reached the hub
+    as it was signed, so only the vectors about witnessed time (spec 10.3) depend on it."""
+    return Vector(name, description, expected, env, record_key, stored,
+                  appended_at if appended_at is not None else _issued_at(env))
+
+
+def _issued_at(env: envelope_pb2.Envelope) -> dt.datetime:
+    try:
+        att = attestation_pb2.Attestation.FromString(env.payload)
+    except DecodeError:
+        return ISSUED_AT
+    if not att.HasField("issued_at") or not 0 < att.issued_at.seconds < 253402300800:
+        return ISSUED_AT
+    return att.issued_at.ToDatetime(tzinfo=dt.UTC)
 
 
 def all_vectors() -> list[Vector]:
@@ -484,6 +500,25 @@ def all_vectors() -> list[Vector]:
         vector("compromised-key-at-instant", "Issued at exactly the key's time of compromise: refused "
                "(compromised_at <= issued_at).",
                "KEY_REVOKED", signed_att(nurse_licence(issued_at=KE_LOST.compromised_at or ISSUED_AT), KE_LOST)),
+        # --- witnessed time: the hub's append time (spec 10.3) ---
+        vector("compromised-key-backdated", "Signed by a key reported compromised, with an issued_at a month "
+               "before the compromise, but appended to the hub after it: refused whatever issued_at says.",
+               "KEY_REVOKED", signed_att(nurse_licence(issued_at=utc("2026-02-01T08:00:00Z")), KE_LOST),
+               appended_at=ISSUED_AT),
+        vector("compromised-key-appended-at-instant", "Issued a day before the key's time of compromise and "
+               "appended to the hub at exactly that instant: refused (compromised_at <= appended_at).",
+               "KEY_REVOKED", signed_att(nurse_licence(issued_at=utc("2026-02-28T00:00:00Z")), KE_LOST),
+               appended_at=KE_LOST.compromised_at),
+        vector("compromised-key-appended-before-compromise", "Issued and appended to the hub one second "
+               "before the key's time of compromise: accepted.",
+               "VERIFIED", signed_att(nurse_licence(issued_at=utc("2026-02-28T23:59:58Z")), KE_LOST),
+               appended_at=utc("2026-02-28T23:59:59Z")),
+        vector("issued-after-append-time", "An issued_at ten minutes after the hub appended the record, more "
+               "than the 5-minute clock skew allowed.",
+               "ISSUED_AFTER_WITNESSED", licence_env, appended_at=ISSUED_AT - dt.timedelta(minutes=10)),
+        vector("issued-within-clock-skew", "An issued_at exactly 5 minutes after the hub's append time: "
+               "within the clock skew allowed.",
+               "VERIFIED", licence_env, appended_at=ISSUED_AT - dt.timedelta(minutes=5)),
         vector("compromised-and-expired-key", "Signed by the retired key after both its not_after and its "
                "time of compromise: compromise is checked first.",
                "KEY_REVOKED", signed_att(nurse_licence(issued_at=utc("2026-06-15T00:00:00Z")), KE_RETIRED)),
@@ -552,6 +587,7 @@ def to_json(v: Vector) -> dict[str, object]:
         "expected": v.expected,
         "envelope": envelope_to_json(v.envelope),
         "record_key": v.record_key,
+        "appended_at": rfc3339(v.appended_at),
         "stored": None if v.stored is None else _stored(v.stored),
         "keys": [key_entry(key) for key in TRUSTED_KEYS],
         "issuers": ISSUERS,

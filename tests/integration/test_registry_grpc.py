@@ -360,7 +360,8 @@ def test_the_watch_command_prints_the_state_of_each_followed_credential(
     running: RunningRegistry, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = "127.0.0.1:%d" % running.registry.port
-    assert main(["registry", "watch", "KE-NCK/10001", "KE-NCK/10002", "--target", target, "--timeout", "2"]) == 0
+    assert main(["registry", "watch", "KE-NCK/10001", "KE-NCK/10002", "--target", target, "--timeout", "2",
+                 "--plaintext-for-local-use"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1:3] for line in lines] == [["KE-NCK/10001", "v%d" % running.registry.store.get(
         "KE-NCK/10001").version], ["KE-NCK/10002", "v%d" % running.registry.store.get("KE-NCK/10002").version]]

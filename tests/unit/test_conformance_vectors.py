@@ -43,7 +43,8 @@ VECTORS_DIR = ROOT / "tests" / "vectors"
 VECTOR_FILES = sorted(VECTORS_DIR.glob("*.json"))
 SPEC = ROOT / "docs" / "spec.md"
 
-VECTOR_FIELDS = {"description", "expected", "envelope", "record_key", "stored", "keys", "issuers", "attestation"}
+VECTOR_FIELDS = {"description", "expected", "envelope", "record_key", "appended_at", "stored", "keys", "issuers",
+                 "attestation"}
 ATTESTATION_TYPE = "application/vnd.credverify.attestation.v1+protobuf"
 
 # The vectors state a trust list that has already passed the root signature check. To feed it to
@@ -111,6 +112,11 @@ def trust_from(vector: dict[str, Any]) -> TrustList:
     return trust
 
 
+def instant(text: str | None) -> dt.datetime | None:
+    """An RFC 3339 UTC instant of a vector; None for null."""
+    return None if text is None else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def wire_bytes(envelope_json: dict[str, Any]) -> bytes:
     """The protobuf Envelope a Kafka record would carry for this JSON form."""
     return envelope_from_json(envelope_json).SerializeToString()
@@ -134,7 +140,7 @@ def registry_verdict(vector: dict[str, Any]) -> str:
     key = vector["record_key"]
     record = IncomingRecord(topic=topics.attestations, partition=0, offset=0,
                             key=None if key is None else key.encode("utf-8"),
-                            value=wire_bytes(vector["envelope"]))
+                            value=wire_bytes(vector["envelope"]), appended_at=instant(vector["appended_at"]))
     batch = judge_records([record], topics=topics, trust=trust_from(vector), roots=TEST_ROOTS,
                           store=HeldAttestation(vector["stored"]))  # type: ignore[arg-type]
     if batch.rejections:
@@ -158,7 +164,7 @@ def test_registry_gives_each_vector_its_expected_verdict(path: Path) -> None:
 def test_vectors_cover_every_reason_a_registry_gives_at_ingest() -> None:
     ingest_codes = {"VERIFIED", "MALFORMED", "OVERSIZED", "ISSUER_UNKNOWN", "PAYLOAD_TYPE_UNSUPPORTED",
                     "SIGNATURE_INVALID", "KEY_REVOKED", "KEY_NOT_VALID", "ISSUER_NOT_AUTHORISED",
-                    "RECORD_KEY_MISMATCH", "REPLAYED"}
+                    "RECORD_KEY_MISMATCH", "REPLAYED", "ISSUED_AFTER_WITNESSED"}
     assert ingest_codes <= {load(p)["expected"] for p in VECTOR_FILES}
 
 
@@ -220,6 +226,49 @@ def test_accepted_vector_verifies_with_libsodium_over_pae_from_the_dsse_text(pat
         verified_by.append(signature["keyid"])
         assert signature["keyid"] == hashlib.sha256(raw).hexdigest()
     assert verified_by, "no signature of %s verifies with libsodium over PAE" % path.name
+
+
+# Spec 10.3, written from its text: the clock skew it states, and the rule on the hub's append time.
+SPEC_CLOCK_SKEW = dt.timedelta(minutes=5)
+TIME_RULE_VECTORS = [p for p in VECTOR_FILES
+                     if load(p)["expected"] in ("VERIFIED", "KEY_REVOKED", "ISSUED_AFTER_WITNESSED")
+                     and load(p)["attestation"] is not None]
+
+
+def witnessed_time_verdict(vector: dict[str, Any]) -> str:
+    """The verdict of spec 10.2-10.3 alone, from the vector's JSON: the signing key is the first listed
+    key whose signature verifies with libsodium; issued_at is read from the informative attestation."""
+    envelope = vector["envelope"]
+    payload = base64.b64decode(envelope["payload"], validate=True)
+    keys = {entry["keyid"]: entry for entry in vector["keys"]}
+    signer = None
+    for signature in envelope["signatures"]:
+        entry = keys.get(signature.get("keyid", ""))
+        if entry is None:
+            continue
+        try:
+            nacl.signing.VerifyKey(jwk_raw_key(entry["jwk"])).verify(
+                dsse_pae(envelope["payloadType"], payload), base64.b64decode(signature["sig"], validate=True))
+        except nacl.exceptions.BadSignatureError:
+            continue
+        signer = entry
+        break
+    assert signer is not None, "no signature verifies"
+    issued_at, appended_at = instant(vector["attestation"]["issued_at"]), instant(vector["appended_at"])
+    compromised_at = instant(signer["compromised_at"])
+    assert issued_at is not None
+    if compromised_at is not None and (issued_at >= compromised_at
+                                       or (appended_at is not None and appended_at >= compromised_at)):
+        return "KEY_REVOKED"
+    if appended_at is not None and issued_at > appended_at + SPEC_CLOCK_SKEW:
+        return "ISSUED_AFTER_WITNESSED"
+    return "VERIFIED"
+
+
+@pytest.mark.parametrize("path", TIME_RULE_VECTORS, ids=ids(TIME_RULE_VECTORS))
+def test_the_hubs_append_time_gives_each_vector_its_verdict_by_the_spec_text_alone(path: Path) -> None:
+    vector = load(path)
+    assert witnessed_time_verdict(vector) == vector["expected"], vector["description"]
 
 
 def test_the_independent_pae_matches_the_dsse_worked_example() -> None:
