@@ -195,8 +195,10 @@ def _check_status(att: attestation_pb2.Attestation) -> None:
 def _check_text(name: str, value: str, limit: int) -> None:
     if len(value) > limit:
         raise InvalidInput("%s: expected at most %d characters, found %d" % (name, limit, len(value)))
-    if _CONTROL_CHARACTERS.search(value):
-        raise InvalidInput("%s: control characters are not allowed, found %r" % (name, value[:40]))
+    found = _CONTROL_CHARACTERS.search(value)
+    if found:  # the position, never the text: it may be a person's name, and errors reach logs
+        raise InvalidInput("%s: control characters are not allowed, found one at character %d"
+                           % (name, found.start()))
 
 
 def sign_attestation(att: attestation_pb2.Attestation, *, signer: Signer) -> envelope_pb2.Envelope:

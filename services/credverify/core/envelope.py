@@ -28,6 +28,11 @@ ISSUER_RECORD_TYPE = "application/vnd.credverify.issuer-record.v1+protobuf"
 # Far above any real attestation (a few hundred bytes) yet small enough that a
 # hostile record cannot make a registry allocate much.
 MAX_ENVELOPE_BYTES = 64 * 1024
+# An issuer signs with one key, two during a rotation; 16 leaves room for co-signing and stops an
+# envelope within 64 KiB from carrying thousands of short keyids for a verifier to look up.
+MAX_SIGNATURES = 16
+# A keyid is 64 hex characters (SHA-256); DSSE allows other forms, none longer than this.
+MAX_KEYID_CHARS = 256
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -80,6 +85,13 @@ def parse_envelope(data: bytes) -> envelope_pb2.Envelope:
         raise Malformed("not a DSSE envelope: %s" % exc) from exc
     if not envelope.payloadType or not envelope.signatures:
         raise Malformed("envelope has no payloadType or no signatures")
+    if len(envelope.signatures) > MAX_SIGNATURES:
+        raise Malformed("envelope: expected at most %d signatures, found %d" % (MAX_SIGNATURES,
+                                                                               len(envelope.signatures)))
+    longest = max(len(signature.keyid) for signature in envelope.signatures)
+    if longest > MAX_KEYID_CHARS:
+        raise Malformed("envelope: expected keyids of at most %d characters, found one of %d" % (
+            MAX_KEYID_CHARS, longest))
     return envelope
 
 

@@ -28,8 +28,13 @@ class Judgement:
 
 
 # Every Verify with claimed details normalises the attested and the claimed names; the same
-# names come back call after call, and folding them is most of the cost of a judgement.
-@functools.lru_cache(maxsize=65_536)
+# names come back call after call, and folding them is most of the cost of a judgement. Names
+# reach it capped (MAX_NAME_CHARS, checked at the gRPC boundary and in the gate), so the cache
+# holds at most NAME_CACHE_ENTRIES x 200 characters: a few MB.
+NAME_CACHE_ENTRIES = 16_384
+
+
+@functools.lru_cache(maxsize=NAME_CACHE_ENTRIES)
 def normalise_name(name: str) -> str:
     """Fold case, diacritics, hyphens and spacing so 'NJERI-Wanjiku ' matches 'Njeri Wanjikú'."""
     decomposed = unicodedata.normalize("NFKD", name)

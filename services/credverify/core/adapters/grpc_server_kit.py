@@ -457,7 +457,7 @@ def _bind(server: grpc.Server, listen: str, tls: ServerTls | None) -> int:
 
 def build_server(service: ServiceBinding, *, listen: str, tls: ServerTls | None,
                  metrics: GrpcServerMetrics | None = None, workers: int = 8, keepalive_ms: int | None = None,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> GrpcServer:
+                 max_message_bytes: int = MAX_MESSAGE_BYTES, maximum_concurrent_rpcs: int | None = None) -> GrpcServer:
     """Return a bound, not yet started server for ``service`` with health and reflection: TLS when
     ``tls`` is given, else plaintext; ``workers`` threads (one per running call or open stream).
     Raises ConfigurationError when ``listen`` cannot be bound or the TLS files are unusable."""
@@ -467,7 +467,8 @@ def build_server(service: ServiceBinding, *, listen: str, tls: ServerTls | None,
     if metrics is not None:
         interceptors.insert(0, metrics)  # outermost: refusals by the gate are counted too
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-                         interceptors=interceptors, options=_options(max_message_bytes, keepalive_ms))
+                         interceptors=interceptors, options=_options(max_message_bytes, keepalive_ms),
+                         maximum_concurrent_rpcs=maximum_concurrent_rpcs)
     service.register(server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

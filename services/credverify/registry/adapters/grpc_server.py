@@ -24,6 +24,8 @@ from credverify.core.adapters import grpc_server_kit as kit
 from credverify.core.adapters.grpc_security import AccessPolicy, ServerTls
 from credverify.core.adapters.grpc_server_kit import GrpcServer, GrpcServerMetrics, RpcBoundary, ServiceBinding
 from credverify.core.adapters.kafka import DELIVERY_TIMEOUT_MS
+from credverify.core.attestation import MAX_NAME_CHARS
+from credverify.core.envelope import MAX_ENVELOPE_BYTES
 from credverify.core.errors import AccessDenied, InvalidInput, RecordRejected, Refused, ShuttingDown
 from credverify.core.timefmt import from_date
 from credverify.core.trust import TrustList
@@ -39,8 +41,15 @@ SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_
 MAX_CREDENTIAL_ID = 256
 # Threads for unary calls; each open WatchStatus stream holds one more (up to MAX_SUBSCRIPTIONS).
 UNARY_WORKERS = 16
+# A registration is recorded when it happens: up to a year late (a backlog entered afterwards),
+# a day early (a registry whose day starts before the caller's). Moves outside it would put
+# flows in calendar months already published.
+REGISTRATION_WINDOW = (dt.timedelta(days=366), dt.timedelta(days=1))
 # Time left for the reply after a registration's move is confirmed by the hub.
 REPLY_MARGIN_S = 0.05
+# Calls accepted at once, running or queued for a worker: every worker busy plus a queue of as
+# many again; beyond it a call fails at once with RESOURCE_EXHAUSTED instead of queueing without bound.
+MAX_CONCURRENT_RPCS = 2 * (UNARY_WORKERS + MAX_SUBSCRIPTIONS)
 # Pings on idle connections find a watcher whose machine vanished, so its stream is released.
 KEEPALIVE_MS = 60_000
 
@@ -73,11 +82,33 @@ def _check_credential_id(credential_id: str, name: str = "credential_id") -> Non
 
 
 def _check_claimed(claimed: registry_pb2.ClaimedSubject | None) -> None:
-    if claimed is not None and claimed.HasField("date_of_birth"):
+    """Claimed details are capped as the attestation's own fields are (a ~900 KB name would cost
+    seconds of CPU to fold and stay in the folding cache). Raises InvalidInput naming the field,
+    never its value."""
+    if claimed is None:
+        return
+    for name, value in (("claimed.family_name", claimed.family_name), ("claimed.given_names", claimed.given_names)):
+        if len(value) > MAX_NAME_CHARS:
+            raise InvalidInput("%s: expected at most %d characters, found %d" % (name, MAX_NAME_CHARS, len(value)))
+    if claimed.HasField("date_of_birth"):
         try:
             from_date(claimed.date_of_birth)
         except ValueError as exc:
             raise InvalidInput("claimed.date_of_birth: not a calendar date (%s)" % exc) from exc
+
+
+def _registered_on(value: common_pb2.Date, today: dt.date) -> dt.date:
+    """The registration date asked for (today when unset), within REGISTRATION_WINDOW of today.
+    Raises InvalidInput."""
+    try:
+        registered_on = from_date(value) or today
+    except ValueError as exc:
+        raise InvalidInput("registered_on: not a calendar date (%s)" % exc) from exc
+    earliest, latest = today - REGISTRATION_WINDOW[0], today + REGISTRATION_WINDOW[1]
+    if not earliest <= registered_on <= latest:
+        raise InvalidInput("registered_on: expected a date from %s to %s, found %s" % (
+            earliest, latest, registered_on))
+    return registered_on
 
 
 def _check_request(credential_id: str, claimed: registry_pb2.ClaimedSubject | None) -> None:
@@ -137,6 +168,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             self._ctx.access.caller(context)
             if not request.HasField("envelope"):
                 raise InvalidInput("envelope: expected the envelope the applicant presented, found none")
+            if request.envelope.ByteSize() > MAX_ENVELOPE_BYTES:
+                raise InvalidInput("envelope: expected at most %d bytes, found %d" % (
+                    MAX_ENVELOPE_BYTES, request.envelope.ByteSize()))
             claimed = request.claimed if request.HasField("claimed") else None
             _check_claimed(claimed)
             outcome = handlers.verify_presented(
@@ -197,10 +231,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             if self._ctx.pseudonym_key is None:
                 raise Refused("FAILED_PRECONDITION",
                               "this registry has no pseudonym key configured; it cannot record moves")
-            try:
-                registered_on = from_date(request.registered_on) or self._ctx.today()
-            except ValueError as exc:
-                raise InvalidInput("registered_on: not a calendar date (%s)" % exc) from exc
+            registered_on = _registered_on(request.registered_on, self._ctx.today())
             remaining = context.time_remaining()
             timeout = DELIVERY_TIMEOUT_MS / 1000 if remaining is None else max(remaining - REPLY_MARGIN_S, 0.0)
             recorded = handlers.record_registration(
@@ -223,4 +254,5 @@ def build_server(ctx: RegistryContext, *, listen: str, tls: ServerTls | None,
         lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(ctx), server),
         label="registry")
     return kit.build_server(service, listen=listen, tls=tls, metrics=metrics,
-                            workers=UNARY_WORKERS + MAX_SUBSCRIPTIONS, keepalive_ms=KEEPALIVE_MS)
+                            workers=UNARY_WORKERS + MAX_SUBSCRIPTIONS, keepalive_ms=KEEPALIVE_MS,
+                            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
