@@ -3,17 +3,30 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-unit proto lint bench mutation kafka-up kafka-down clean
+.PHONY: install lock demo test test-unit proto lint bench mutation kafka-up kafka-down clean
 
 install: $(VENV)/.installed
 
-# Re-installs when the dependencies or the Kafka pom change.
-$(VENV)/.installed: pyproject.toml deploy/kafka/pom.xml
+# Re-installs when the locked dependencies or the Kafka pom change. Every package, the build backend
+# included, comes from requirements-dev.lock with its hash: a package swapped on the index, or a new
+# release nobody reviewed, stops the install instead of running in CI. The project itself goes in
+# without dependencies and without a build environment of its own (its backend is in the lock).
+$(VENV)/.installed: requirements-dev.lock pyproject.toml deploy/kafka/pom.xml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python deploy/kafka/localkafka.py fetch
 	touch $@
+
+# After a change to the dependencies in pyproject.toml: resolve again and write both lock files
+# (requirements.lock for a deployment, requirements-dev.lock for development and CI), with hashes.
+LOCK_VENV := .venv-lock
+PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links --all-build-deps
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools; }
+	$(PIP_COMPILE) --output-file=requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra=dev --output-file=requirements-dev.lock pyproject.toml
 
 demo: install
 	$(BIN)/python scripts/demo.py
@@ -54,4 +67,4 @@ kafka-down:
 	$(PYTHON) deploy/kafka/localkafka.py down
 
 clean:
-	rm -rf $(VENV) .demo .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) .demo .bench .pytest_cache .mypy_cache .ruff_cache
