@@ -123,7 +123,10 @@ class Registry:
         pseudonym_key = settings.pseudonym_key()
         access = settings.access_policy()
         self.store = SqliteAttestationStore(settings.db_path)
-        ensure_topics(settings.kafka)
+        topics = settings.kafka.topics
+        # Only the topics a registry reads or writes: on a closed hub its principal sees no others.
+        ensure_topics(settings.kafka, only=[topics.trust_list, topics.attestations, topics.rejected,
+                                            topics.verified_moves])
         self._producer = ConfirmingProducer(settings.kafka, client_id="credverify-registry")
         self.hub = StatusHub()
         self.cache = VerificationCache()
