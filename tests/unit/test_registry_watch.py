@@ -66,3 +66,22 @@ def test_watchers_beyond_the_limit_are_refused() -> None:
     hub.subscribe(["KE-NCK/1"])
     with pytest.raises(TooManyWatchers):
         hub.subscribe(["KE-NCK/1"])
+
+
+def test_one_caller_exhausts_only_its_own_share_of_watch_streams() -> None:
+    hub = StatusHub(max_subscriptions=6, max_per_caller=2)
+    greedy = [hub.subscribe(["KE-NCK/1"], caller="GB-GREEDY") for _ in range(2)]
+    with pytest.raises(TooManyWatchers, match="caller GB-GREEDY holds 2 watch streams already"):
+        hub.subscribe(["KE-NCK/1"], caller="GB-GREEDY")
+    others = [hub.subscribe(["KE-NCK/1"], caller="IE-NMBI"), hub.subscribe(["KE-NCK/2"], caller="CA-ON-CNO")]
+    assert not any(s.closed for s in others)
+    hub.unsubscribe(greedy[0])  # a stream ended: that caller may open one again
+    hub.subscribe(["KE-NCK/1"], caller="GB-GREEDY")
+
+
+def test_the_server_limit_holds_whatever_the_callers() -> None:
+    hub = StatusHub(max_subscriptions=3, max_per_caller=2)
+    for caller in ("A", "B", "C"):
+        hub.subscribe(["KE-NCK/1"], caller=caller)
+    with pytest.raises(TooManyWatchers, match="3 watch streams are open already"):
+        hub.subscribe(["KE-NCK/1"], caller="D")

@@ -107,9 +107,13 @@ class TooManyWatchers(Refused):
     """A caller asked for a live status stream while the registry serves as many as it allows
     (RESOURCE_EXHAUSTED)."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__("RESOURCE_EXHAUSTED", "%d watch streams are open already, the limit; try again later"
-                         % limit)
+    def __init__(self, limit: int, caller: str | None = None) -> None:
+        if caller is None:
+            message = "%d watch streams are open already, the limit; try again later" % limit
+        else:
+            message = ("caller %s holds %d watch streams already, the most one caller may hold; close one "
+                       "or try again later" % (caller[:100], limit))
+        super().__init__("RESOURCE_EXHAUSTED", message)
         self.limit = limit
 
 

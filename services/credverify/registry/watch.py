@@ -26,14 +26,18 @@ logger = logging.getLogger(__name__)
 # One server thread per open stream (the gRPC server is thread-based); beyond this many a new
 # watch gets RESOURCE_EXHAUSTED instead of starving unary calls of threads.
 MAX_SUBSCRIPTIONS = 32
+# What one caller (one regulator, by its certificate) may hold of them: a quarter, so that a caller
+# who opens streams without end exhausts its own share, never every other regulator's.
+MAX_SUBSCRIPTIONS_PER_CALLER = MAX_SUBSCRIPTIONS // 4
 MAX_FOLLOWED_PER_WATCH = 1000
 
 
 class Subscription:
     """What one WatchStatus stream follows and the updates waiting to be sent to it."""
 
-    def __init__(self, credential_ids: frozenset[str]) -> None:
+    def __init__(self, credential_ids: frozenset[str], caller: str = "") -> None:
         self.credential_ids = credential_ids
+        self.caller = caller
         self._pending: dict[str, registry_pb2.StatusUpdate] = {}
         self._ready = threading.Condition()
         self._closed = False
@@ -74,31 +78,47 @@ class Subscription:
 class StatusHub:
     """Fans status updates out to the subscriptions that follow each credential."""
 
-    def __init__(self, *, max_subscriptions: int = MAX_SUBSCRIPTIONS) -> None:
+    def __init__(self, *, max_subscriptions: int = MAX_SUBSCRIPTIONS,
+                 max_per_caller: int = MAX_SUBSCRIPTIONS_PER_CALLER) -> None:
         self._max = max_subscriptions
+        self._max_per_caller = max_per_caller
+        self._by_caller: dict[str, int] = {}
         self._lock = threading.Lock()
         self._followers: dict[str, set[Subscription]] = {}
         self._subscriptions: set[Subscription] = set()
         self._closed = False
 
-    def subscribe(self, credential_ids: Iterable[str]) -> Subscription:
-        """Follow ``credential_ids``. Raises TooManyWatchers at the limit; a closed hub returns a
-        subscription that is already closed."""
-        subscription = Subscription(frozenset(credential_ids))
+    def subscribe(self, credential_ids: Iterable[str], *, caller: str = "") -> Subscription:
+        """Follow ``credential_ids`` for ``caller`` (its identity). Raises TooManyWatchers at the
+        server's limit or at the caller's own share of it; a closed hub returns a subscription that is
+        already closed."""
+        subscription = Subscription(frozenset(credential_ids), caller)
         with self._lock:
             if self._closed:
                 subscription.close()
                 return subscription
-            if len(self._subscriptions) >= self._max:
-                raise TooManyWatchers(self._max)
+            self._check_limits(caller)
+            self._by_caller[caller] = self._by_caller.get(caller, 0) + 1
             self._subscriptions.add(subscription)
             for credential_id in subscription.credential_ids:
                 self._followers.setdefault(credential_id, set()).add(subscription)
         return subscription
 
+    def _check_limits(self, caller: str) -> None:
+        if len(self._subscriptions) >= self._max:
+            raise TooManyWatchers(self._max)
+        if self._by_caller.get(caller, 0) >= self._max_per_caller:
+            raise TooManyWatchers(self._max_per_caller, caller)
+
     def unsubscribe(self, subscription: Subscription) -> None:
         subscription.close()
         with self._lock:
+            if subscription in self._subscriptions:
+                held = self._by_caller.get(subscription.caller, 1) - 1
+                if held > 0:
+                    self._by_caller[subscription.caller] = held
+                else:
+                    self._by_caller.pop(subscription.caller, None)
             self._subscriptions.discard(subscription)
             for credential_id in subscription.credential_ids:
                 followers = self._followers.get(credential_id)

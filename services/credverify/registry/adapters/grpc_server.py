@@ -199,9 +199,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def WatchStatus(self, request: registry_pb2.WatchStatusRequest, context: grpc.ServicerContext
                     ) -> Iterator[registry_pb2.StatusUpdate]:
         with RpcBoundary(context, "WatchStatus", service="registry"):
-            self._ctx.access.caller(context)
+            caller = self._ctx.access.caller(context)
             ids = _watch_ids(request)
-            subscription = self._ctx.hub.subscribe(ids)
+            subscription = self._ctx.hub.subscribe(ids, caller=caller.id)
             # Runs when the caller cancels, its deadline passes or its connection dies.
             if not context.add_callback(subscription.close):
                 subscription.close()
