@@ -52,7 +52,7 @@ def test_bulk_issue_publishes_valid_rows_once_reports_bad_ones_and_a_rerun_publi
     first = bulk(tmp_path, env)
     assert first.returncode == 1, first.stderr  # done in part: two rows were invalid
     assert "INVALID row 5: isco: expected an ISCO-08 health unit group" in first.stdout
-    assert "INVALID row 12: date_of_birth: expected a date YYYY-MM-DD, found '31/12/1990'" in first.stdout
+    assert "INVALID row 12: date_of_birth: expected a date YYYY-MM-DD" in first.stdout
     assert "500 rows: 498 published and confirmed, 0 unchanged" in first.stdout
     records = read_all(kafka_bootstrap, topics.submissions("KE-NCK"))
     keys = Counter(key for key, _ in records)

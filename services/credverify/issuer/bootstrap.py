@@ -22,12 +22,12 @@ from credverify.core.adapters.grpc_security import (
     require_loopback,
 )
 from credverify.core.adapters.grpc_server_kit import GrpcServerMetrics, ServerSettings, first_failure, setting
-from credverify.core.adapters.kafka import ConfirmingProducer, ensure_topics, partitions_of
+from credverify.core.adapters.kafka import ConfirmingProducer, partitions_of
 from credverify.core.adapters.observability import MetricsEndpoint, configure_logging, serve_metrics
 from credverify.core.adapters.trust_reader import TrustFollower, read_trust_list
 from credverify.core.cli_support import EXIT_OK
 from credverify.core.envelope import Signer
-from credverify.core.errors import ConfigurationError
+from credverify.core.errors import ConfigurationError, HubUnavailable
 from credverify.core.keys import load_signer
 from credverify.core.settings import KafkaSettings, read_passphrase
 from credverify.core.trust import RootKeys, TrustList
@@ -189,9 +189,9 @@ class Issuer:
     def producer(self) -> ConfirmingProducer:
         with self._lock:
             if self._producer is None:
-                kafka = self.settings.kafka
-                ensure_topics(kafka, only=[kafka.topics.attestations])
-                self._producer = ConfirmingProducer(kafka, client_id="credverify-issuer")
+                # The council's submission topic is made when the federation admits it: a council's
+                # principal may write there and nowhere else, and creates no topic.
+                self._producer = ConfirmingProducer(self.settings.kafka, client_id="credverify-issuer")
             return self._producer
 
     def issue(self, commands: Sequence[IssueAttestation]) -> list[handlers.AttestationIssued]:
@@ -230,9 +230,13 @@ class Issuer:
         self.ledger.close()
 
 
-def hub_answers(kafka: KafkaSettings) -> bool:
-    """Ask the broker for the attestation topic's metadata. Raises HubUnavailable when it does not answer."""
-    partitions_of(kafka, kafka.topics.attestations, client_id="credverify-issuer-health")
+def hub_answers(kafka: KafkaSettings, issuer_id: str) -> bool:
+    """Ask the broker for the metadata of the council's submission topic. Raises HubUnavailable when the
+    broker does not answer, or the topic is not there (the council was not admitted to this hub)."""
+    topic = kafka.topics.submissions(issuer_id)
+    if not partitions_of(kafka, topic, client_id="credverify-issuer-health"):
+        raise HubUnavailable("submission topic %s does not exist (or this principal may not see it): "
+                             "has the federation admitted %s to this hub?" % (topic, issuer_id))
     return True
 
 
@@ -315,8 +319,8 @@ def run(settings: IssuerServiceSettings, stop: threading.Event, *,
     access = settings.access_policy()  # before opening anything: a bad transport stops the start at once
     issuer = Issuer.open(settings.issuer, follow_trust=True)
     try:
-        service = IssuerService(issuer, settings.server, hub=lambda: hub_answers(settings.issuer.kafka),
-                                access=access)
+        kafka, issuer_id = settings.issuer.kafka, settings.issuer.issuer_id
+        service = IssuerService(issuer, settings.server, hub=lambda: hub_answers(kafka, issuer_id), access=access)
         service.start()
         try:
             on_started(service.port)

@@ -230,7 +230,7 @@ def _report_compromise(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report(events: list[AttestationIssued], topic: str) -> int:
+def _report(events: list[AttestationIssued]) -> int:
     failed = 0
     for event in events:
         if not event.confirmed:
@@ -240,7 +240,8 @@ def _report(events: list[AttestationIssued], topic: str) -> int:
             print("unchanged %s version %d (confirmed before; nothing sent)" % (event.credential_id, event.version))
         else:
             print("delivered %s version %d to %s[%s]@%s" % (
-                event.credential_id, event.version, topic, event.delivery.partition, event.delivery.offset))
+                event.credential_id, event.version, event.delivery.record.topic, event.delivery.partition,
+                event.delivery.offset))
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
@@ -346,7 +347,7 @@ def _issue_one(args: argparse.Namespace) -> int:
         raise without_personal_value(exc) from exc
     issuer = _open(args)
     try:
-        return _report(issuer.issue([cmd]), issuer.settings.kafka.topics.attestations)
+        return _report(issuer.issue([cmd]))
     finally:
         issuer.close()
 
@@ -397,7 +398,7 @@ def _resend(args: argparse.Namespace) -> int:
         events = issuer.resend_unconfirmed()
         if not events:
             print("nothing unconfirmed in %s" % args.ledger)
-        return _report(events, issuer.settings.kafka.topics.attestations)
+        return _report(events)
     finally:
         issuer.close()
 
@@ -410,7 +411,7 @@ def _change_status(args: argparse.Namespace) -> int:
         raise InvalidInput("credential-id: expected credentials of one issuer, found %s" % sorted(issuer_ids))
     issuer = _open(args, issuer_id=issuer_ids.pop())
     try:
-        return _report(issuer.change_statuses(changes), issuer.settings.kafka.topics.attestations)
+        return _report(issuer.change_statuses(changes))
     finally:
         issuer.close()
 

@@ -146,7 +146,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
             return issuer_pb2.IssueResponse(
                 credential_id=entry.credential_id, version=entry.version,
                 envelope=envelope_pb2.Envelope.FromString(entry.envelope_bytes), attestation=att,
-                delivery=issuer_pb2.Delivery(topic=self._issuer.settings.kafka.topics.attestations,
+                delivery=issuer_pb2.Delivery(topic=self._submissions_of(entry.credential_id),
                                              partition=entry.partition or 0, offset=entry.offset or 0,
                                              confirmed=entry.confirmed))
 
@@ -212,6 +212,10 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
             [event] = write()
         return self._response(event)
 
+    def _submissions_of(self, credential_id: str) -> str:
+        """The topic a credential of this council is delivered to: its submission topic on the hub."""
+        return self._issuer.settings.kafka.topics.submissions(credential_id.partition("/")[0])
+
     def _response(self, event: AttestationIssued) -> issuer_pb2.IssueResponse:
         if not event.confirmed:
             raise DeliveryFailed("%s: %s" % (event.credential_id, event.error or "not confirmed"))
@@ -220,15 +224,15 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
             credential_id=event.credential_id, version=event.version, envelope=envelope,
             unchanged=event.delivery is None,
             attestation=attestation_pb2.Attestation.FromString(envelope.payload))
-        topic = self._issuer.settings.kafka.topics.attestations
         if event.delivery is not None:
             response.delivery.CopyFrom(issuer_pb2.Delivery(
-                topic=topic, partition=event.delivery.partition or 0, offset=event.delivery.offset or 0,
-                confirmed=True))
+                topic=event.delivery.record.topic, partition=event.delivery.partition or 0,
+                offset=event.delivery.offset or 0, confirmed=True))
         else:
             entry = self._issuer.ledger.lookup([event.credential_id])[event.credential_id]
             response.delivery.CopyFrom(issuer_pb2.Delivery(
-                topic=topic, partition=entry.partition or 0, offset=entry.offset or 0, confirmed=entry.confirmed))
+                topic=self._submissions_of(event.credential_id), partition=entry.partition or 0,
+                offset=entry.offset or 0, confirmed=entry.confirmed))
         return response
 
     def _key_info(self, keyid: str, public: object) -> issuer_pb2.KeyInfo:
