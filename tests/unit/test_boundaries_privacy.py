@@ -118,8 +118,9 @@ def test_without_a_threshold_only_positive_noisy_values_are_published(regions: R
 
 def test_a_final_release_adds_the_totals_and_regional_scopes_of_both_measures(regions: RegionClassification) -> None:
     policy = PrivacyPolicy(epsilon=NOISELESS, window_budget=NOISELESS, destinations=("GB", "IE"))
-    cells = {MoveCell("KE", "GB", "nurses", False): 7, MoveCell("KE", "GB", "nurses", True): 3,
-             MoveCell("KE", "US", "nurses", False): 50}
+    # The cell outside the domain comes first: leaving it out must not stop the count.
+    cells = {MoveCell("KE", "US", "nurses", False): 50, MoveCell("KE", "GB", "nurses", False): 7,
+             MoveCell("KE", "GB", "nurses", True): 3}
     values = noisy_release(PERIOD, cells, regions=regions, policy=policy, final=True).values
     expected = {}
     for measure, count in ((MOVES, 10), (RETURNS, 3)):
