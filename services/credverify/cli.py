@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)  # client chatter, not ours
+    # kafka-python warns of "credentials in the clear" on every SASL_PLAINTEXT connection, SCRAM
+    # too, where the password never crosses the wire; PLAIN over plaintext is refused by our settings.
+    logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
     try:
         return int(args.handler(args))
     except (ConfigurationError, InvalidInput) as exc:

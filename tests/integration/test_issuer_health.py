@@ -14,6 +14,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from credverify.core.adapters.kafka import ensure_submission_topic
+from credverify.core.settings import KafkaSettings
 from credverify.core.topics import Topics
 from credverify.localrun import Service, cli_env, free_port, health_status, run_cli, wait_for
 from credverify.v1 import issuer_pb2, issuer_pb2_grpc
@@ -36,6 +38,7 @@ def test_issuer_serves_while_the_broker_answers_counts_its_calls_and_stops_on_si
     tmp_path: Path, kafka_bootstrap: str, topics: Topics
 ) -> None:
     env = cli_env(kafka_bootstrap, topics.prefix)
+    ensure_submission_topic(KafkaSettings(kafka_bootstrap, topics), "KE-NCK")  # as admitting the council does
     run_cli(["issuer", "keygen", "--key", "ke.key"], env=env, cwd=tmp_path)
     target, metrics_port = "127.0.0.1:%d" % free_port(), free_port()
     issuer = Service("issuer", ["issuer", "serve", "--key", "ke.key", "--issuer-id", "KE-NCK", "--jurisdiction", "KE",

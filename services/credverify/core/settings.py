@@ -52,18 +52,24 @@ class KafkaSecurity:
             raise ConfigurationError("%s: expected one of %s, found %r" % (
                 SECURITY_PROTOCOL_ENV, ", ".join(SECURITY_PROTOCOLS), self.protocol))
         if self.uses_sasl:
-            if self.sasl_mechanism not in SASL_MECHANISMS:
-                raise ConfigurationError("%s: expected one of %s with %s, found %r" % (
-                    SASL_MECHANISM_ENV, ", ".join(SASL_MECHANISMS), self.protocol, self.sasl_mechanism))
-            if not self.username or not self.password:
-                raise ConfigurationError("%s needs %s and %s (or %s)" % (
-                    self.protocol, SASL_USERNAME_ENV, SASL_PASSWORD_ENV, SASL_PASSWORD_FILE_ENV))
+            self._check_sasl()
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ConfigurationError("a client certificate needs its key: set both %s and %s" % (
                 SSL_CERTFILE_ENV, SSL_KEYFILE_ENV))
         if self.ssl_certfile is not None and not self.uses_tls:
             raise ConfigurationError("%s is set but %s is %s: a client certificate needs SSL or SASL_SSL" % (
                 SSL_CERTFILE_ENV, SECURITY_PROTOCOL_ENV, self.protocol))
+
+    def _check_sasl(self) -> None:
+        if self.sasl_mechanism not in SASL_MECHANISMS:
+            raise ConfigurationError("%s: expected one of %s with %s, found %r" % (
+                SASL_MECHANISM_ENV, ", ".join(SASL_MECHANISMS), self.protocol, self.sasl_mechanism))
+        if self.sasl_mechanism == "PLAIN" and not self.uses_tls:
+            raise ConfigurationError("%s=PLAIN sends the password in clear: use it only with SASL_SSL, "
+                                     "or SCRAM-SHA-512" % SASL_MECHANISM_ENV)
+        if not self.username or not self.password:
+            raise ConfigurationError("%s needs %s and %s (or %s)" % (
+                self.protocol, SASL_USERNAME_ENV, SASL_PASSWORD_ENV, SASL_PASSWORD_FILE_ENV))
 
     @property
     def uses_sasl(self) -> bool:

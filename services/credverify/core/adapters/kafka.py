@@ -27,7 +27,8 @@ from credverify.core.settings import KafkaSettings
 from credverify.core.topics import HEADER_PAYLOAD_TYPE, HEADER_SCHEMA_VERSION, SCHEMA_VERSION
 
 __all__ = [
-    "ConfirmingProducer", "Delivery", "OutgoingRecord", "client_config", "ensure_topics", "new_admin",
+    "ConfirmingProducer", "Delivery", "OutgoingRecord", "client_config", "ensure_submission_topic", "ensure_topics",
+    "faust_broker_config", "new_admin",
     "new_consumer", "partitions_of", "read_compacted_to_end",
 ]
 
@@ -174,6 +175,25 @@ def ensure_topics(kafka: KafkaSettings, only: Sequence[str] | None = None) -> No
         raise _unavailable(kafka, "creating topics", exc) from exc
     finally:
         admin.close()
+
+
+def ensure_submission_topic(kafka: KafkaSettings, issuer_id: str) -> str:
+    """Create ``issuer_id``'s submission topic with its layout (``Topics.submissions_spec``: time-stamped by
+    the hub) unless it exists, and wait for its leader; return its name. The operator's work when a
+    council is admitted. Raises HubUnavailable."""
+    name = kafka.topics.submissions(issuer_id)
+    spec = kafka.topics.submissions_spec()
+    admin = new_admin(kafka)
+    try:
+        if name not in set(admin.list_topics()):
+            admin.create_topics({name: {"num_partitions": spec["partitions"], "replication_factor": -1,
+                                        "configs": spec["config"]}}, raise_errors=False)
+        admin.wait_for_topics([name], timeout_ms=TOPIC_READY_TIMEOUT_MS)
+    except KafkaError as exc:
+        raise _unavailable(kafka, "creating %s" % name, exc) from exc
+    finally:
+        admin.close()
+    return name
 
 
 def read_compacted_to_end(kafka: KafkaSettings, topic: str, on_record: Callable[[ConsumerRecord], None], *,
