@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "services" / "credverify"
-SERVICES = ("issuer", "registry", "federation", "flowstats")
+SERVICES = ("issuer", "registry", "federation", "flowstats", "admission")
 # The libraries that do I/O; the contract must not need any of them.
 IO_LIBRARIES = ("kafka", "aiokafka", "grpc", "grpc_health", "grpc_reflection", "sqlite3", "faust", "mode",
                 "prometheus_client")
