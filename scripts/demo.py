@@ -1,8 +1,12 @@
-"""The demo: a Kafka hub, four source councils, a registry in London and the flow statistics.
+"""The demo: a closed Kafka hub, four source councils, a registry in London and the flow statistics.
 
 Everything is real: an Apache Kafka broker (started here unless
-$KAFKA_BOOTSTRAP_SERVERS names one), Ed25519 signatures in DSSE envelopes, the
-registry and the Faust worker as separate processes, gRPC over a socket.
+$KAFKA_BOOTSTRAP_SERVERS names one, with the operator's credentials in the
+environment) with SCRAM authentication and ACLs, each council, the hub's
+admission, the registry and the Faust worker authenticating as their own
+principal, Ed25519 signatures in DSSE envelopes, gRPC over a socket. The hub's
+data directory is kept under .demo/hub, so Kafka's own tools can show what it
+carried.
 
     make demo        (or: .venv/bin/python scripts/demo.py)
 """
@@ -17,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,12 +31,13 @@ from typing import TypeVar
 
 import grpc
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 
-from credverify.core.adapters.kafka import ConfirmingProducer
+from credverify.core.adapters.kafka import ConfirmingProducer, client_config
 from credverify.core.envelope import ATTESTATION_TYPE, Signer
 from credverify.core.errors import reason_code
 from credverify.core.keys import load_signer
-from credverify.core.settings import PASSPHRASE_ENV, KafkaSettings, read_passphrase
+from credverify.core.settings import PASSPHRASE_ENV, KafkaSecurity, KafkaSettings, read_passphrase
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.flowstats.adapters.kafka_statistics import read_statistics
@@ -193,26 +197,48 @@ class Demo:
     cleanup: ExitStack
     bootstrap: str
     topics: Topics
-    env: dict[str, str]  # for `credverify` processes: the hub's address and the topic prefix
+    env: dict[str, str]  # for the operator's `credverify` commands: the hub, the topic prefix, its credentials
     # Set by the scene that opens them; a scene that runs before it fails with AttributeError.
-    producer: ConfirmingProducer = field(init=False)  # the councils' in-process publisher (scenes 3 and 6)
+    producer: ConfirmingProducer = field(init=False)  # Kenya's council's own code, in-process (scenes 3 and 6)
     registry: Service = field(init=False)
     stub: registry_pb2_grpc.RegistryServiceStub = field(init=False)  # London's gRPC client
-    attacker: KafkaProducer = field(init=False)  # publishes straight to the hub, bypassing every council
+    insider: KafkaProducer = field(init=False)  # someone holding Kenya's hub password, without its signing key
     period: str = field(init=False)  # YYYY-MM: the month of scene 7's registrations, reported in scene 8
+    registers_signed_at: dt.datetime = field(init=False)  # scene 2: when the councils signed their registers
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run `credverify ARGS` in the work directory; raise AssertionError with its output if it fails."""
-        return run_cli(list(args), env=self.env, cwd=self.work)
+    def cli(self, *args: str, principal: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `credverify ARGS` in the work directory, as the operator or as ``principal`` (the name of
+        its credentials file); raise AssertionError with its output if it fails."""
+        return run_cli(list(args), env=self.env_of(principal), cwd=self.work)
+
+    def env_of(self, principal: str | None) -> dict[str, str]:
+        """The environment of a process that authenticates to the hub as ``principal`` (the operator when
+        None): the operator's Kafka settings replaced by those in the principal's credentials file."""
+        if principal is None:
+            return self.env
+        env = {k: v for k, v in self.env.items() if not k.startswith("KAFKA_")}
+        env.update(self.credentials(principal))
+        return env
+
+    def credentials(self, principal: str) -> dict[str, str]:
+        """The Kafka settings the operator handed to ``principal`` (KEY=VALUE lines, as `trust` wrote them)."""
+        lines = (self.work / ("%s.kafka.env" % principal.lower())).read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
+    def kafka_as(self, principal: str | None) -> KafkaSettings:
+        env = self.env_of(principal)
+        return KafkaSettings(self.bootstrap, self.topics, security=KafkaSecurity.from_env(env))
 
     def signer(self, key_file: str) -> Signer:
         """Open a council's key file with the passphrase the demo made it with."""
         return load_signer(self.work / key_file, passphrase=read_passphrase())
 
-    def issue_in_process(self, order: IssueAttestation, *, key_file: str, ledger: str) -> None:
-        """Sign ``order`` with ``key_file`` and publish it from this process, as a council's own code would."""
+    def issue_in_process(self, order: IssueAttestation, *, key_file: str, ledger: str,
+                         now: dt.datetime | None = None) -> None:
+        """Sign ``order`` with ``key_file`` and publish it from this process, as a council's own code would
+        (``now``: the signing time it claims)."""
         deliveries = issue([order], signer=self.signer(key_file), publisher=self.producer, topics=self.topics,
-                           ledger=SqliteIssuedLedger(self.work / ledger), now=dt.datetime.now(dt.UTC))
+                           ledger=SqliteIssuedLedger(self.work / ledger), now=now or dt.datetime.now(dt.UTC))
         assert deliveries[0].confirmed
 
     def verify(self, credential_id: str, subject: registry_pb2.ClaimedSubject | None = None
@@ -232,14 +258,9 @@ class Demo:
         return wait_for(what, probe, services=(self.registry,))
 
     def dead_letters(self) -> list[registry_pb2.RejectedRecord]:
-        """Every record the registry has sent to the dead-letter topic so far."""
-        consumer = KafkaConsumer(
-            self.topics.rejected,
-            bootstrap_servers=self.bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
+        """Every record the hub's admission or the registry has sent to the dead-letter topic so far."""
+        consumer = KafkaConsumer(self.topics.rejected, group_id=None, auto_offset_reset="earliest",
+                                 enable_auto_commit=False, **client_config(self.kafka_as(None), "demo-reader"))
         try:
             dead = []
             for _ in range(5):
@@ -258,20 +279,26 @@ def open_the_hub(work: Path, cleanup: ExitStack) -> Demo:
     if bootstrap:
         prefix = "demo-%d." % int(time.time())
         say("using the cluster at %s, topics prefixed %r" % (bootstrap, prefix))
+        operator: dict[str, str] = {}  # the cluster's operator credentials are in the environment already
     else:
-        broker = localkafka.LocalKafka(state_dir=Path(tempfile.mkdtemp(prefix="credverify-demo-kafka-")))
+        broker = localkafka.LocalKafka(state_dir=work / "hub")
         cleanup.callback(broker.stop)
         broker.start()
         bootstrap = broker.bootstrap
-        say("Apache Kafka (KRaft) at %s, ready in %.1f s" % (bootstrap, broker.ready_after_s or 0))
+        operator = broker.operator_env()
+        say("Apache Kafka (KRaft) at %s, ready in %.1f s; data in %s" % (
+            bootstrap, broker.ready_after_s or 0, (work / "hub").relative_to(ROOT)))
+        say("closed: SCRAM-SHA-512 for every client, ACLs for every topic, %s the only super user"
+            % operator.get("KAFKA_SASL_USERNAME", "the operator"))
     # Keys are encrypted at rest; a real council reads the passphrase from a secret store.
     os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
     return Demo(work=work, today=dt.datetime.now(dt.UTC).date(), cleanup=cleanup, bootstrap=bootstrap,
-                topics=Topics(prefix=prefix), env=cli_env(bootstrap, prefix))
+                topics=Topics(prefix=prefix), env={**cli_env(bootstrap, prefix), **operator})
 
 
 def federation_admits_councils(demo: Demo) -> None:
-    """1. The federation makes its root key and publishes a signed issuer record for each council."""
+    """1. The federation makes its root key and publishes a signed issuer record for each council; admitting
+    a council also opens its submission topic on the hub and hands it a credential for that topic alone."""
     section("1. The federation admits four source councils")
     demo.cli("trust", "init-root", "--key", "root.key")
     for issuer_id, country, name, kinds, isco in COUNCILS:
@@ -279,35 +306,58 @@ def federation_admits_councils(demo: Demo) -> None:
         demo.cli("issuer", "keygen", "--key", key)
         out = demo.cli("trust", "register-issuer", "--root-key", "root.key", "--issuer-id", issuer_id,
                        "--country", country, "--name", name, "--kinds", kinds, "--isco", isco,
-                       "--issuer-public-key", key.replace(".key", ".pub.pem"))
+                       "--issuer-public-key", key.replace(".key", ".pub.pem"),
+                       "--hub-credentials-out", "%s.kafka.env" % issuer_id.lower())
         say("  %-8s %-52s may attest ISCO %s" % (issuer_id, name, isco))
         assert "published issuer record" in out.stdout
+    say("  each council may write its own %s<ID> topic and nothing else (credentials: <id>.kafka.env)"
+        % demo.topics.submissions_prefix)
+    for role, name in (("admission", "credverify-admission"), ("registry", "registry-GB"),
+                       ("flows", "credverify-flows")):
+        demo.cli("trust", "grant", "--role", role, "--name", name,
+                 "--hub-credentials-out", "%s.kafka.env" % name.lower())
+    say("  the hub's admission, London's registry and the flows worker: each its own principal and ACLs")
+    admission = Service("admission", ["hub", "admit", "--db", "admission.db", "--root-key", "root.pub.pem",
+                                      "--log-format", "text"],
+                        env=demo.env_of("credverify-admission"), cwd=demo.work)
+    demo.cleanup.callback(admission.stop)
+    say("  the hub's admission runs: only what it verifies reaches %s" % demo.topics.attestations)
 
 
 def bulk_publish(demo: Demo, issuer_id: str, country: str) -> str:
     """Sign and publish a council's register file with `credverify issuer bulk`; return its summary line."""
     name = issuer_id.lower()
     bulk = demo.cli("issuer", "bulk", "--key", "%s.key" % name, "--issuer-id", issuer_id, "--jurisdiction", country,
-                    "--register", "%s-register.csv" % name, "--no-progress", "--ledger", "%s.ledger.db" % name)
+                    "--register", "%s-register.csv" % name, "--no-progress", "--ledger", "%s.ledger.db" % name,
+                    principal=issuer_id)
     return bulk.stdout.strip().splitlines()[-1]
 
 
 def councils_publish_registers(demo: Demo) -> None:
     """2. Each council publishes its register in bulk; the same file again publishes nothing; one from the CLI."""
     section("2. Councils sign and publish their registers")
-    demo.producer = ConfirmingProducer(KafkaSettings(demo.bootstrap, Topics()), client_id="demo-councils")
+    demo.producer = ConfirmingProducer(demo.kafka_as("KE-NCK"), client_id="demo-kenya")
     demo.cleanup.callback(demo.producer.close)
     for issuer_id, country, *_ in COUNCILS:
         register = "%s-register.csv" % issuer_id.lower()
         write_register(demo.work / register, commands(issuer_id, country, demo.today))
         say("  %-8s %s: %s" % (issuer_id, register, bulk_publish(demo, issuer_id, country)))
+    demo.registers_signed_at = dt.datetime.now(dt.UTC)
     say("  KE-NCK   the same file again: " + bulk_publish(demo, "KE-NCK", "KE"))
     today = demo.today
+    write_subject(demo.work / "kibet.subject", "NCK-900001", "Kibet", "Naomi Jeptoo", "1994-05-01")
     one = demo.cli("issuer", "issue", "--key", "ke-nck.key", "--ledger", "ke-nck.ledger.db", "--issuer-id", "KE-NCK",
-                   "--jurisdiction", "KE", "--number", "900001", "--practitioner-number", "NCK-900001",
-                   "--family-name", "Kibet", "--given-names", "Naomi Jeptoo", "--dob", "1994-05-01",
-                   "--trained-in", "KE", "--isco", "2222", "--valid-until", str(today.replace(year=today.year + 2)))
+                   "--jurisdiction", "KE", "--number", "900001", "--subject-file", "kibet.subject",
+                   "--isco", "2222", "--valid-until", str(today.replace(year=today.year + 2)), principal="KE-NCK")
     say("  from the CLI: " + one.stdout.strip())
+
+
+def write_subject(path: Path, number: str, family: str, given: str, dob: str, trained_in: str = "KE") -> None:
+    """A practitioner's details for `issuer issue --subject-file`: never on a command line, where every
+    user of the machine could read them."""
+    path.write_text("practitioner_number=%s\nfamily_name=%s\ngiven_names=%s\ndate_of_birth=%s\n"
+                    "country_of_training=%s\n" % (number, family, given, dob, trained_in))
+    path.chmod(0o600)
 
 
 def london_registry_starts(demo: Demo) -> None:
@@ -321,19 +371,23 @@ def london_registry_starts(demo: Demo) -> None:
          "--country", "GB", "--pseudonym-key-file", "pseudonym.key",
          # Loopback only, for the demo; a real registry runs mutual TLS (see README).
          "--plaintext-for-local-use"],
-        env=demo.env,
+        env=demo.env_of("registry-GB"),
         cwd=demo.work,
     )
     demo.cleanup.callback(demo.registry.stop)
     started = time.monotonic()
     demo.until("the registry to report SERVING", lambda: serving(target))
+    channel = grpc.insecure_channel(target)
+    demo.cleanup.callback(channel.close)
+    demo.stub = registry_pb2_grpc.RegistryServiceStub(channel)
+    # The hub's admission copies each council's submissions as they come: wait for the last of each register.
+    for issuer_id, *_ in COUNCILS:
+        last = "%s/%d" % (issuer_id, 10000 + len(REGISTERS[issuer_id]))
+        demo.until("the registry to hold %s" % last, functools.partial(judged, demo, last))
     say(
         "  registry SERVING on %s after %.1f s (all attestations ingested and verified)"
         % (target, time.monotonic() - started)
     )
-    channel = grpc.insecure_channel(target)
-    demo.cleanup.callback(channel.close)
-    demo.stub = registry_pb2_grpc.RegistryServiceStub(channel)
 
 
 def judged(demo: Demo, credential_id: str) -> bool | None:
@@ -341,24 +395,50 @@ def judged(demo: Demo, credential_id: str) -> bool | None:
     return None if reasons(demo.verify(credential_id)) == "NOT_FOUND" else True
 
 
-def bad_records_reach_the_hub(demo: Demo) -> None:
-    """(3, quietly.) An attacker publishes a forged envelope and garbage straight to the hub, and Kenya's
-    nursing council properly signs a doctor's licence, outside its scope. London's verdicts on them
-    are shown in scene 4 and their dead letters in scene 9."""
-    demo.attacker = KafkaProducer(bootstrap_servers=demo.bootstrap)
-    demo.cleanup.callback(demo.attacker.close)
+def write_refused(producer: KafkaProducer, topic: str, key: bytes, value: bytes | None) -> str:
+    """Send one record; return how the hub answered: the error's name, or a note that it took it."""
+    try:
+        producer.send(topic, key=key, value=value).get(timeout=15)
+    except KafkaError as exc:
+        return type(exc).__name__
+    return "accepted (unexpected)"
+
+
+def hostile_writers_are_refused(demo: Demo) -> None:
+    """(3, continued.) The hub is closed: a stranger cannot connect, a council cannot write under another
+    council's name, and even someone holding Kenya's hub password gets nothing past the admission."""
+    try:
+        stranger = KafkaProducer(bootstrap_servers=demo.bootstrap, bootstrap_timeout_ms=5000)
+        stranger.close()
+        outcome = "accepted (unexpected)"
+    except KafkaError as exc:
+        outcome = type(exc).__name__
+    say("  a stranger without hub credentials: no connection accepted by the hub (%s)" % outcome)
+    romania = KafkaProducer(**client_config(demo.kafka_as("RO-CMR"), "demo-romania"))
+    demo.cleanup.callback(romania.close)
     genuine = demo.verify("KE-NCK/10001").evidence
+    for topic in (demo.topics.submissions("KE-NCK"), demo.topics.attestations):
+        say("  Romania's council writing KE-NCK/10001 to %s: refused by the hub (%s)" % (
+            topic, write_refused(romania, topic, b"KE-NCK/10001", None)))
+    demo.insider = KafkaProducer(**client_config(demo.kafka_as("KE-NCK"), "demo-insider"))
+    demo.cleanup.callback(demo.insider.close)
     forged = type(genuine)()
     forged.CopyFrom(genuine)
     forged.payload = forged.payload.replace(b"Wanjiru", b"Wanjiro").replace(b"10001", b"19999")
-    demo.attacker.send(
-        demo.topics.attestations,
-        key=b"KE-NCK/19999",
-        value=forged.SerializeToString(),
-        headers=[("payload-type", ATTESTATION_TYPE.encode())],
-    )
-    demo.attacker.send(demo.topics.attestations, key=b"KE-NCK/garbage", value=os.urandom(200))
-    demo.attacker.flush()
+    kenya = demo.topics.submissions("KE-NCK")
+    demo.insider.send(kenya, key=b"KE-NCK/19999", value=forged.SerializeToString(),
+                      headers=[("payload-type", ATTESTATION_TYPE.encode())])
+    demo.insider.send(kenya, key=b"KE-NCK/garbage", value=os.urandom(200))
+    demo.insider.send(kenya, key=b"KE-NCK/10001", value=None)  # a tombstone: erase a genuine licence?
+    demo.insider.flush()
+    say("  with Kenya's hub password: a forged envelope, garbage and a tombstone for KE-NCK/10001 sent to %s"
+        % kenya)
+
+
+def bad_records_reach_the_hub(demo: Demo) -> None:
+    """(3, quietly.) Kenya's nursing council properly signs a doctor's licence, outside its scope; with the
+    hostile records of the scene before, London's verdicts are shown in scene 4 and the dead letters in 9."""
+    hostile_writers_are_refused(demo)
     today = demo.today
     demo.issue_in_process(
         IssueAttestation(issuer_id="KE-NCK", jurisdiction="KE", local_number="77777", kind=LICENCE,
@@ -367,8 +447,12 @@ def bad_records_reach_the_hub(demo: Demo) -> None:
                          valid_until=today.replace(year=today.year + 1)),
         key_file="ke-nck.key", ledger="ke-nck.ledger.db",
     )
-    for credential_id in ("KE-NCK/19999", "KE-NCK/77777"):
-        demo.until("the registry to judge %s" % credential_id, functools.partial(judged, demo, credential_id))
+    hostile = {b"KE-NCK/19999", b"KE-NCK/garbage", b"KE-NCK/10001", b"KE-NCK/77777"}
+    demo.until("the admission to refuse the insider's records and the doctor's licence",
+               lambda: True if hostile <= {d.key for d in demo.dead_letters()} else None)
+    say("  the hub's admission refused all three, and Kenya's signed licence for a doctor (outside its scope);")
+    say("  none reached %s: London still answers %s for KE-NCK/10001" % (
+        demo.topics.attestations, reasons(demo.verify("KE-NCK/10001")) or "VERIFIED"))
 
 
 def london_verifies_applicants(demo: Demo) -> None:
@@ -381,8 +465,8 @@ def london_verifies_applicants(demo: Demo) -> None:
         ("nurse under investigation at home", "KE-NCK/10013", claimed("Barasa", "Ruth Naliaka")),
         ("doctor whose licence lapsed last year", "LK-SLMC/10006", claimed("Bandara", "Sanduni")),
         ("doctor with conditions on practice", "RO-CMR/10008", claimed("Munteanu", "Bianca")),
-        ("forged envelope (edited name and number)", "KE-NCK/19999", None),
-        ("nursing council attesting a doctor", "KE-NCK/77777", None),
+        ("forged envelope (refused at admission)", "KE-NCK/19999", None),
+        ("nurses' council attesting a doctor (too)", "KE-NCK/77777", None),
         ("number nobody issued", "TT-NMC/19999", None),
     ]
     say("  %-42s %-16s %-9s %s" % ("applicant", "credential", "verdict", "reasons"))
@@ -418,15 +502,15 @@ def suspension_reaches_london(demo: Demo) -> None:
 
 
 def replay_older_version(demo: Demo, credential_id: str, older: envelope_pb2.Envelope) -> None:
-    """Someone re-publishes the genuine, older ACTIVE version to hide the suspension."""
-    demo.attacker.send(demo.topics.attestations, key=credential_id.encode(), value=older.SerializeToString())
-    demo.attacker.flush()
+    """Someone with Kenya's hub password re-submits the genuine, older ACTIVE version to hide the suspension."""
+    demo.insider.send(demo.topics.submissions("KE-NCK"), key=credential_id.encode(), value=older.SerializeToString())
+    demo.insider.flush()
     demo.until(
         "the replay to be rejected",
         lambda: True if any(d.reason == common_pb2.REASON_REPLAYED for d in demo.dead_letters()) else None,
     )
     say(
-        "  the older ACTIVE version re-published: rejected as REPLAYED; London still answers %s"
+        "  the older ACTIVE version re-submitted: rejected as REPLAYED; London still answers %s"
         % reasons(demo.verify(credential_id))
     )
 
@@ -439,12 +523,12 @@ def kenya_rotates_its_key(demo: Demo) -> None:
                        "--new-public-key", "ke-nck-2.pub.pem")
     say("  federation: " + rotated.stdout.strip())
     family, given, dob, isco = REGISTERS["KE-NCK"][0]
+    write_subject(demo.work / "wanjiru.subject", "NCK-10001", family, given, dob)
     good_standing = demo.cli(
         "issuer", "issue", "--key", "ke-nck-2.key", "--ledger", "ke-nck.ledger.db", "--issuer-id", "KE-NCK",
-        "--jurisdiction", "KE", "--number", "GS-10001", "--kind", "GOOD_STANDING",
-        "--practitioner-number", "NCK-10001", "--family-name", family, "--given-names", given, "--dob", dob,
-        "--trained-in", "KE", "--isco", isco, "--valid-from", str(demo.today),
-        "--valid-until", str(demo.today + dt.timedelta(days=180)))
+        "--jurisdiction", "KE", "--number", "GS-10001", "--kind", "GOOD_STANDING", "--subject-file", "wanjiru.subject",
+        "--isco", isco, "--valid-from", str(demo.today), "--valid-until", str(demo.today + dt.timedelta(days=180)),
+        principal="KE-NCK")
     say("  council, with the new key: " + good_standing.stdout.strip())
     demo.until("the good-standing certificate to verify",
                lambda: True if demo.verify("KE-NCK/GS-10001").verified else None)
@@ -453,27 +537,35 @@ def kenya_rotates_its_key(demo: Demo) -> None:
 
 def stolen_key_is_refused(demo: Demo) -> None:
     """(6, continued.) The old key is reported stolen as of now: what the thief signs with it is refused,
-    while what Kenya signed with it before stays valid."""
+    even dated before the theft (the hub's clock decides, not the signature's), while what Kenya signed
+    with it before stays valid."""
     old_keyid = demo.signer("ke-nck.key").keyid  # rotated out, but still the key that signed the registers
     stolen_at = dt.datetime.now(dt.UTC)
     reported = demo.cli("trust", "report-compromise", "--root-key", "root.key", "--issuer-id", "KE-NCK",
                         "--keyid", old_keyid[:16], "--at", stolen_at.isoformat())
     say("  federation: " + reported.stdout.strip())
-    # The thief signs a licence for someone never registered, with the stolen key.
+    # The thief signs a licence for someone never registered, with the stolen key, and dates it back to
+    # when Kenya signed its registers, while the key was valid; it also has Kenya's hub password.
     today = demo.today
     demo.issue_in_process(
         IssueAttestation(issuer_id="KE-NCK", jurisdiction="KE", local_number="66666", kind=LICENCE,
                          practitioner_number="NCK-66666", family_name="Kamau", given_names="John",
                          date_of_birth=dt.date(1985, 5, 5), country_of_training="KE", profession_isco="2221",
                          valid_until=today.replace(year=today.year + 2)),
-        key_file="ke-nck.key", ledger="thief.ledger.db",
+        key_file="ke-nck.key", ledger="thief.ledger.db", now=demo.registers_signed_at,
     )
     refused_thief = demo.until(
         "the forged licence to be refused",
         lambda: next((reason_code(d.reason) for d in demo.dead_letters() if d.key == b"KE-NCK/66666"), None),
     )
     still = demo.verify("KE-NCK/10001")
-    say("  a licence the thief signed with the stolen key: refused as %s" % refused_thief)
+    say("  a licence the thief signed with the stolen key, dated back to before the theft: refused by the "
+        "hub's admission as %s" % refused_thief)
+    say("  (the hub's clock decides: it was appended after the reported compromise, whatever it claims)")
+    backdated = SqliteIssuedLedger(demo.work / "thief.ledger.db").lookup(["KE-NCK/66666"])["KE-NCK/66666"]
+    presented = demo.stub.VerifyPresented(registry_pb2.VerifyPresentedRequest(
+        envelope=envelope_pb2.Envelope.FromString(backdated.envelope_bytes)), timeout=5)
+    say("  the same envelope presented to London directly: %s" % reasons(presented))
     say("  KE-NCK/10001, signed by the same key before it was stolen: still %s" % reasons(still))
 
 
@@ -514,8 +606,7 @@ def london_registers_applicants(demo: Demo) -> None:
 
 def final_release(demo: Demo) -> dict[str, moves_pb2.FlowStatistic] | None:
     """The latest statistics by key, once the grand total of ``demo.period`` is final; else None."""
-    latest = read_statistics(KafkaSettings(demo.bootstrap, demo.topics), demo.topics.flow_statistics,
-                             idle_timeout=1.5)
+    latest = read_statistics(demo.kafka_as(None), demo.topics.flow_statistics, idle_timeout=1.5)
     grand_total = latest.get("%s|_T|_T|_T" % demo.period)
     return latest if grand_total is not None and grand_total.final else None
 
@@ -551,7 +642,7 @@ def flow_statistics_published(demo: Demo) -> None:
     flowstats = Service(
         "flowstats",
         ["flows", "worker", "--k", str(K), "--grace", "0s", "--data-dir", "flowstats"],
-        env=demo.env,
+        env=demo.env_of("credverify-flows"),
         cwd=demo.work,
     )
     demo.cleanup.callback(flowstats.stop)
@@ -570,7 +661,7 @@ def flow_statistics_published(demo: Demo) -> None:
 
 
 def dead_letters_listed(demo: Demo) -> None:
-    """9. Every record London refused to ingest, with its reason."""
+    """9. Every record the hub's admission or London refused, with its reason."""
     section("9. Dead letters (%s)" % demo.topics.rejected)
     for record in demo.dead_letters():
         say(
