@@ -27,6 +27,7 @@ import time
 # baseline (ctx.figure), which measures it on the spot if it has not run yet.
 import bench_baseline  # noqa: F401
 import bench_flowstats  # noqa: F401
+import bench_hub_security  # noqa: F401 - imports issuer and registry first, so registers after them
 import bench_issuer  # noqa: F401
 import bench_registry  # noqa: F401
 from benchkit import BENCHMARKS, BenchContext, run

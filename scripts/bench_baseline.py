@@ -17,12 +17,11 @@ from concurrent import futures
 import grpc
 from benchkit import BenchContext, benchmark, closed_loop, rate, repeat_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
-from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, new_consumer
 from credverify.core.envelope import ATTESTATION_TYPE, pae
 from credverify.core.settings import KafkaSettings
-from credverify.core.topics import Topics
 
 logger = logging.getLogger("bench")
 
@@ -63,10 +62,21 @@ def bench_kafka(ctx: BenchContext) -> dict[str, float]:
             "which dominates both produce and consume time"
         )
     topic = ctx.new_topic("baseline", partitions=3)
+    kafka = ctx.kafka_settings()
+    produced = produce_per_s(kafka, topic)
+    return {
+        "baseline.produce_per_s": produced,
+        "baseline.consume_per_s": consume_per_s(kafka, topic, expected=KAFKA_RECORDS + 1),
+    }
+
+
+def produce_per_s(kafka: KafkaSettings, topic: str) -> float:
+    """Publish one warm-up record, then KAFKA_RECORDS records of RECORD_BYTES to ``topic`` (3 partitions)
+    through a ConfirmingProducer built with ``kafka``; return the confirmed records per second.
+    Raises RuntimeError if any record is not confirmed."""
     value = os.urandom(RECORD_BYTES)
     records = [OutgoingRecord(topic, b"%08d" % i, value) for i in range(KAFKA_RECORDS)]
-
-    producer = ConfirmingProducer(KafkaSettings(ctx.kafka_bootstrap, Topics()), client_id="credverify-bench")
+    producer = ConfirmingProducer(kafka, client_id="credverify-bench")
     try:
         # Metadata and the idempotent producer id are fetched once per producer, not per record.
         warmup = producer.publish_one(OutgoingRecord(topic, b"warm-up", value))
@@ -80,15 +90,13 @@ def bench_kafka(ctx: BenchContext) -> dict[str, float]:
     failed = [d for d in deliveries if not d.confirmed]
     if failed:
         raise RuntimeError("%d of %d records not confirmed, first: %s" % (len(failed), len(records), failed[0].error))
-    expected = KAFKA_RECORDS + 1
+    return rate(KAFKA_RECORDS, produce_seconds)
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=ctx.kafka_bootstrap,
-        client_id="credverify-bench",
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
+
+def consume_per_s(kafka: KafkaSettings, topic: str, *, expected: int) -> float:
+    """Read ``topic`` (3 partitions) from offset 0 until ``expected`` records are back; return records
+    per second. Raises RuntimeError when they do not all arrive within CONSUME_TIMEOUT_S."""
+    consumer = new_consumer(kafka, "credverify-bench")
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if len(partitions) != 3:
@@ -108,10 +116,7 @@ def bench_kafka(ctx: BenchContext) -> dict[str, float]:
         consumer.close()
     if received != expected:
         raise RuntimeError("expected %d records back, read %d" % (expected, received))
-    return {
-        "baseline.produce_per_s": rate(KAFKA_RECORDS, produce_seconds),
-        "baseline.consume_per_s": rate(received, consume_seconds),
-    }
+    return rate(received, consume_seconds)
 
 
 ECHO_SERVICE = "bench.Echo"

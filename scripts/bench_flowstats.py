@@ -23,16 +23,21 @@ import uuid
 from pathlib import Path
 
 from benchkit import BenchContext, benchmark, rate
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, TopicPartition
 from kafka.errors import KafkaError
 
-from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.adapters.kafka import (
+    ConfirmingProducer,
+    OutgoingRecord,
+    client_config,
+    ensure_topics,
+    new_consumer,
+)
 from credverify.core.moves import move_record_key
-from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.flowstats.windows import month_end
-from credverify.localrun import Service, cli_env, wait_for
+from credverify.localrun import Service, wait_for
 from credverify.v1 import moves_pb2
 
 logger = logging.getLogger("bench")
@@ -68,12 +73,11 @@ class Run:
     """A worker on topics of its own; ``close`` stops it and deletes the topics."""
 
     def __init__(self, ctx: BenchContext, purpose: str, moves: list[moves_pb2.VerifiedMove], grace: str) -> None:
-        self.bootstrap = ctx.kafka_bootstrap
-        self.topics = Topics(prefix="bench-%s-%s." % (purpose, uuid.uuid4().hex[:8]))
+        self.kafka = ctx.kafka_settings(Topics(prefix="bench-%s-%s." % (purpose, uuid.uuid4().hex[:8])))
+        self.topics = self.kafka.topics
         self.app_id = self.topics.prefix.replace(".", "-") + "credverify-flowstats"
-        ensure_topics(KafkaSettings(self.bootstrap, self.topics))
-        producer = ConfirmingProducer(KafkaSettings(self.bootstrap, self.topics), client_id="credverify-bench",
-                                      linger_ms=20)
+        ensure_topics(self.kafka)
+        producer = ConfirmingProducer(self.kafka, client_id="credverify-bench", linger_ms=20)
         try:
             deliveries = producer.publish(
                 [OutgoingRecord(self.topics.verified_moves, move_record_key(m), m.SerializeToString()) for m in moves])
@@ -84,13 +88,13 @@ class Run:
         self.work = Path(tempfile.mkdtemp(prefix="credverify-bench-flowstats-"))
         self.worker = Service("flowstats", ["flows", "worker", "--k", "5", "--grace", grace,
                                             "--provisional-interval", "1s", "--data-dir", "state"],
-                              env=cli_env(self.bootstrap, self.topics.prefix), cwd=self.work)
+                              env=ctx.child_env(self.topics.prefix), cwd=self.work)
 
     def close(self) -> None:
         self.worker.stop()
         shutil.rmtree(self.work, ignore_errors=True)
         try:
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="credverify-bench")
+            admin = KafkaAdminClient(**client_config(self.kafka, "credverify-bench"))
         except KafkaError as exc:
             logger.warning("could not delete the topics of %s: %s", self.topics.prefix, exc)
             return
@@ -107,8 +111,7 @@ def follow_state(run: Run, total: int, timeout_s: float) -> float:
     """Follow the worker's state changelog; return moves per second from its first entry to the one
     that completes ``total``."""
     changelog = run.app_id + "-counted-changelog"
-    consumer = KafkaConsumer(bootstrap_servers=run.bootstrap, group_id=None, auto_offset_reset="earliest",
-                             enable_auto_commit=False)
+    consumer = new_consumer(run.kafka, "credverify-bench")
     try:
         partitions = wait_for("the worker to create its state",
                               lambda: consumer.partitions_for_topic(changelog) or None,
@@ -143,8 +146,7 @@ def final_latency_ms(ctx: BenchContext) -> float:
     run = Run(ctx, "latency", make_moves(LATENCY_MOVES, month, seed=2), grace)
     period = month.strftime("%Y-%m")
     try:
-        consumer = KafkaConsumer(run.topics.flow_statistics, bootstrap_servers=run.bootstrap, group_id=None,
-                                 auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = new_consumer(run.kafka, "credverify-bench", run.topics.flow_statistics)
         try:
             provisional_seen = False
             final_stamps: list[int] = []

@@ -29,11 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from benchkit import BenchContext, benchmark, closed_loop
+from benchkit import BenchContext, benchmark, closed_loop, delete_topics
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
 
 from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.attestation import sign_attestation
@@ -45,7 +43,7 @@ from credverify.core.topics import Topics
 from credverify.core.trust import sign_issuer_record
 from credverify.federation.domain import RegisterIssuer, build_issuer_record
 from credverify.issuer.domain import IssueAttestation, build_attestation
-from credverify.localrun import Service, cli_env, free_port, health_status, wait_for
+from credverify.localrun import Service, free_port, health_status, wait_for
 from credverify.registry.bootstrap import Registry, RegistrySettings
 from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2, registry_pb2, registry_pb2_grpc
 
@@ -95,25 +93,10 @@ class Federation:
 
 
 def _fresh_topics(ctx: BenchContext, purpose: str) -> KafkaSettings:
-    topics = Topics(prefix="bench-%s-%s." % (purpose, uuid.uuid4().hex[:10]))
-    settings = KafkaSettings(bootstrap_servers=ctx.kafka_bootstrap, topics=topics)
-    ensure_topics(KafkaSettings(settings.bootstrap_servers, topics))
-    ctx.defer(_delete_topics, settings.bootstrap_servers, list(topics.layout()))
-    return settings
-
-
-def _delete_topics(bootstrap: str, names: list[str]) -> None:
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="credverify-bench")
-    except KafkaError as exc:
-        logger.warning("could not delete topics %s: %s", names, exc)
-        return
-    try:
-        admin.delete_topics(names)
-    except KafkaError as exc:
-        logger.warning("could not delete topics %s: %s", names, exc)
-    finally:
-        admin.close()
+    kafka = ctx.kafka_settings(Topics(prefix="bench-%s-%s." % (purpose, uuid.uuid4().hex[:10])))
+    ensure_topics(kafka)
+    ctx.defer(delete_topics, kafka, list(kafka.topics.layout()))
+    return kafka
 
 
 def _publish(settings: KafkaSettings, records: list[OutgoingRecord]) -> None:
@@ -214,13 +197,16 @@ def bench_registry_propagation(ctx: BenchContext) -> dict[str, float]:
     _publish(kafka, [OutgoingRecord(kafka.topics.trust_list, b"KE-NCK", federation.record)] + [
         OutgoingRecord(kafka.topics.attestations, cid.encode(), federation.attestation(n, now=started_at))
         for n, cid in enumerate(ids, start=1)])
-    changes = []  # (credential id, envelope), alternately suspending and reinstating each credential
+    # (credential id, envelope), alternately suspending and reinstating each credential. A millisecond
+    # apart: versions are microseconds, and a change stamped further ahead than MAX_CLOCK_SKEW of the
+    # hub's append time is refused as signed in the future (a second apart, change 300 on would be).
+    changes = []
     for change in range(PROPAGATION_CHANGES):
         number = change % PROPAGATION_CREDENTIALS + 1
         status = (common_pb2.CREDENTIAL_STATUS_SUSPENDED if (change // PROPAGATION_CREDENTIALS) % 2 == 0
                   else common_pb2.CREDENTIAL_STATUS_ACTIVE)
         changes.append(("KE-NCK/%d" % number, federation.attestation(
-            number, now=started_at + dt.timedelta(seconds=change + 1), status=status)))
+            number, now=started_at + dt.timedelta(milliseconds=change + 1), status=status)))
 
     work = _work_dir(ctx, "propagation")
     (work / "root.pub.pem").write_text(public_pem(federation.root.private_key.public_key()))
@@ -229,7 +215,7 @@ def bench_registry_propagation(ctx: BenchContext) -> dict[str, float]:
     registry = Service("registry", [
         "--log-level", "WARNING", "registry", "serve", "--db", "registry.db", "--listen", target,
         "--root-key", "root.pub.pem", "--country", "GB", "--plaintext-for-local-use"],
-        env=cli_env(kafka.bootstrap_servers, kafka.topics.prefix), cwd=work)
+        env=ctx.child_env(kafka.topics.prefix), cwd=work)
     producer = ConfirmingProducer(kafka, client_id="credverify-bench", linger_ms=0)
     channel = grpc.insecure_channel(target)
     try:
@@ -307,13 +293,16 @@ class Corpus:
     count: int
 
 
-_corpora: dict[int, Corpus] = {}
+# By broker and count: the hub benchmark ingests the same corpus from a second broker.
+_corpora: dict[tuple[str, int], Corpus] = {}
 
 
 def _corpus(ctx: BenchContext, count: int) -> Corpus:
-    """Publish (once per run and count) ``count`` distinct attestations signed by one council."""
-    if count in _corpora:
-        return _corpora[count]
+    """Publish (once per run, broker and count) ``count`` distinct attestations signed by one council
+    to ``ctx``'s broker, straight to the attestations topic as the operator (the registry's cost is
+    what is measured, not the admission before it)."""
+    if (ctx.kafka_bootstrap, count) in _corpora:
+        return _corpora[(ctx.kafka_bootstrap, count)]
     federation = Federation.create()
     kafka = _fresh_topics(ctx, "ingest-%d" % count)
     _publish(kafka, [OutgoingRecord(kafka.topics.trust_list, b"KE-NCK", federation.record)])
@@ -334,7 +323,7 @@ def _corpus(ctx: BenchContext, count: int) -> Corpus:
         _publish(kafka, records)
     logger.info("published %d attestations in %.1f s", count, time.perf_counter() - started)
     corpus = Corpus(kafka, public_pem(federation.root.private_key.public_key()), count)
-    _corpora[count] = corpus
+    _corpora[(ctx.kafka_bootstrap, count)] = corpus
     return corpus
 
 
@@ -362,6 +351,14 @@ def bench_registry_ingest(ctx: BenchContext) -> dict[str, float]:
     interpreter's start-up is left out. The ratio divides by Ed25519 verifications per second on
     one thread: the registry spreads signature checks over the cores, so it can exceed 1."""
     verify_per_s = ctx.figure("baseline.ed25519_verify_per_s")
+    per_s = ingest_per_s(ctx)
+    return {"registry.ingest_per_s": per_s, "registry.ingest_ratio": per_s / verify_per_s}
+
+
+def ingest_per_s(ctx: BenchContext) -> float:
+    """Run `credverify registry serve` on ``ctx``'s broker over INGEST_ATTESTATIONS attestations (published
+    once per broker); return attestations committed per second from its first committed batch to its
+    last. Raises RuntimeError when it does not finish within INGEST_TIMEOUT_S, AssertionError if it exits."""
     corpus = _corpus(ctx, INGEST_ATTESTATIONS)
     work = _work_dir(ctx, "ingest")
     (work / "root.pub.pem").write_text(corpus.root_pem)
@@ -369,7 +366,7 @@ def bench_registry_ingest(ctx: BenchContext) -> dict[str, float]:
     registry = Service("registry", [
         "--log-level", "WARNING", "registry", "serve", "--db", str(db), "--listen", "127.0.0.1:%d" % free_port(),
         "--root-key", "root.pub.pem", "--country", "GB", "--plaintext-for-local-use"],
-        env=cli_env(corpus.kafka.bootstrap_servers, corpus.kafka.topics.prefix), cwd=work)
+        env=ctx.child_env(corpus.kafka.topics.prefix), cwd=work)
     topic = corpus.kafka.topics.attestations
     try:
         deadline = time.monotonic() + INGEST_TIMEOUT_S
@@ -392,8 +389,7 @@ def bench_registry_ingest(ctx: BenchContext) -> dict[str, float]:
     if consumed - first[1] < corpus.count // 2:
         raise RuntimeError("the first poll of the store saw %d of %d attestations already: too few left to time"
                            % (first[1], corpus.count))
-    per_s = (consumed - first[1]) / (at - first[0])
-    return {"registry.ingest_per_s": per_s, "registry.ingest_ratio": per_s / verify_per_s}
+    return (consumed - first[1]) / (at - first[0])
 
 
 @benchmark("registry.rebuild_s", "registry.rebuild_peak_mib", "registry.rebuild_attestations")
@@ -405,7 +401,7 @@ def bench_registry_rebuild(ctx: BenchContext) -> dict[str, float]:
     work = _work_dir(ctx, "rebuild")
     (work / "root.pub.pem").write_text(corpus.root_pem)
     log = work / "rebuild.log"
-    env = cli_env(corpus.kafka.bootstrap_servers, corpus.kafka.topics.prefix)
+    env = ctx.child_env(corpus.kafka.topics.prefix)
     with open(log, "wb") as out:
         started = time.perf_counter()
         process = subprocess.Popen(

@@ -7,6 +7,10 @@ service) and run in the order scripts/bench.py imports them, baseline first.
 
 A ratio against a baseline uses ``ctx.figure("baseline.x")``: the baseline's value
 from this same run, measured on the spot when ``--only`` left it out.
+
+The local broker is closed as the hub is (SCRAM and ACLs); benchmarks act as its operator. Every
+kafka-python client is built from ``ctx.kafka_settings()`` through the project's ``client_config``,
+and every child ``credverify`` process gets its settings from ``ctx.child_env``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -28,10 +33,30 @@ from types import ModuleType
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from credverify.core.adapters.kafka import client_config
+from credverify.core.settings import (
+    BOOTSTRAP_ENV,
+    SASL_MECHANISM_ENV,
+    SASL_PASSWORD_ENV,
+    SASL_PASSWORD_FILE_ENV,
+    SASL_USERNAME_ENV,
+    SECURITY_PROTOCOL_ENV,
+    SSL_CAFILE_ENV,
+    SSL_CERTFILE_ENV,
+    SSL_KEYFILE_ENV,
+    TOPIC_PREFIX_ENV,
+    KafkaSecurity,
+    KafkaSettings,
+)
+from credverify.core.topics import Topics
+
 ROOT = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("bench")
 
 BenchFunction = Callable[["BenchContext"], dict[str, float]]
+# How a client authenticates: a child process gets exactly its broker's settings, none inherited.
+SECURITY_ENV = (SECURITY_PROTOCOL_ENV, SASL_MECHANISM_ENV, SASL_USERNAME_ENV, SASL_PASSWORD_ENV,
+                SASL_PASSWORD_FILE_ENV, SSL_CAFILE_ENV, SSL_CERTFILE_ENV, SSL_KEYFILE_ENV)
 
 
 @dataclass(frozen=True)
@@ -63,11 +88,21 @@ def benchmark(*figures: str, full_only: bool = False) -> Callable[[BenchFunction
 
 
 class BenchContext:
-    """What benchmarks share: run options, a Kafka broker started on first use, and clean-up."""
+    """What benchmarks share: run options, a Kafka broker started on first use, and clean-up.
 
-    def __init__(self, *, full: bool, kafka_bootstrap: str | None) -> None:
+    With no broker configured, the context starts a local one, closed (``secure``) unless told
+    otherwise, acts as its operator and, with ``export_env``, puts the operator's settings into
+    ``os.environ`` so that whatever this process starts can reach the broker as a shell would."""
+
+    def __init__(self, *, full: bool, kafka_bootstrap: str | None, secure: bool = True,
+                 export_env: bool = True) -> None:
         self.full = full
         self._kafka_bootstrap = kafka_bootstrap
+        self._secure = secure
+        self._export_env = export_env
+        # The local broker's operator; None for a configured broker (the environment says how to reach it).
+        self._security: KafkaSecurity | None = None
+        self.broker_ready_s: float | None = None  # start-to-ready of the local broker, once started
         self._cleanup = contextlib.ExitStack()
         self.results: dict[str, float | int] = {}
 
@@ -79,18 +114,44 @@ class BenchContext:
         return float(self.results[name])
 
     @property
+    def configured_broker(self) -> bool:
+        """True when the broker is one named by the caller rather than one this context starts."""
+        return self._security is None and self._kafka_bootstrap is not None
+
+    @property
     def kafka_bootstrap(self) -> str:
         """Return the broker's address, starting a local broker the first time none is configured."""
         if self._kafka_bootstrap is None:
             self._kafka_bootstrap = self._start_local_broker()
         return self._kafka_bootstrap
 
+    def kafka_settings(self, topics: Topics | None = None) -> KafkaSettings:
+        """Return settings that reach this context's broker with ``topics`` (the default names when
+        None): as the operator of a local broker, else as the environment says."""
+        bootstrap = self.kafka_bootstrap
+        security = self._security if self._security is not None else KafkaSecurity.from_env()
+        return KafkaSettings(bootstrap, topics if topics is not None else Topics(), security)
+
+    def child_env(self, topic_prefix: str) -> dict[str, str]:
+        """Return the environment of a `credverify` process on this broker's topics named with
+        ``topic_prefix``: this process's environment with this broker's address and security."""
+        kafka = self.kafka_settings()
+        env = {name: value for name, value in os.environ.items() if name not in SECURITY_ENV}
+        env.update(kafka.security.as_env())
+        env.update({BOOTSTRAP_ENV: kafka.bootstrap_servers, TOPIC_PREFIX_ENV: topic_prefix, "PYTHONUNBUFFERED": "1"})
+        return env
+
+    def side_broker(self, *, secure: bool) -> BenchContext:
+        """Return a context with a local broker of its own (started on first use, in its own state
+        dir), that leaves ``os.environ`` alone; its ``close()`` deletes its topics and stops it."""
+        return BenchContext(full=self.full, kafka_bootstrap=None, secure=secure, export_env=False)
+
     def _start_local_broker(self) -> str:
         localkafka = _import_localkafka()
         state_dir = Path(tempfile.mkdtemp(prefix="credverify-bench-kafka-"))
         self.defer(shutil.rmtree, state_dir, ignore_errors=True)
-        logger.info("starting a local kafka broker in %s", state_dir)
-        broker = localkafka.LocalKafka(state_dir=state_dir, port=0)
+        logger.info("starting a local %s kafka broker in %s", "closed" if self._secure else "open", state_dir)
+        broker = localkafka.LocalKafka(state_dir=state_dir, port=0, secure=self._secure)
         # Registered before start() so that a start-up that fails half-way still stops the process.
         self.defer(broker.stop)
         # The readiness probe logs every refused connection at ERROR until the broker listens.
@@ -102,6 +163,14 @@ class BenchContext:
         finally:
             kafka_logger.setLevel(level)
         logger.info("kafka ready at %s after %.1f s", broker.bootstrap, broker.ready_after_s or 0.0)
+        self.broker_ready_s = broker.ready_after_s
+        self._security = broker.operator_security()
+        if self._export_env:
+            saved = dict(os.environ)
+            self.defer(_restore_environ, saved)
+            for name in SECURITY_ENV:
+                os.environ.pop(name, None)
+            os.environ.update(broker.operator_env())
         return str(broker.bootstrap)
 
     def new_topic(self, purpose: str, *, partitions: int) -> str:
@@ -109,13 +178,14 @@ class BenchContext:
 
         The topic is deleted when the run ends (a configured broker outlives the run)."""
         name = f"bench-{purpose}-{uuid.uuid4().hex[:10]}"
-        admin = KafkaAdminClient(bootstrap_servers=self.kafka_bootstrap, client_id="credverify-bench")
+        kafka = self.kafka_settings()
+        admin = KafkaAdminClient(**client_config(kafka, "credverify-bench"))
         try:
             admin.create_topics({name: {"num_partitions": partitions, "replication_factor": -1}})
             admin.wait_for_topics([name])
         finally:
             admin.close()
-        self.defer(_delete_topic, self.kafka_bootstrap, name)
+        self.defer(delete_topics, kafka, [name])
         return name
 
     def defer(self, callback: Callable[..., object], *args: object, **kwargs: object) -> None:
@@ -127,20 +197,28 @@ class BenchContext:
 
 
 def _import_localkafka() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "deploy" / "kafka"))
+    folder = str(ROOT / "deploy" / "kafka")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     return importlib.import_module("localkafka")
 
 
-def _delete_topic(bootstrap: str, name: str) -> None:
+def _restore_environ(saved: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def delete_topics(kafka: KafkaSettings, names: list[str]) -> None:
+    """Delete ``names`` from ``kafka``'s broker; a failure is logged, not raised (clean-up only)."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="credverify-bench")
+        admin = KafkaAdminClient(**client_config(kafka, "credverify-bench"))
     except KafkaError as exc:
-        logger.warning("could not delete topic %s: %s", name, exc)
+        logger.warning("could not delete topics %s: %s", names, exc)
         return
     try:
-        admin.delete_topics([name])
+        admin.delete_topics(names)
     except KafkaError as exc:
-        logger.warning("could not delete topic %s: %s", name, exc)
+        logger.warning("could not delete topics %s: %s", names, exc)
     finally:
         admin.close()
 
