@@ -96,6 +96,10 @@ def valid_from_until(start: dt.date, end: dt.date) -> Edit:
     return edit
 
 
+ISSUER_ID_RULE = "issuer_id: expected 1 to 64 printable ASCII characters without space or '/', found"
+CREDENTIAL_ID_RULE = ("credential_id: expected 'KE-NCK/<number>', the number 1 to 64 printable ASCII characters "
+                      "without space or '/', found")
+
 ACCEPTED_AT_THE_LIMIT: dict[str, Edit] = {
     "version 1": set_field(version=1),
     "valid_until on the day of valid_from": valid_from_until(dt.date(2026, 1, 1), dt.date(2026, 1, 1)),
@@ -109,6 +113,9 @@ ACCEPTED_AT_THE_LIMIT: dict[str, Edit] = {
                                                                               "P" * MAX_NAME_CHARS),
     "a listed status reason": set_field(status_reason="INTERIM_ORDER"),
     "no status reason": set_field(status_reason=""),
+    "a local number of 64 characters": set_field(credential_id="KE-NCK/" + "1" * 64),
+    "a local number with ASCII punctuation": set_field(credential_id="KE-NCK/GS-2026.0042_a~"),
+    "given names of white space only": set_subject(given_names="\u3000"),
 }
 
 
@@ -119,13 +126,26 @@ def test_an_attestation_exactly_at_a_limit_is_accepted(edit: Edit) -> None:
 
 REFUSED_JUST_PAST_THE_LIMIT: dict[str, tuple[Edit, str]] = {
     "version 0": (set_field(version=0), "version: expected 1 or more, found 0"),
-    "no issuer id": (set_field(issuer_id=""), "issuer_id: expected a non-empty id without '/', found ''"),
+    "no issuer id": (set_field(issuer_id=""), ISSUER_ID_RULE + " ''"),
     "an issuer id with a slash": (set_field(issuer_id="KE/NCK", credential_id="KE/NCK/12345"),
-                                  "issuer_id: expected a non-empty id without '/', found 'KE/NCK'"),
+                                  ISSUER_ID_RULE + " 'KE/NCK'"),
     "a credential id that is only the prefix": (
-        set_field(credential_id="KE-NCK/"), "credential_id: expected 'KE-NCK/<number>', found 'KE-NCK/'"),
+        set_field(credential_id="KE-NCK/"), CREDENTIAL_ID_RULE + " 'KE-NCK/'"),
     "a credential id of another issuer": (
-        set_field(credential_id="RO-CMR/12345"), "credential_id: expected 'KE-NCK/<number>', found 'RO-CMR/12345'"),
+        set_field(credential_id="RO-CMR/12345"), CREDENTIAL_ID_RULE + " 'RO-CMR/12345'"),
+    "a local number with a slash": (
+        set_field(credential_id="KE-NCK/10/001"), CREDENTIAL_ID_RULE + " 'KE-NCK/10/001'"),
+    "a local number of 65 characters": (
+        set_field(credential_id="KE-NCK/" + "1" * 65), CREDENTIAL_ID_RULE + " 'KE-NCK/" + "1" * 65 + "'"),
+    "a family name of no-break spaces only": (set_subject(family_name="\u00a0\u2007"),
+                                               "subject.family_name: missing"),
+    "a practitioner number of white space only": (set_subject(practitioner_number=" \t"),
+                                                  "subject.practitioner_number: missing"),
+    "a C1 control character in a name": (
+        set_subject(given_names="Grace\u0085Akinyi"),
+        "subject.given_names: control characters are not allowed, found one at character 5"),
+    "a local number with a space": (
+        set_field(credential_id="KE-NCK/10 001"), CREDENTIAL_ID_RULE + " 'KE-NCK/10 001'"),
     "no issued_at": (lambda att: att.ClearField("issued_at"), "issued_at: missing"),
     "kind unspecified": (set_field(kind=common_pb2.CREDENTIAL_KIND_UNSPECIFIED),
                          "kind: expected LICENCE, DIPLOMA or GOOD_STANDING, found 0"),

@@ -12,11 +12,14 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from credverify.core.envelope import (
     ATTESTATION_TYPE,
     MAX_ENVELOPE_BYTES,
     Signer,
+    decode_base64,
     envelope_from_json,
     envelope_to_json,
     keyid_of,
@@ -26,7 +29,8 @@ from credverify.core.envelope import (
     verify_signature,
 )
 from credverify.core.errors import Malformed, Untrusted
-from credverify.v1 import envelope_pb2
+from credverify.core.wire import MAX_DEPTH, WireError, check_wire
+from credverify.v1 import attestation_pb2, envelope_pb2, trust_pb2
 from tests.factories import KE_KEY, RO_KEY, fixed_signer
 
 
@@ -167,14 +171,14 @@ def test_the_json_form_is_standard_base64_and_a_missing_keyid_reads_as_empty() -
 
 
 @pytest.mark.parametrize("text", [
-    '{"payload": "-_8=", "payloadType": "t", "signatures": []}',  # URL-safe alphabet, not standard
+    '{"payload": "+_8=", "payloadType": "t", "signatures": []}',  # both alphabets in one value
     '{"payload": "", "payloadType": "t", "signatures": {}}',
     '{"payloadType": "t", "signatures": []}',
     '["payload"]',
     '{"payload": "++8=!", "payloadType": "t", "signatures": []}',
     '{"payload": "", "payloadType": "t", "signatures": [{"keyid": "k", "sig": "+/8=!"}]}',
     "not json",
-], ids=["url-safe base64", "signatures not a list", "no payload", "not an object",
+], ids=["mixed base64 alphabets", "signatures not a list", "no payload", "not an object",
         "a character outside base64 in the payload", "a character outside base64 in a sig", "not json"])
 def test_json_that_is_not_a_dsse_envelope_is_malformed(text: str) -> None:
     with pytest.raises(Malformed, match="^not a DSSE JSON envelope: "):
@@ -186,3 +190,87 @@ def test_bytes_that_are_not_a_protobuf_envelope_are_malformed_with_the_parser_s_
         parse_envelope(b"\xff\xff\xff")
     assert err.value.code == "MALFORMED"
     assert err.value.detail.startswith("not a DSSE envelope: ") and len(err.value.detail) > len("not a DSSE envelope: ")
+
+
+# --- base64 of the JSON form (spec 2) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("++8=", b"\xfb\xef"), ("++8", b"\xfb\xef"),      # standard alphabet, padded or not
+    ("--8=", b"\xfb\xef"), ("--8", b"\xfb\xef"),      # URL-safe alphabet, padded or not
+    ("", b""), ("AA==", b"\x00"), ("AAA=", b"\x00\x00"),
+])
+def test_json_base64_takes_either_alphabet_with_or_without_padding(text: str, expected: bytes) -> None:
+    assert decode_base64(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "+-8=",     # both alphabets in one value
+    "++8==",    # too much padding
+    "AA=",      # padding that does not reach a multiple of four
+    "A",        # one character cannot end a value
+    "AB==",     # unused bits not zero: AA== is the only text for b"\x00"
+    "AA AA",    # white space
+    "AA\n",
+    "=AAA",
+])
+def test_json_base64_refuses_what_is_not_one_alphabet_canonically_padded(text: str) -> None:
+    with pytest.raises(ValueError):
+        decode_base64(text)
+
+
+@given(st.binary(max_size=64), st.booleans(), st.booleans())
+def test_json_base64_reads_back_every_encoding_it_allows(data: bytes, urlsafe: bool, padded: bool) -> None:
+    text = (base64.urlsafe_b64encode(data) if urlsafe else base64.b64encode(data)).decode()
+    assert decode_base64(text if padded else text.rstrip("=")) == data
+
+
+# --- wire rules a protobuf library does not enforce (spec 4.3) ---------------------------------
+
+
+def _envelope_bytes() -> bytes:
+    return KE_KEY.sign(ATTESTATION_TYPE, b"payload").SerializeToString()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (b"\x10\x05", "Envelope.payloadType (field 2): expected wire type 2, found 0"),
+    (b"\x1d\x00\x00\x00\x00", "Envelope.signatures (field 3): expected wire type 2, found 5"),
+    (b"\x12\x01t", "Envelope.payloadType (field 2): a singular field occurs more than once"),
+    (b"\x1a\x02\x10\x01", "Signature.keyid (field 2): expected wire type 2, found 0"),
+])
+def test_a_known_envelope_field_of_the_wrong_wire_type_or_repeated_is_malformed(extra: bytes, message: str) -> None:
+    data = _envelope_bytes() + extra
+    envelope_pb2.Envelope.FromString(data)  # the library alone lets each of these through
+    with pytest.raises(Malformed) as err:
+        parse_envelope(data)
+    assert err.value.code == "MALFORMED"
+    assert message in err.value.detail
+
+
+def test_unknown_fields_of_every_wire_type_are_still_ignored() -> None:
+    unknown = (b"\xa0\x06\x01" b"\xa1\x06" + bytes(8) + b"\xa2\x06\x01x" b"\xa5\x06" + bytes(4)
+               + b"\xa3\x06\x08\x01\xa4\x06")  # fields 100: varint, fixed64, bytes, fixed32, group
+    envelope = parse_envelope(_envelope_bytes() + unknown)
+    assert envelope.payload == b"payload"
+
+
+@pytest.mark.parametrize("data", [b"\x0a\x05ab", b"\x08", b"\x00\x00", b"\x0f", b"\xa3\x06", b"\xa4\x06",
+                                  b"\xa3\x06\xac\x06", b"\x88" * 11])
+def test_the_wire_walker_refuses_what_is_not_protobuf(data: bytes) -> None:
+    with pytest.raises(WireError):
+        check_wire(data, envelope_pb2.Envelope.DESCRIPTOR)
+
+
+def test_the_wire_walker_takes_a_packed_repeated_number_and_refuses_groups_nested_past_the_limit() -> None:
+    check_wire(b"\x2a\x02\x01\x02" b"\x28\x03", trust_pb2.IssuerRecord.DESCRIPTOR)  # credential_kinds
+    nested = b"\xa3\x06" * (MAX_DEPTH + 2) + b"\xa4\x06" * (MAX_DEPTH + 2)
+    with pytest.raises(WireError):
+        check_wire(nested, envelope_pb2.Envelope.DESCRIPTOR)
+
+
+@given(st.binary(max_size=300))
+def test_the_wire_walker_answers_any_bytes_with_none_or_wire_error(data: bytes) -> None:
+    try:
+        check_wire(data, attestation_pb2.Attestation.DESCRIPTOR)
+    except WireError:
+        pass

@@ -19,6 +19,7 @@ from credverify.core.envelope import ATTESTATION_TYPE, Signer, parse_envelope, v
 from credverify.core.errors import InvalidInput, Malformed, Untrusted
 from credverify.core.timefmt import from_date, from_timestamp
 from credverify.core.trust import TrustedKey, TrustList
+from credverify.core.wire import WireError, check_wire
 from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2, trust_pb2
 
 # Why a credential has the status it has (Attestation.status_reason). A closed list, so that a
@@ -51,7 +52,18 @@ MAX_CONDITIONS = 20
 # broker's clocks differ by seconds when kept by NTP; minutes cover a badly kept one. Beyond it the
 # signer claims a time the hub never saw, which only a backdating or broken signer does.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (spec 7.1): Unicode general category Cc, C0 and C1 alike. Neither belongs in a
+# name, and a C1 character such as U+0085 breaks lines in some viewers.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What "blank" means (spec 7.1): empty, or only code points with the Unicode White_Space property
+# (PropList.txt, unchanged since Unicode 6.3). Spelled out rather than str.isspace(), which also
+# counts U+001C..U+001F and so would not match another language's notion.
+_WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                         "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+# issuer_id and the local number of a credential_id (spec 7.1): printable ASCII without space or
+# '/', so that the id is one unambiguous Kafka key, file name part and URL path segment.
+_ID_PART = re.compile(r"[\x21-\x2e\x30-\x7e]{1,64}")
+MAX_ID_PART_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -93,11 +105,13 @@ def validate_attestation(att: attestation_pb2.Attestation) -> None:
 
 def _check_identity(att: attestation_pb2.Attestation) -> None:
     """Who issued which credential, which version, when (7.1 fields 1-4)."""
-    if not att.issuer_id or "/" in att.issuer_id:
-        raise InvalidInput("issuer_id: expected a non-empty id without '/', found %r" % att.issuer_id)
+    if not _ID_PART.fullmatch(att.issuer_id):
+        raise InvalidInput("issuer_id: expected 1 to %d printable ASCII characters without space or '/', "
+                           "found %r" % (MAX_ID_PART_CHARS, att.issuer_id[:80]))
     prefix = att.issuer_id + "/"
-    if not att.credential_id.startswith(prefix) or len(att.credential_id) == len(prefix):
-        raise InvalidInput("credential_id: expected '%s<number>', found %r" % (prefix, att.credential_id))
+    if not att.credential_id.startswith(prefix) or not _ID_PART.fullmatch(att.credential_id[len(prefix):]):
+        raise InvalidInput("credential_id: expected '%s<number>', the number 1 to %d printable ASCII characters "
+                           "without space or '/', found %r" % (prefix, MAX_ID_PART_CHARS, att.credential_id[:200]))
     if att.version < 1:
         raise InvalidInput("version: expected 1 or more, found %d" % att.version)
     if not att.HasField("issued_at"):
@@ -121,9 +135,9 @@ def _check_classification(att: attestation_pb2.Attestation) -> None:
 
 def _check_subject(subject: attestation_pb2.Subject) -> None:
     """The practitioner (7.2), all but the date of birth, which is checked with the other dates."""
-    if not subject.practitioner_number:
+    if is_blank(subject.practitioner_number):
         raise InvalidInput("subject.practitioner_number: missing")
-    if not subject.family_name.strip():
+    if is_blank(subject.family_name):
         raise InvalidInput("subject.family_name: missing")
     check_country("subject.country_of_training", subject.country_of_training)
     for name, value in (("subject.practitioner_number", subject.practitioner_number),
@@ -158,9 +172,9 @@ def _check_dates(dates: dict[str, dt.date | None]) -> None:
 def _check_diploma(att: attestation_pb2.Attestation, award_date: dt.date | None) -> None:
     """Diploma details (7.3): required on a DIPLOMA, refused on any other kind."""
     if att.kind == common_pb2.CREDENTIAL_KIND_DIPLOMA:
-        if not att.diploma.institution.strip():
+        if is_blank(att.diploma.institution):
             raise InvalidInput("diploma.institution: missing (required for a DIPLOMA)")
-        if not att.diploma.programme.strip():
+        if is_blank(att.diploma.programme):
             raise InvalidInput("diploma.programme: missing (required for a DIPLOMA)")
         if award_date is None:
             raise InvalidInput("diploma.award_date: missing (required for a DIPLOMA)")
@@ -176,7 +190,7 @@ def _check_conditions(att: attestation_pb2.Attestation) -> None:
     if len(att.conditions) > MAX_CONDITIONS:
         raise InvalidInput("conditions: expected at most %d, found %d" % (MAX_CONDITIONS, len(att.conditions)))
     for index, condition in enumerate(att.conditions):
-        if not condition.strip():
+        if is_blank(condition):
             raise InvalidInput("conditions[%d]: empty" % index)
         _check_text("conditions[%d]" % index, condition, MAX_CONDITION_CHARS)
 
@@ -190,6 +204,11 @@ def _check_status(att: attestation_pb2.Attestation) -> None:
     if att.status_reason and att.status_reason not in STATUS_REASON_CODES:
         raise InvalidInput("status_reason: expected a status reason code such as INTERIM_ORDER or NOT_RENEWED, "
                            "found %r" % att.status_reason[:80])
+
+
+def is_blank(value: str) -> bool:
+    """Return whether ``value`` is empty or only white space (spec 7.1)."""
+    return all(character in _WHITE_SPACE for character in value)
 
 
 def _check_text(name: str, value: str, limit: int) -> None:
@@ -270,7 +289,8 @@ def _parse_payload(payload: bytes) -> attestation_pb2.Attestation:
     att = attestation_pb2.Attestation()
     try:
         att.ParseFromString(payload)
-    except DecodeError as exc:
+        check_wire(payload, attestation_pb2.Attestation.DESCRIPTOR)
+    except (DecodeError, WireError) as exc:
         raise Malformed("signed payload is not an Attestation: %s" % exc) from exc
     try:
         validate_attestation(att)

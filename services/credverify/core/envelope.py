@@ -12,6 +12,7 @@ import base64
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from google.protobuf.message import DecodeError
 
 from credverify.core.errors import Malformed, Untrusted
+from credverify.core.wire import WireError, check_wire
 from credverify.v1 import common_pb2, envelope_pb2
 
 ATTESTATION_TYPE = "application/vnd.credverify.attestation.v1+protobuf"
@@ -33,6 +35,10 @@ MAX_ENVELOPE_BYTES = 64 * 1024
 MAX_SIGNATURES = 16
 # A keyid is 64 hex characters (SHA-256); DSSE allows other forms, none longer than this.
 MAX_KEYID_CHARS = 256
+# Base64 in the JSON form (spec 2): DSSE lets producers use either alphabet, so a reader takes the
+# standard one (RFC 4648 section 4) or the URL-safe one (section 5), one per value, padded or not.
+_BASE64_STANDARD = re.compile(r"[A-Za-z0-9+/]*")
+_BASE64_URLSAFE = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -81,7 +87,8 @@ def parse_envelope(data: bytes) -> envelope_pb2.Envelope:
     envelope = envelope_pb2.Envelope()
     try:
         envelope.ParseFromString(data)
-    except DecodeError as exc:
+        check_wire(data, envelope_pb2.Envelope.DESCRIPTOR)
+    except (DecodeError, WireError) as exc:
         raise Malformed("not a DSSE envelope: %s" % exc) from exc
     if not envelope.payloadType or not envelope.signatures:
         raise Malformed("envelope has no payloadType or no signatures")
@@ -147,14 +154,43 @@ def envelope_from_json(data: str | dict[str, object]) -> envelope_pb2.Envelope:
         signatures = obj["signatures"]
         assert isinstance(signatures, list)
         return envelope_pb2.Envelope(
-            payload=base64.b64decode(str(obj["payload"]), validate=True),
+            payload=decode_base64(obj["payload"]),
             payloadType=str(obj["payloadType"]),
             signatures=[
                 envelope_pb2.Signature(
-                    sig=base64.b64decode(str(s["sig"]), validate=True), keyid=str(s.get("keyid", ""))
+                    sig=decode_base64(s["sig"]), keyid=str(s.get("keyid", ""))
                 )
                 for s in signatures
             ],
         )
     except (ValueError, KeyError, TypeError, AssertionError) as exc:
         raise Malformed("not a DSSE JSON envelope: %s" % exc) from exc
+
+
+def decode_base64(text: object) -> bytes:
+    """Return the bytes of a base64 value of the JSON form (spec 2). Raises ValueError for anything
+    but the standard or the URL-safe alphabet (not both in one value), with correct ``=`` padding or
+    none, and unused bits zero (so that each byte string has one text per alphabet)."""
+    if not isinstance(text, str):
+        raise ValueError("base64: expected a string, found %s" % type(text).__name__)
+    digits = _unpadded_base64(text)
+    standard = _BASE64_STANDARD.fullmatch(digits) is not None
+    if not standard and _BASE64_URLSAFE.fullmatch(digits) is None:
+        raise ValueError("base64: expected the standard or the URL-safe alphabet, found another character")
+    padded = digits + "=" * (-len(digits) % 4)
+    decoded = base64.b64decode(padded) if standard else base64.urlsafe_b64decode(padded)
+    again = (base64.b64encode(decoded) if standard else base64.urlsafe_b64encode(decoded)).decode()
+    if again.rstrip("=") != digits:
+        raise ValueError("base64: the unused bits of the last character are not zero")
+    return decoded
+
+
+def _unpadded_base64(text: str) -> str:
+    """Return ``text`` without its padding. Raises ValueError for wrong padding or length."""
+    digits = text.rstrip("=")
+    padding = len(text) - len(digits)
+    if padding and (padding > 2 or len(text) % 4):
+        raise ValueError("base64: wrong padding, %d '=' after %d characters" % (padding, len(digits)))
+    if len(digits) % 4 == 1:
+        raise ValueError("base64: %d characters cannot end a value" % len(digits))
+    return digits
