@@ -446,6 +446,7 @@ def verify_presentation(text: str, *, keys_by_kid: Mapping[str, Ed25519PublicKey
     # (1) size and shape: parts of base64url, at most MAX_DISCLOSURES, each bounded
     combined = split_combined(text)
     jws = parse_jws(combined.jwt, "issuer-signed JWT")
+    kb = parse_jws(combined.kb_jwt, "KB-JWT") if combined.kb_jwt else None
 
     # (2) header: our algorithm, our type, a kid
     keyid = _check_sd_jwt_header(jws.header)
@@ -467,7 +468,7 @@ def verify_presentation(text: str, *, keys_by_kid: Mapping[str, Ed25519PublicKey
                                     "current version on the hub (reissued or changed since)")
 
     # (7) key binding: the holder's key signed this presentation, for this audience and nonce, lately
-    key_bound = _check_key_binding(combined, payload, audience=audience, nonce=nonce, now=now,
+    key_bound = _check_key_binding(combined, kb, payload, audience=audience, nonce=nonce, now=now,
                                    max_age=max_age, required=require_key_binding)
 
     return VerifiedPresentation(
@@ -577,11 +578,11 @@ def _open_disclosures(disclosures: Sequence[str], digests: Sequence[str],
     return opened
 
 
-def _check_key_binding(combined: Combined, payload: Mapping[str, Any], *, audience: str, nonce: str,
+def _check_key_binding(combined: Combined, kb: Jws | None, payload: Mapping[str, Any], *, audience: str, nonce: str,
                        now: dt.datetime, max_age: dt.timedelta, required: bool) -> bool:
     """Return whether a KB-JWT bound the presentation. Raises PresentationRejected."""
     holder = _cnf_key(payload)
-    if not combined.kb_jwt:
+    if kb is None:
         if holder is not None or required:
             raise PresentationUntrusted(KEY_BINDING_MISSING, "the credential is bound to a holder key, "
                                         "and the presentation has no key-binding JWT")
@@ -589,7 +590,6 @@ def _check_key_binding(combined: Combined, payload: Mapping[str, Any], *, audien
     if holder is None:
         raise PresentationUntrusted(KEY_BINDING_INVALID, "a key-binding JWT, but the credential names no "
                                     "holder key (cnf) to check it with")
-    kb = parse_jws(combined.kb_jwt, "KB-JWT")
     if kb.header.get("alg") != JWS_ALG or kb.header.get("typ") != KB_JWT_TYP or "crit" in kb.header:
         raise PresentationUntrusted(KEY_BINDING_INVALID, "KB-JWT: expected alg %s and typ %s" % (
             JWS_ALG, KB_JWT_TYP))
