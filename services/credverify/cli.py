@@ -4,6 +4,7 @@
     credverify issuer ...     source council: keys, signed attestations
     credverify registry ...   destination regulator: serve, verify, register
     credverify hub ...        federation operator: admission of the councils' submissions
+    credverify holder ...     practitioner: present her own credential, disclosing what she chooses
     credverify flows ...      statisticians: the Faust worker, its statistics, CSV/JSON export
                               (also as `credverify flowstats ...`, its earlier name)
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from credverify.admission import cli as admission_cli
     from credverify.federation import cli as federation_cli
     from credverify.flowstats import cli as flowstats_cli
+    from credverify.holder import cli as holder_cli
     from credverify.issuer import cli as issuer_cli
     from credverify.registry import cli as registry_cli
 
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     admission_cli.add_commands(services.add_parser("hub", help="the hub's admission of submitted attestations"))
     flowstats_cli.add_commands(services.add_parser("flows", help="anonymised flow statistics"))
     flowstats_cli.add_commands(services.add_parser("flowstats", help="the same as flows (earlier name)"))
+    holder_cli.add_commands(services.add_parser("holder", help="a practitioner's own credential: present it"))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
