@@ -305,16 +305,21 @@ class Vector:
     record_key: str | None
     stored: envelope_pb2.Envelope | None = None
     appended_at: dt.datetime | None = None
+    # The JSON form as written, when it is not what envelope_to_json writes (other base64 texts).
+    envelope_json: dict[str, object] | None = None
+    # The record value byte for byte, when no JSON form can state it (spec 13.2, envelope_wire).
+    wire: bytes | None = None
 
 
 def vector(name: str, description: str, expected: str, env: envelope_pb2.Envelope, *,
            record_key: str | None = "KE-NCK/10001", stored: envelope_pb2.Envelope | None = None,
-           appended_at: dt.datetime | None = None) -> Vector:
+           appended_at: dt.datetime | None = None, envelope_json: dict[str, object] | None = None,
+           wire: bytes | None = None) -> Vector:
     """A vector; its hub append time is ``appended_at``, by default the moment the payload says it
     was issued (ISSUED_AT when the payload has no readable issued_at): the record reached the hub
     as it was signed, so only the vectors about witnessed time (spec 10.3) depend on it."""
     return Vector(name, description, expected, env, record_key, stored,
-                  appended_at if appended_at is not None else _issued_at(env))
+                  appended_at if appended_at is not None else _issued_at(env), envelope_json, wire)
 
 
 def _issued_at(env: envelope_pb2.Envelope) -> dt.datetime:
@@ -545,7 +550,162 @@ def all_vectors() -> list[Vector]:
         vector("replayed-older-version-tampered", "An older version whose payload was also tampered with: "
                "the trust rules come before the version rule.",
                "SIGNATURE_INVALID", _tampered(signed_att(older)), stored=signed_att(suspension)),
+    ] + interoperability_vectors(licence, licence_env)
+
+
+def field(number: int, wire_type: int, value: bytes | int) -> bytes:
+    """One protobuf field written by hand: for wire types the library would never emit here."""
+    tag = varint(number << 3 | wire_type)
+    if isinstance(value, int):
+        return tag + varint(value)
+    return tag + varint(len(value)) + value
+
+
+def raw_envelope(payload: bytes, payload_type: bytes, key: VectorKey = KE_CURRENT) -> bytes:
+    """An envelope's wire bytes with a payloadType given as bytes (4.1), signed over PAE of those bytes."""
+    message = b"DSSEv1 %d %s %d %s" % (len(payload_type), payload_type, len(payload), payload)
+    sig = field(1, 2, key.signer.private_key.sign(message)) + field(2, 2, key.keyid.encode())
+    return field(1, 2, payload) + field(2, 2, payload_type) + field(3, 2, sig)
+
+
+def split_subject(att: attestation_pb2.Attestation) -> bytes:
+    """The attestation with its subject written as two Subject fields that protobuf would merge."""
+    names = attestation_pb2.Subject()
+    names.CopyFrom(att.subject)
+    names.ClearField("date_of_birth")
+    names.ClearField("country_of_training")
+    rest = attestation_pb2.Subject(date_of_birth=att.subject.date_of_birth,
+                                   country_of_training=att.subject.country_of_training)
+    without = changed(att, lambda a: a.ClearField("subject"))
+    return (canonical(without) + field(6, 2, names.SerializeToString(deterministic=True))
+            + field(6, 2, rest.SerializeToString(deterministic=True)))
+
+
+def with_base64(env: envelope_pb2.Envelope, encode: Callable[[bytes], str]) -> dict[str, object]:
+    out = envelope_to_json(env)
+    out["payload"] = encode(env.payload)
+    out["signatures"] = [{"keyid": s.keyid, "sig": encode(s.sig)} for s in env.signatures]
+    return out
+
+
+def _url_safe_unpadded(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _mixed_alphabets(data: bytes) -> str:
+    text = base64.b64encode(data).decode()
+    first = min(i for i, c in enumerate(text) if c in "+/")
+    mixed = text[:first] + {"+": "-", "/": "_"}[text[first]] + text[first + 1:]
+    if not any(c in "+/" for c in mixed):
+        raise ValueError("need a base64 text with two characters of 62 or 63 to mix alphabets")
+    return mixed
+
+
+def _unused_bits_set(data: bytes) -> str:
+    """Standard base64 of ``data`` (a length not a multiple of 3) with an unused bit of the last
+    character set: a lax decoder reads the same bytes, a strict one refuses."""
+    text = base64.b64encode(data).decode()
+    digits = text.rstrip("=")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = alphabet[alphabet.index(digits[-1]) | 1]
+    return digits[:-1] + last + text[len(digits):]
+
+
+def interoperability_vectors(licence: attestation_pb2.Attestation, licence_env: envelope_pb2.Envelope
+                             ) -> list[Vector]:
+    """Where two careful implementations of the spec disagreed until the text settled it."""
+    licence_bytes = canonical(licence)
+    long_number = "KE-NCK/" + "7" * 64
+    bad_json = clone(licence_env)
+    return [
+        # --- the wire (4.3) ---
+        vector("payload-known-field-wrong-wire-type", "The signed licence followed by field 7 "
+               "(profession_isco, a string) written as a varint: a known field with the wrong wire type is "
+               "MALFORMED, though protobuf libraries skip it as an unknown field.",
+               "MALFORMED", signed(licence_bytes + field(7, 0, 5))),
+        vector("envelope-known-field-wrong-wire-type", "A valid envelope followed by field 2 (payloadType) "
+               "written as a varint. Only envelope_wire can state it.",
+               "MALFORMED", licence_env, wire=licence_env.SerializeToString() + field(2, 0, 5)),
+        vector("payload-invalid-utf8", "A signed licence whose family name holds the byte ff (Wanjir\\xff): not "
+               "UTF-8, so the payload is not an Attestation.",
+               "MALFORMED", signed(licence_bytes.replace(b"Wanjiru", b"Wanjir\xff"))),
+        vector("payload-type-invalid-utf8", "An envelope whose payloadType is the attestation type followed by "
+               "the byte ff, signed over PAE of those bytes: not UTF-8, so not an Envelope.",
+               "MALFORMED", licence_env, wire=raw_envelope(licence_bytes, ATTESTATION_TYPE.encode() + b"\xff")),
+        vector("payload-sub-message-repeated", "A signed licence whose subject is written as two Subject fields "
+               "(names, then birth date and country). Protobuf would merge them into a valid subject; a "
+               "singular field occurring twice is MALFORMED.",
+               "MALFORMED", signed(split_subject(licence))),
+        vector("payload-scalar-repeated", "A signed ACTIVE licence followed by a second status field "
+               "(SUSPENDED): a singular field occurring twice is MALFORMED, not 'the last value wins'.",
+               "MALFORMED", signed(licence_bytes + field(8, 0, common_pb2.CREDENTIAL_STATUS_SUSPENDED))),
+        # --- presence (7) ---
+        vector("payload-empty-diploma-on-licence", "A licence with field 14 (diploma) present but of length 0: "
+               "a sub-message is present when its field occurs on the wire, even empty.",
+               "MALFORMED", signed_att(changed(licence, lambda a: a.diploma.SetInParent()))),
+        vector("valid-until-present-all-zero", "A licence whose valid_until is present on the wire with year, "
+               "month and day 0: an all-zero Date is unset (open-ended), present or not.",
+               "VERIFIED", signed_att(changed(licence, _all_zero_valid_until))),
+        # --- identifiers and text (7.1, 7.2) ---
+        vector("credential-id-prefix-differs", "A KE-NCK licence whose credential_id is RO-CMR/10001: the part "
+               "before '/' must equal issuer_id.",
+               "MALFORMED", signed_att(changed(licence, lambda a: setattr(a, "credential_id", "RO-CMR/10001"))),
+               record_key="RO-CMR/10001"),
+        vector("credential-id-number-with-slash", "credential_id KE-NCK/2026/10001: the local number may not "
+               "contain '/'.",
+               "MALFORMED", signed_att(changed(licence, lambda a: setattr(a, "credential_id", "KE-NCK/2026/10001"))),
+               record_key="KE-NCK/2026/10001"),
+        vector("credential-id-number-at-length-limit", "A local number of 64 characters, the most allowed.",
+               "VERIFIED", signed_att(changed(licence, lambda a: setattr(a, "credential_id", long_number))),
+               record_key=long_number),
+        vector("credential-id-number-too-long", "A local number of 65 characters.",
+               "MALFORMED", signed_att(changed(licence, lambda a: setattr(a, "credential_id", long_number + "7"))),
+               record_key=long_number + "7"),
+        vector("family-name-blank", "A family name of one U+3000 IDEOGRAPHIC SPACE: only White_Space code "
+               "points, so blank.",
+               "MALFORMED", signed_att(changed(licence, lambda a: setattr(a.subject, "family_name", "\u3000")))),
+        vector("given-names-c1-control", "Given names with U+0085 NEXT LINE between them: a C1 control "
+               "character (general category Cc).",
+               "MALFORMED", signed_att(changed(licence, lambda a: setattr(a.subject, "given_names",
+                                                                          "Grace\u0085Akinyi")))),
+        vector("country-of-training-not-assigned", "country_of_training XK (Kosovo's user-assigned code, not an "
+               "officially assigned ISO 3166-1 code).",
+               "MALFORMED", signed_att(changed(licence, lambda a: setattr(a.subject, "country_of_training", "XK")))),
+        vector("jurisdiction-lower-case", "jurisdiction 'ke': codes are upper case.",
+               "MALFORMED", signed_att(changed(licence, lambda a: setattr(a, "jurisdiction", "ke")))),
+        # --- base64 of the JSON form (2) ---
+        vector("base64-url-safe-unpadded", "The valid licence with payload and sig in the URL-safe alphabet "
+               "without padding, as DSSE allows producers to write.",
+               "VERIFIED", licence_env, envelope_json=with_base64(licence_env, _url_safe_unpadded)),
+        vector("base64-mixed-alphabets", "The valid licence with a sig whose base64 mixes the two alphabets in "
+               "one value.",
+               "MALFORMED", bad_json, envelope_json=_with_sig_text(bad_json, _mixed_alphabets)),
+        vector("base64-unused-bits-set", "The valid licence with a sig whose last base64 character has an unused "
+               "bit set: a lax decoder reads the same 64 bytes, the spec refuses it.",
+               "MALFORMED", bad_json, envelope_json=_with_sig_text(bad_json, _unused_bits_set)),
+        # --- duplicates (11.2) ---
+        vector("identical-duplicate-after-compromise", "The very bytes the registry holds, signed after the "
+               "signing key's compromise under today's trust list: an identical duplicate is recognised before "
+               "the trust rules, so it is neither refused nor stored (the held copy is re-judged on its own).",
+               "VERIFIED", signed_att(licence, KE_LOST), stored=signed_att(licence, KE_LOST)),
     ]
+
+
+def _all_zero_valid_until(att: attestation_pb2.Attestation) -> None:
+    att.ClearField("valid_until")
+    att.valid_until.SetInParent()
+
+
+def _with_payload_text(env: envelope_pb2.Envelope, encode: Callable[[bytes], str]) -> dict[str, object]:
+    out = envelope_to_json(env)
+    out["payload"] = encode(env.payload)
+    return out
+
+
+def _with_sig_text(env: envelope_pb2.Envelope, encode: Callable[[bytes], str]) -> dict[str, object]:
+    out = envelope_to_json(env)
+    out["signatures"] = [{"keyid": s.keyid, "sig": encode(s.sig)} for s in env.signatures]
+    return out
 
 
 def _as_nursing_diploma(att: attestation_pb2.Attestation) -> None:
@@ -585,7 +745,8 @@ def to_json(v: Vector) -> dict[str, object]:
     out: dict[str, object] = {
         "description": v.description,
         "expected": v.expected,
-        "envelope": envelope_to_json(v.envelope),
+        "envelope": None if v.wire is not None else v.envelope_json or envelope_to_json(v.envelope),
+        "envelope_wire": None if v.wire is None else base64.b64encode(v.wire).decode(),
         "record_key": v.record_key,
         "appended_at": rfc3339(v.appended_at),
         "stored": None if v.stored is None else _stored(v.stored),

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from credverify.core.envelope import Signer, envelope_from_json
-from credverify.core.errors import reason_code
+from credverify.core.errors import Malformed, reason_code
 from credverify.core.timefmt import to_timestamp
 from credverify.core.topics import Topics
 from credverify.core.trust import RootKeys, TrustList, sign_issuer_record, verify_issuer_record
@@ -43,8 +43,8 @@ VECTORS_DIR = ROOT / "tests" / "vectors"
 VECTOR_FILES = sorted(VECTORS_DIR.glob("*.json"))
 SPEC = ROOT / "docs" / "spec.md"
 
-VECTOR_FIELDS = {"description", "expected", "envelope", "record_key", "appended_at", "stored", "keys", "issuers",
-                 "attestation"}
+VECTOR_FIELDS = {"description", "expected", "envelope", "envelope_wire", "record_key", "appended_at", "stored",
+                 "keys", "issuers", "attestation"}
 ATTESTATION_TYPE = "application/vnd.credverify.attestation.v1+protobuf"
 
 # The vectors state a trust list that has already passed the root signature check. To feed it to
@@ -138,9 +138,16 @@ def registry_verdict(vector: dict[str, Any]) -> str:
     """What a registry ingesting this record answers: VERIFIED or the rejection's reason code."""
     topics = Topics()
     key = vector["record_key"]
+    if vector["envelope_wire"] is not None:
+        value = base64.b64decode(vector["envelope_wire"], validate=True)
+    else:
+        try:
+            value = wire_bytes(vector["envelope"])
+        except Malformed:  # spec 13.3 step 2: a JSON form that does not decode is MALFORMED
+            return "MALFORMED"
     record = IncomingRecord(topic=topics.attestations, partition=0, offset=0,
                             key=None if key is None else key.encode("utf-8"),
-                            value=wire_bytes(vector["envelope"]), appended_at=instant(vector["appended_at"]))
+                            value=value, appended_at=instant(vector["appended_at"]))
     batch = judge_records([record], topics=topics, trust=trust_from(vector), roots=TEST_ROOTS,
                           store=HeldAttestation(vector["stored"]))  # type: ignore[arg-type]
     if batch.rejections:
@@ -211,7 +218,7 @@ def test_accepted_vector_verifies_with_libsodium_over_pae_from_the_dsse_text(pat
     vector = load(path)
     envelope = vector["envelope"]
     assert envelope["payloadType"] == ATTESTATION_TYPE
-    payload = base64.b64decode(envelope["payload"], validate=True)
+    payload = spec_base64(envelope["payload"])
     keys = {entry["keyid"]: jwk_raw_key(entry["jwk"]) for entry in vector["keys"]}
     verified_by = []
     for signature in envelope["signatures"]:
@@ -220,7 +227,7 @@ def test_accepted_vector_verifies_with_libsodium_over_pae_from_the_dsse_text(pat
             continue
         try:
             nacl.signing.VerifyKey(raw).verify(dsse_pae(envelope["payloadType"], payload),
-                                               base64.b64decode(signature["sig"], validate=True))
+                                               spec_base64(signature["sig"]))
         except nacl.exceptions.BadSignatureError:
             continue
         verified_by.append(signature["keyid"])
@@ -232,14 +239,15 @@ def test_accepted_vector_verifies_with_libsodium_over_pae_from_the_dsse_text(pat
 SPEC_CLOCK_SKEW = dt.timedelta(minutes=5)
 TIME_RULE_VECTORS = [p for p in VECTOR_FILES
                      if load(p)["expected"] in ("VERIFIED", "KEY_REVOKED", "ISSUED_AFTER_WITNESSED")
-                     and load(p)["attestation"] is not None]
+                     and load(p)["attestation"] is not None
+                     and (load(p)["stored"] or {}).get("envelope") != load(p)["envelope"]]  # duplicates: 11.2
 
 
 def witnessed_time_verdict(vector: dict[str, Any]) -> str:
     """The verdict of spec 10.2-10.3 alone, from the vector's JSON: the signing key is the first listed
     key whose signature verifies with libsodium; issued_at is read from the informative attestation."""
     envelope = vector["envelope"]
-    payload = base64.b64decode(envelope["payload"], validate=True)
+    payload = spec_base64(envelope["payload"])
     keys = {entry["keyid"]: entry for entry in vector["keys"]}
     signer = None
     for signature in envelope["signatures"]:
@@ -248,7 +256,7 @@ def witnessed_time_verdict(vector: dict[str, Any]) -> str:
             continue
         try:
             nacl.signing.VerifyKey(jwk_raw_key(entry["jwk"])).verify(
-                dsse_pae(envelope["payloadType"], payload), base64.b64decode(signature["sig"], validate=True))
+                dsse_pae(envelope["payloadType"], payload), spec_base64(signature["sig"]))
         except nacl.exceptions.BadSignatureError:
             continue
         signer = entry
@@ -306,3 +314,159 @@ def test_spec_lists_every_reason_code() -> None:
     codes = [reason_code(value) for value in common_pb2.Reason.values() if value != common_pb2.REASON_UNSPECIFIED]
     missing = [code for code in codes if "`%s`" % code not in spec]
     assert not missing, "docs/spec.md does not describe reason code(s) %s" % ", ".join(missing)
+
+
+# --- the wire and the JSON form, written from the spec text (sections 2, 4.1, 4.3, 7) ----------
+
+SPEC_BASE64_ALPHABETS = ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def spec_base64(text: str) -> bytes:
+    """Base64 as spec 2 states it: one alphabet per value, '=' padding to a multiple of 4 or none,
+    the unused bits of the last character zero. Decoded bit by bit, without the base64 module."""
+    digits = text.rstrip("=")
+    if len(text) != len(digits) and (len(text) % 4 or len(text) - len(digits) > 2):
+        raise ValueError("wrong padding")
+    alphabet = next((a for a in SPEC_BASE64_ALPHABETS if all(c in a for c in digits)), None)
+    if alphabet is None or len(digits) % 4 == 1:
+        raise ValueError("not base64")
+    bits = "".join(format(alphabet.index(c), "06b") for c in digits)
+    whole, rest = divmod(len(bits), 8)
+    if "1" in bits[whole * 8:]:
+        raise ValueError("unused bits set")
+    return bytes(int(bits[i * 8:i * 8 + 8], 2) for i in range(whole))
+
+
+# Spec 4 and 7: field number -> (wire type, repeated, sub-message or "string" or None).
+SPEC_MESSAGES: dict[str, dict[int, tuple[int, bool, str | None]]] = {
+    "Envelope": {1: (2, False, None), 2: (2, False, "string"), 3: (2, True, "Signature")},
+    "Signature": {1: (2, False, None), 2: (2, False, "string")},
+    "Attestation": {1: (2, False, "string"), 2: (2, False, "string"), 3: (0, False, None),
+                    4: (2, False, "Timestamp"), 5: (0, False, None), 6: (2, False, "Subject"),
+                    7: (2, False, "string"), 8: (0, False, None), 9: (2, False, "Date"), 10: (2, False, "Date"),
+                    11: (2, False, "string"), 12: (2, True, "string"), 13: (2, False, "string"),
+                    14: (2, False, "Diploma")},
+    "Subject": {1: (2, False, "string"), 2: (2, False, "string"), 3: (2, False, "string"), 4: (2, False, "Date"),
+                5: (2, False, "string")},
+    "Diploma": {1: (2, False, "string"), 2: (2, False, "string"), 3: (2, False, "Date")},
+    "Date": {1: (0, False, None), 2: (0, False, None), 3: (0, False, None)},
+    "Timestamp": {1: (0, False, None), 2: (0, False, None)},
+}
+
+
+def spec_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        value |= (data[pos] & 0x7F) << shift
+        shift += 7
+        pos += 1
+        if not data[pos - 1] & 0x80:
+            return value, pos
+
+
+def spec_wire_problem(data: bytes, message: str) -> str | None:
+    """What breaks spec 4.3's parsing rules in ``data`` read as ``message``, or None. Unknown fields of
+    wire types 0, 1, 2 and 5 are skipped (the vectors use no groups)."""
+    fields, seen, pos = SPEC_MESSAGES[message], set(), 0
+    try:
+        while pos < len(data):
+            tag, pos = spec_varint(data, pos)
+            number, wire_type = tag >> 3, tag & 7
+            start = pos
+            if wire_type == 0:
+                pos = spec_varint(data, pos)[1]
+            elif wire_type in (1, 5):
+                pos += 8 if wire_type == 1 else 4
+            elif wire_type == 2:
+                length, start = spec_varint(data, pos)
+                pos = start + length
+            else:
+                return "wire type %d" % wire_type
+            if pos > len(data):
+                return "truncated"
+            if number not in fields:
+                continue
+            expected, repeated, kind = fields[number]
+            if wire_type != expected:
+                return "%s field %d: wrong wire type" % (message, number)
+            if not repeated and number in seen:
+                return "%s field %d: twice" % (message, number)
+            seen.add(number)
+            value = data[start:pos]
+            if kind == "string":
+                value.decode("utf-8")
+            elif kind is not None and (inner := spec_wire_problem(value, kind)):
+                return inner
+    except (ValueError, UnicodeDecodeError) as exc:
+        return str(exc)
+    return None
+
+
+def spec_envelope_wire(envelope: dict[str, Any]) -> bytes:
+    """Spec 4.1 written out: field 1 payload (omitted when empty), 2 payloadType, 3 per signature."""
+    def delimited(number: int, value: bytes) -> bytes:
+        length, prefix = len(value), bytearray()
+        while length >= 0x80:
+            prefix.append(length & 0x7F | 0x80)
+            length >>= 7
+        return bytes([number << 3 | 2]) + bytes(prefix) + bytes([length]) + value
+    payload = spec_base64(envelope["payload"])
+    out = delimited(1, payload) if payload else b""
+    out += delimited(2, envelope["payloadType"].encode("utf-8"))
+    for signature in envelope["signatures"]:
+        keyid = signature.get("keyid", "").encode("utf-8")
+        out += delimited(3, delimited(1, spec_base64(signature["sig"])) + (delimited(2, keyid) if keyid else b""))
+    return out
+
+
+def spec_structure_verdict(vector: dict[str, Any]) -> str:
+    """MALFORMED when the JSON form, the envelope, or a payload whose signature verifies breaks the
+    spec's encoding rules; otherwise OK. Signatures are checked with libsodium over this file's PAE."""
+    try:
+        wire = (base64.b64decode(vector["envelope_wire"], validate=True) if vector["envelope_wire"] is not None
+                else spec_envelope_wire(vector["envelope"]))
+    except ValueError:
+        return "MALFORMED"
+    if spec_wire_problem(wire, "Envelope"):
+        return "MALFORMED"
+    envelope = envelope_from_json(vector["envelope"]) if vector["envelope"] else None
+    if envelope is None or envelope.payloadType != ATTESTATION_TYPE:
+        return "OK"
+    keys = {entry["keyid"]: jwk_raw_key(entry["jwk"]) for entry in vector["keys"]}
+    for signature in envelope.signatures:
+        if signature.keyid not in keys:
+            continue
+        try:
+            nacl.signing.VerifyKey(keys[signature.keyid]).verify(dsse_pae(ATTESTATION_TYPE, envelope.payload),
+                                                                 signature.sig)
+        except (nacl.exceptions.BadSignatureError, ValueError):
+            continue
+        return "MALFORMED" if spec_wire_problem(envelope.payload, "Attestation") else "OK"
+    return "OK"
+
+
+@pytest.mark.parametrize("path", VECTOR_FILES, ids=ids(VECTOR_FILES))
+def test_the_encoding_rules_of_the_spec_text_alone_refuse_exactly_where_the_vector_says_malformed(
+        path: Path) -> None:
+    vector = load(path)
+    verdict = spec_structure_verdict(vector)
+    if verdict == "MALFORMED":
+        assert vector["expected"] == "MALFORMED", vector["description"]
+    elif vector["expected"] == "VERIFIED":
+        assert verdict == "OK", vector["description"]
+
+
+def test_the_independent_wire_reader_sees_every_encoding_fault_the_vectors_pin() -> None:
+    faults = {"payload-known-field-wrong-wire-type", "envelope-known-field-wrong-wire-type", "payload-invalid-utf8",
+              "payload-type-invalid-utf8", "payload-sub-message-repeated", "payload-scalar-repeated",
+              "base64-mixed-alphabets", "base64-unused-bits-set", "payload-truncated", "payload-not-protobuf"}
+    found = {p.stem for p in VECTOR_FILES if spec_structure_verdict(load(p)) == "MALFORMED"}
+    assert faults <= found, "the spec text alone does not refuse %s" % sorted(faults - found)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("++8=", b"\xfb\xef"), ("--8", b"\xfb\xef"), ("", b"")])
+def test_the_independent_base64_reader_takes_both_alphabets(text: str, expected: bytes) -> None:
+    assert spec_base64(text) == expected
