@@ -29,6 +29,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from credverify.core.codes import ISO3166_ALPHA2
 from credverify.core.envelope import Signer, envelope_from_json
 from credverify.core.errors import Malformed, reason_code
 from credverify.core.timefmt import to_timestamp
@@ -470,3 +471,11 @@ def test_the_independent_wire_reader_sees_every_encoding_fault_the_vectors_pin()
 @pytest.mark.parametrize(("text", "expected"), [("++8=", b"\xfb\xef"), ("--8", b"\xfb\xef"), ("", b"")])
 def test_the_independent_base64_reader_takes_both_alphabets(text: str, expected: bytes) -> None:
     assert spec_base64(text) == expected
+
+
+def test_spec_lists_exactly_the_country_codes_the_verifier_accepts() -> None:
+    spec = SPEC.read_text(encoding="utf-8")
+    section = spec[spec.index("these 249 and no others"):]
+    block = section[section.index("```") + 3:]
+    listed = block[:block.index("```")].split()
+    assert listed == sorted(ISO3166_ALPHA2), "docs/spec.md 7.1 and core/codes.py list different country codes"
