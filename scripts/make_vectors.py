@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
+from credverify.core.attestation import ATTESTATION_V2_TYPE, attestation_v2_of
 from credverify.core.envelope import (
     ATTESTATION_TYPE,
     MAX_ENVELOPE_BYTES,
@@ -35,6 +36,7 @@ from credverify.core.envelope import (
     pae,
     raw_public_key,
 )
+from credverify.core.sdjwt import b64url, content_of_attestation, issue_credential, split_combined
 from credverify.core.timefmt import to_date, to_timestamp
 from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2
 
@@ -309,17 +311,19 @@ class Vector:
     envelope_json: dict[str, object] | None = None
     # The record value byte for byte, when no JSON form can state it (spec 13.2, envelope_wire).
     wire: bytes | None = None
+    # v2 (spec 15.5): the practitioner's Disclosures that open the attestation's digests.
+    disclosures: tuple[str, ...] | None = None
 
 
 def vector(name: str, description: str, expected: str, env: envelope_pb2.Envelope, *,
            record_key: str | None = "KE-NCK/10001", stored: envelope_pb2.Envelope | None = None,
            appended_at: dt.datetime | None = None, envelope_json: dict[str, object] | None = None,
-           wire: bytes | None = None) -> Vector:
+           wire: bytes | None = None, disclosures: tuple[str, ...] | None = None) -> Vector:
     """A vector; its hub append time is ``appended_at``, by default the moment the payload says it
     was issued (ISSUED_AT when the payload has no readable issued_at): the record reached the hub
     as it was signed, so only the vectors about witnessed time (spec 10.3) depend on it."""
     return Vector(name, description, expected, env, record_key, stored,
-                  appended_at if appended_at is not None else _issued_at(env), envelope_json, wire)
+                  appended_at if appended_at is not None else _issued_at(env), envelope_json, wire, disclosures)
 
 
 def _issued_at(env: envelope_pb2.Envelope) -> dt.datetime:
@@ -349,7 +353,7 @@ def all_vectors() -> list[Vector]:
     relabelled = signed(licence_bytes, payload_type="application/vnd.credverify.attestation.v0+protobuf")
     relabelled.payloadType = ATTESTATION_TYPE
     relabelled_away = clone(licence_env)
-    relabelled_away.payloadType = "application/vnd.credverify.attestation.v2+protobuf"
+    relabelled_away.payloadType = "application/vnd.credverify.attestation.v3+protobuf"
 
     wrong_keyid = clone(licence_env)
     wrong_keyid.signatures[0].keyid = KE_RETIRED.keyid
@@ -453,9 +457,9 @@ def all_vectors() -> list[Vector]:
                "ISSUER_UNKNOWN", no_keyid),
         # --- payload type ---
         vector("payload-type-unsupported", "Validly signed over "
-               "application/vnd.credverify.attestation.v2+protobuf, a type this version does not accept.",
+               "application/vnd.credverify.attestation.v3+protobuf, a type this version does not accept.",
                "PAYLOAD_TYPE_UNSUPPORTED",
-               signed(licence_bytes, payload_type="application/vnd.credverify.attestation.v2+protobuf")),
+               signed(licence_bytes, payload_type="application/vnd.credverify.attestation.v3+protobuf")),
         vector("payload-type-case-differs", "Validly signed over "
                "application/vnd.credverify.Attestation.v1+protobuf: payload types are compared exactly, "
                "case included.",
@@ -467,7 +471,7 @@ def all_vectors() -> list[Vector]:
         vector("unlisted-key-and-unsupported-type", "A key on no record and an unsupported payloadType: the "
                "keyid check comes first.",
                "ISSUER_UNKNOWN",
-               signed(licence_bytes, STRANGER, payload_type="application/vnd.credverify.attestation.v2+protobuf")),
+               signed(licence_bytes, STRANGER, payload_type="application/vnd.credverify.attestation.v3+protobuf")),
         # --- payload ---
         vector("payload-not-protobuf", "A valid signature over the licence serialized as JSON instead of "
                "protobuf: the signature checks out, the payload does not parse.",
@@ -550,7 +554,59 @@ def all_vectors() -> list[Vector]:
         vector("replayed-older-version-tampered", "An older version whose payload was also tampered with: "
                "the trust rules come before the version rule.",
                "SIGNATURE_INVALID", _tampered(signed_att(older)), stored=signed_att(suspension)),
-    ] + interoperability_vectors(licence, licence_env)
+    ] + interoperability_vectors(licence, licence_env) + v2_vectors(licence, licence_env)
+
+
+def _counting_bytes() -> Callable[[int], bytes]:
+    """Salts for the vectors: fixed, so a re-run reproduces every file (a council uses secrets)."""
+    counter = iter(range(1 << 30))
+    return lambda n: hashlib.sha256(b"credverify vector salt %d" % next(counter)).digest()[:n]
+
+
+def v2_vectors(licence: attestation_pb2.Attestation, licence_env: envelope_pb2.Envelope) -> list[Vector]:
+    """Version 2 (spec 15): the licence with its person sealed in the digests of her credential."""
+    credential = issue_credential(content_of_attestation(licence), signer=KE_CURRENT.signer, now=ISSUED_AT,
+                                  random_bytes=_counting_bytes())
+    disclosures = split_combined(credential.text).disclosures
+    digests = list(credential.digests)
+    good = attestation_v2_of(licence, digests)
+
+    def v2(change: Callable[[attestation_pb2.AttestationV2], None]) -> envelope_pb2.Envelope:
+        att = attestation_pb2.AttestationV2()
+        att.CopyFrom(good)
+        change(att)
+        return signed(att.SerializeToString(deterministic=True), payload_type=ATTESTATION_V2_TYPE)
+
+    def digests_as(values: list[str]) -> Callable[[attestation_pb2.AttestationV2], None]:
+        def change(att: attestation_pb2.AttestationV2) -> None:
+            del att.subject_digests[:]
+            att.subject_digests.extend(values)
+        return change
+
+    plus = sorted(digests[1:] + [digests[0][:-1].replace("-", "+").replace("_", "/") + "+"])
+    decoys = [b64url(hashlib.sha256(b"decoy %d" % i).digest()) for i in range(65 - len(digests))]
+    relabelled = clone(licence_env)
+    relabelled.payloadType = ATTESTATION_V2_TYPE
+    return [
+        vector("v2-licence", "The licence as version 2: non-personal fields and the digests of the five "
+               "Disclosures of the practitioner's credential, which `disclosures` carries.",
+               "VERIFIED", v2(lambda a: None), record_key="KE-NCK/10001", disclosures=disclosures),
+        vector("v2-digest-not-base64url", "A v2 licence one of whose digests uses the standard base64 "
+               "alphabet ('+', '/'): digests are base64url.",
+               "MALFORMED", v2(digests_as(plus)), disclosures=disclosures),
+        vector("v2-digest-duplicate", "A v2 licence carrying one digest twice.",
+               "MALFORMED", v2(digests_as(sorted(digests + digests[:1]))), disclosures=disclosures),
+        vector("v2-too-many-digests", "A v2 licence with 65 digests (its own five and 60 decoys); at most 64.",
+               "MALFORMED", v2(digests_as(sorted(digests + decoys))), disclosures=disclosures),
+        vector("v2-sd-alg-sha-512", "A v2 licence whose sd_alg is sha-512; only sha-256 is defined.",
+               "MALFORMED", v2(lambda a: setattr(a, "sd_alg", "sha-512")), disclosures=disclosures),
+        vector("v2-personal-data-fields", "The v1 licence, personal data and all, validly signed under the v2 "
+               "payloadType: fields 6 (subject) are reserved in AttestationV2.",
+               "MALFORMED", signed(canonical(licence), payload_type=ATTESTATION_V2_TYPE), disclosures=disclosures),
+        vector("v1-relabelled-as-v2", "The valid v1 licence with its payloadType changed to the v2 type: PAE "
+               "binds the type, so the signature no longer verifies.",
+               "SIGNATURE_INVALID", relabelled),
+    ]
 
 
 def field(number: int, wire_type: int, value: bytes | int) -> bytes:
@@ -726,8 +782,8 @@ def _tampered(env: envelope_pb2.Envelope) -> envelope_pb2.Envelope:
 # --- JSON ------------------------------------------------------------------------------------------
 
 
-def _payload_as_attestation(payload: bytes) -> dict[str, object] | None:
-    att = attestation_pb2.Attestation()
+def _payload_as_attestation(payload: bytes, payload_type: str) -> dict[str, object] | None:
+    att = attestation_pb2.AttestationV2() if payload_type == ATTESTATION_V2_TYPE else attestation_pb2.Attestation()
     try:
         att.ParseFromString(payload)
         return json_format.MessageToDict(att, preserving_proto_field_name=True)
@@ -752,7 +808,8 @@ def to_json(v: Vector) -> dict[str, object]:
         "stored": None if v.stored is None else _stored(v.stored),
         "keys": [key_entry(key) for key in TRUSTED_KEYS],
         "issuers": ISSUERS,
-        "attestation": _payload_as_attestation(v.envelope.payload),
+        "attestation": _payload_as_attestation(v.envelope.payload, v.envelope.payloadType),
+        "disclosures": None if v.disclosures is None else list(v.disclosures),
     }
     return out
 

@@ -45,8 +45,9 @@ VECTOR_FILES = sorted(VECTORS_DIR.glob("*.json"))
 SPEC = ROOT / "docs" / "spec.md"
 
 VECTOR_FIELDS = {"description", "expected", "envelope", "envelope_wire", "record_key", "appended_at", "stored",
-                 "keys", "issuers", "attestation"}
+                 "keys", "issuers", "attestation", "disclosures"}
 ATTESTATION_TYPE = "application/vnd.credverify.attestation.v1+protobuf"
+ATTESTATION_V2_TYPE = "application/vnd.credverify.attestation.v2+protobuf"
 
 # The vectors state a trust list that has already passed the root signature check. To feed it to
 # the registry it is signed here with a root key of this test's own; it is not part of the vectors.
@@ -218,7 +219,7 @@ def test_every_keyid_is_the_sha256_of_its_jwk_public_key(path: Path) -> None:
 def test_accepted_vector_verifies_with_libsodium_over_pae_from_the_dsse_text(path: Path) -> None:
     vector = load(path)
     envelope = vector["envelope"]
-    assert envelope["payloadType"] == ATTESTATION_TYPE
+    assert envelope["payloadType"] in (ATTESTATION_TYPE, ATTESTATION_V2_TYPE)
     payload = spec_base64(envelope["payload"])
     keys = {entry["keyid"]: jwk_raw_key(entry["jwk"]) for entry in vector["keys"]}
     verified_by = []
@@ -479,3 +480,61 @@ def test_spec_lists_exactly_the_country_codes_the_verifier_accepts() -> None:
     block = section[section.index("```") + 3:]
     listed = block[:block.index("```")].split()
     assert listed == sorted(ISO3166_ALPHA2), "docs/spec.md 7.1 and core/codes.py list different country codes"
+
+
+# --- version 2: the digest rule, written from spec 15.2, 15.3 and RFC 9901 section 4.2.3 -----------
+
+V2_VECTORS = [p for p in VECTOR_FILES if load(p)["disclosures"] is not None]
+SPEC_BASE64URL = SPEC_BASE64_ALPHABETS[1]
+
+
+def spec_digest(disclosure: str) -> str:
+    """RFC 9901 section 4.2.3: base64url (no padding) of SHA-256 over the Disclosure's ASCII text."""
+    digest = hashlib.sha256(disclosure.encode("ascii")).digest()
+    bits = "".join(format(byte, "08b") for byte in digest) + "0000"  # 256 bits, padded to 43 sextets
+    return "".join(SPEC_BASE64URL[int(bits[i:i + 6], 2)] for i in range(0, 258, 6))
+
+
+def spec_digests_problem(digests: list[str], sd_alg: str) -> str | None:
+    """What breaks spec 15.2's rules on subject_digests and sd_alg, or None."""
+    if sd_alg != "sha-256":
+        return "sd_alg"
+    if not 1 <= len(digests) <= 64:
+        return "count"
+    for index, digest in enumerate(digests):
+        if len(digest) != 43 or any(c not in SPEC_BASE64URL for c in digest):
+            return "not base64url"
+        if SPEC_BASE64URL.index(digest[-1]) & 3:
+            return "unused bits"
+        if index and digest <= digests[index - 1]:
+            return "not sorted and unique"
+    return None
+
+
+def test_the_vectors_pin_the_v2_cases() -> None:
+    names = {p.stem for p in V2_VECTORS}
+    assert {"v2-licence", "v2-digest-not-base64url", "v2-digest-duplicate", "v2-too-many-digests",
+            "v2-sd-alg-sha-512", "v2-personal-data-fields"} <= names
+
+
+@pytest.mark.parametrize("path", V2_VECTORS, ids=ids(V2_VECTORS))
+def test_the_digest_rule_of_the_spec_text_alone_agrees_with_each_v2_vector(path: Path) -> None:
+    vector = load(path)
+    att = vector["attestation"] or {}
+    if "subject" in att or "subject_digests" not in att:
+        assert vector["expected"] == "MALFORMED", vector["description"]  # v1-shaped: fields 6 are reserved
+        return
+    problem = spec_digests_problem(att["subject_digests"], att.get("sd_alg", ""))
+    if vector["expected"] == "VERIFIED":
+        assert problem is None, vector["description"]
+        assert sorted(spec_digest(d) for d in vector["disclosures"]) == att["subject_digests"], (
+            "the disclosures of %s do not hash to its digests" % path.name)
+    else:
+        assert problem is not None and vector["expected"] == "MALFORMED", vector["description"]
+
+
+@pytest.mark.parametrize("path", V2_VECTORS, ids=ids(V2_VECTORS))
+def test_every_v2_vectors_disclosures_are_rfc9901_disclosures(path: Path) -> None:
+    for disclosure in load(path)["disclosures"]:
+        salt, name, _ = json.loads(spec_base64(disclosure).decode("utf-8"))
+        assert len(spec_base64(salt)) == 16 and name not in ("_sd", "...")

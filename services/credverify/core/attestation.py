@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -17,9 +17,24 @@ from google.protobuf.message import DecodeError
 from credverify.core.codes import check_country, check_isco
 from credverify.core.envelope import ATTESTATION_TYPE, Signer, parse_envelope, verify_signature
 from credverify.core.errors import InvalidInput, Malformed, Untrusted
+from credverify.core.sdjwt import (
+    DISCLOSURE_CLAIM_CLASH,
+    DISCLOSURE_DUPLICATE,
+    DISCLOSURE_RESERVED_NAME,
+    DISCLOSURE_UNKNOWN,
+    MAX_DIGESTS,
+    RESERVED_CLAIM_NAMES,
+    SD_ALG,
+    IssuedCredential,
+    PresentationUntrusted,
+    content_of_attestation,
+    decode_disclosure,
+    disclosure_digest,
+    issue_credential,
+)
 from credverify.core.timefmt import from_date, from_timestamp
 from credverify.core.trust import TrustedKey, TrustList
-from credverify.core.wire import WireError, check_wire
+from credverify.core.wire import WireError, check_absent, check_wire
 from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2, trust_pb2
 
 # Why a credential has the status it has (Attestation.status_reason). A closed list, so that a
@@ -64,6 +79,14 @@ _WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\
 # '/', so that the id is one unambiguous Kafka key, file name part and URL path segment.
 _ID_PART = re.compile(r"[\x21-\x2e\x30-\x7e]{1,64}")
 MAX_ID_PART_CHARS = 64
+# Version 2 (spec 15): the same attestation without the person, who is sealed in salted digests.
+ATTESTATION_V2_TYPE = "application/vnd.credverify.attestation.v2+protobuf"
+ATTESTATION_TYPES = (ATTESTATION_TYPE, ATTESTATION_V2_TYPE)
+# The field numbers v1 gives personal data (subject, conditions, diploma), reserved in AttestationV2.
+V1_PERSONAL_FIELD_NUMBERS = frozenset({6, 12, 14})
+# A digest (spec 15.2): unpadded base64url of 32 bytes is 43 characters, and the last carries 4 bits
+# of data and 2 unused, which must be zero for one digest to have one spelling (RFC 4648 section 3.5).
+_DIGEST = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 
 
 @dataclass(frozen=True)
@@ -76,6 +99,26 @@ class VerifiedAttestation:
     issuer_country: str
     # The hub's append time it was judged with (spec 10.3); None: judged on issued_at alone.
     witnessed_at: dt.datetime | None = None
+    payload_type: str = ATTESTATION_TYPE
+    # v2 only: the signed AttestationV2. ``attestation`` is then its non-personal fields in v1 shape,
+    # with subject, conditions and diploma unset, so code written for v1 reads no personal data.
+    attestation_v2: attestation_pb2.AttestationV2 | None = None
+
+    @property
+    def subject_sealed(self) -> bool:
+        """Whether the practitioner's details are only digests here (v2): nothing to compare them with."""
+        return self.attestation_v2 is not None
+
+    @property
+    def subject_digests(self) -> tuple[str, ...]:
+        """The SD-JWT digests a v2 attestation carries, sorted; empty for v1."""
+        return tuple(self.attestation_v2.subject_digests) if self.attestation_v2 is not None else ()
+
+    @property
+    def has_conditions(self) -> bool:
+        if self.attestation_v2 is not None:
+            return self.attestation_v2.has_conditions
+        return bool(self.attestation.conditions)
 
     @property
     def credential_id(self) -> str:
@@ -164,6 +207,11 @@ def _check_dates(dates: dict[str, dt.date | None]) -> None:
     """A date of birth, and a validity period that does not end before it starts."""
     if dates["subject.date_of_birth"] is None:
         raise InvalidInput("subject.date_of_birth: missing")
+    _check_period(dates)
+
+
+def _check_period(dates: dict[str, dt.date | None]) -> None:
+    """A validity period that does not end before it starts."""
     start, end = dates["valid_from"], dates["valid_until"]
     if start is not None and end is not None and end < start:
         raise InvalidInput("valid_until: expected on or after valid_from %s, found %s" % (start, end))
@@ -247,13 +295,16 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
     # says so, without trusting anything else in the envelope)
     keys = _listed_keys(envelope, trust)
 
-    # (3) payload type, and a signature over PAE that verifies with such a key
-    keyid = verify_signature(envelope, expected_type=ATTESTATION_TYPE, keys=keys)
+    # (3) payload type (v1 or v2), and a signature over PAE that verifies with such a key
+    payload_type = envelope.payloadType if envelope.payloadType in ATTESTATION_TYPES else ATTESTATION_TYPE
+    keyid = verify_signature(envelope, expected_type=payload_type, keys=keys)
     trusted = trust.key(keyid)
     assert trusted is not None  # verify_signature only returns keyids it was given
 
-    # (4) only now parse the payload
-    att = _parse_payload(envelope.payload)
+    # (4) only now parse the payload, with the parser its type names; a v2 one is read on as its
+    # non-personal fields in v1 shape, which is all steps (5) to (8) look at
+    att_v2 = _parse_payload_v2(envelope.payload) if payload_type == ATTESTATION_V2_TYPE else None
+    att = _parse_payload(envelope.payload) if att_v2 is None else v1_view(att_v2)
 
     # (5) the signing key belongs to the issuer the attestation names
     issuer = _issuer_of_key(trusted, att, trust)
@@ -268,7 +319,8 @@ def verify_attestation(data: bytes, *, trust: TrustList, record_key: str | None 
     # (8) the Kafka key is the credential id, so compaction keeps the right record
     _check_record_key(record_key, att)
     return VerifiedAttestation(
-        attestation=att, envelope_bytes=data, keyid=keyid, issuer_country=issuer.country, witnessed_at=witnessed_at
+        attestation=att, envelope_bytes=data, keyid=keyid, issuer_country=issuer.country, witnessed_at=witnessed_at,
+        payload_type=payload_type, attestation_v2=att_v2,
     )
 
 
@@ -388,3 +440,135 @@ def _check_record_key(record_key: str | None, att: attestation_pb2.Attestation) 
 
 def _fmt(moment: dt.datetime | None) -> str:
     return moment.isoformat() if moment else "(open)"
+
+
+# --- version 2: the person sealed in digests (spec 15) ---------------------------------------------
+
+def validate_attestation_v2(att: attestation_pb2.AttestationV2) -> None:
+    """Check the fields of a v2 attestation (spec 15.2). Raises InvalidInput naming the field.
+
+    The shared fields follow the v1 rules in the v1 order (identity, classification, dates); then
+    the status against the conditions flag, then the digests.
+    """
+    view = v1_view(att)
+    _check_identity(view)
+    _check_classification(view)
+    _check_period(_parse_dates(view))
+    _check_status_v2(att)
+    _check_digests(att)
+
+
+def _check_status_v2(att: attestation_pb2.AttestationV2) -> None:
+    """The status agrees with the conditions flag; a reason code from the closed list."""
+    conditioned = att.status == common_pb2.CREDENTIAL_STATUS_ACTIVE_WITH_CONDITIONS
+    if conditioned and not att.has_conditions:
+        raise InvalidInput("has_conditions: status ACTIVE_WITH_CONDITIONS needs has_conditions, found false")
+    if att.status == common_pb2.CREDENTIAL_STATUS_ACTIVE and att.has_conditions:
+        raise InvalidInput("status: ACTIVE with has_conditions; expected ACTIVE_WITH_CONDITIONS")
+    if att.status_reason and att.status_reason not in STATUS_REASON_CODES:
+        raise InvalidInput("status_reason: expected a status reason code such as INTERIM_ORDER or NOT_RENEWED, "
+                           "found %r" % att.status_reason[:80])
+
+
+def _check_digests(att: attestation_pb2.AttestationV2) -> None:
+    """sd_alg is sha-256; 1 to MAX_DIGESTS digests, each canonical base64url of 32 bytes, sorted and
+    unique (so that one set of digests has one encoding and a verifier need not sort)."""
+    if att.sd_alg != SD_ALG:
+        raise InvalidInput("sd_alg: expected %r, found %r" % (SD_ALG, att.sd_alg[:40]))
+    digests = att.subject_digests
+    if not 1 <= len(digests) <= MAX_DIGESTS:
+        raise InvalidInput("subject_digests: expected 1 to %d, found %d" % (MAX_DIGESTS, len(digests)))
+    for index, digest in enumerate(digests):
+        if not _DIGEST.fullmatch(digest):
+            raise InvalidInput("subject_digests[%d]: expected 43 characters of canonical unpadded base64url "
+                               "(a SHA-256 digest), found %d characters %r" % (index, len(digest), digest[:60]))
+        if index and digest <= digests[index - 1]:
+            raise InvalidInput("subject_digests[%d]: expected sorted and unique, found %s" % (
+                index, "a duplicate" if digest == digests[index - 1] else "one out of order"))
+
+
+def v1_view(att: attestation_pb2.AttestationV2) -> attestation_pb2.Attestation:
+    """Return the fields v1 and v2 share, as a v1 Attestation without subject, conditions or diploma."""
+    view = attestation_pb2.Attestation(
+        credential_id=att.credential_id, issuer_id=att.issuer_id, version=att.version, kind=att.kind,
+        profession_isco=att.profession_isco, status=att.status, jurisdiction=att.jurisdiction,
+        status_reason=att.status_reason)
+    for name in ("issued_at", "valid_from", "valid_until"):
+        if att.HasField(name):
+            getattr(view, name).CopyFrom(getattr(att, name))
+    return view
+
+
+def attestation_v2_of(att: attestation_pb2.Attestation, digests: Sequence[str]) -> attestation_pb2.AttestationV2:
+    """Return the v2 attestation of a v1-shaped one: its non-personal fields and ``digests`` (the
+    SD-JWT's ``_sd`` array, e.g. ``IssuedCredential.digests`` or ``sdjwt.hub_digests``), sorted."""
+    att_v2 = attestation_pb2.AttestationV2(
+        credential_id=att.credential_id, issuer_id=att.issuer_id, version=att.version, kind=att.kind,
+        profession_isco=att.profession_isco, status=att.status, jurisdiction=att.jurisdiction,
+        status_reason=att.status_reason, has_conditions=bool(att.conditions),
+        subject_digests=sorted(digests), sd_alg=SD_ALG)
+    for name in ("issued_at", "valid_from", "valid_until"):
+        if att.HasField(name):
+            getattr(att_v2, name).CopyFrom(getattr(att, name))
+    return att_v2
+
+
+def sign_attestation_v2(att: attestation_pb2.AttestationV2, *, signer: Signer) -> envelope_pb2.Envelope:
+    """Validate ``att`` and return its signed envelope (payloadType v2). Raises InvalidInput."""
+    validate_attestation_v2(att)
+    return signer.sign(ATTESTATION_V2_TYPE, att.SerializeToString(deterministic=True))
+
+
+def issue_attestation_v2(att: attestation_pb2.Attestation, *, signer: Signer, now: dt.datetime,
+                         random_bytes: Callable[[int], bytes]) -> tuple[envelope_pb2.Envelope, IssuedCredential]:
+    """Return the hub's v2 envelope for the issuer's (v1-shaped, complete) attestation and the
+    practitioner's SD-JWT VC whose Disclosures open it. ``random_bytes`` gives the salts (pass
+    secrets.token_bytes). Raises InvalidInput."""
+    validate_attestation(att)
+    credential = issue_credential(content_of_attestation(att), signer=signer, now=now, random_bytes=random_bytes)
+    return sign_attestation_v2(attestation_v2_of(att, credential.digests), signer=signer), credential
+
+
+def open_disclosures(disclosures: Sequence[str], verified: VerifiedAttestation) -> dict[str, object]:
+    """Return the claims that ``disclosures`` (SD-JWT Disclosures) disclose, each checked against the
+    digests of a v2 attestation (RFC 9901 section 7.1 step 3). Raises PresentationMalformed for one
+    that does not decode, PresentationUntrusted: DISCLOSURE_UNKNOWN when its digest is not among the
+    attestation's (forged, or from another credential, or a v1 attestation, which has none),
+    DISCLOSURE_DUPLICATE, DISCLOSURE_RESERVED_NAME, DISCLOSURE_CLAIM_CLASH for two of one claim."""
+    listed = frozenset(verified.subject_digests)
+    opened: dict[str, object] = {}
+    seen: set[str] = set()
+    for index, disclosure in enumerate(disclosures):
+        if disclosure in seen:
+            raise PresentationUntrusted(DISCLOSURE_DUPLICATE, "disclosure %d appears twice" % index)
+        seen.add(disclosure)
+        _, name, value = decode_disclosure(disclosure)
+        if disclosure_digest(disclosure) not in listed:
+            raise PresentationUntrusted(DISCLOSURE_UNKNOWN, "disclosure %d: its digest is not among the %d of "
+                                        "credential %s version %d" % (index, len(listed), verified.credential_id,
+                                                                      verified.version))
+        if name in RESERVED_CLAIM_NAMES:
+            raise PresentationUntrusted(DISCLOSURE_RESERVED_NAME, "disclosure %d: claim name %r is reserved" % (
+                index, name))
+        if name in opened:
+            raise PresentationUntrusted(DISCLOSURE_CLAIM_CLASH, "disclosure %d: claim %r is there already" % (
+                index, name[:40]))
+        opened[name] = value
+    return opened
+
+
+def _parse_payload_v2(payload: bytes) -> attestation_pb2.AttestationV2:
+    """Step (4) for v2: return the signed payload as a valid AttestationV2. Raises Malformed, also for
+    a payload carrying a field v1 gives personal data (a v1 payload sent under the v2 type)."""
+    att = attestation_pb2.AttestationV2()
+    try:
+        att.ParseFromString(payload)
+        check_wire(payload, attestation_pb2.AttestationV2.DESCRIPTOR)
+        check_absent(payload, V1_PERSONAL_FIELD_NUMBERS, attestation_pb2.AttestationV2.DESCRIPTOR)
+    except (DecodeError, WireError) as exc:
+        raise Malformed("signed payload is not an AttestationV2: %s" % exc) from exc
+    try:
+        validate_attestation_v2(att)
+    except InvalidInput as exc:
+        raise Malformed("signed v2 attestation is invalid: %s" % exc) from exc
+    return att

@@ -127,3 +127,14 @@ def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
         if not byte & 0x80:
             return value, pos + index + 1
     raise WireError("a varint is truncated or longer than %d bytes" % MAX_VARINT_BYTES)
+
+
+def check_absent(data: bytes, numbers: frozenset[int], descriptor: Any) -> None:
+    """Return None when no top-level field of ``data`` has one of ``numbers`` (numbers a message
+    reserves: the library would skip them as unknown). Raises WireError naming the first found."""
+    pos, end = 0, len(data)
+    while pos < end:
+        number, wire_type, pos = _tag(data, pos, end)
+        pos = _value(data, pos, end, wire_type, number, 0)[1]
+        if number in numbers:
+            raise WireError("%s: field %d is reserved and must not occur" % (descriptor.name, number))

@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from credverify.core.attestation import VerifiedAttestation
+from credverify.core.errors import RegistrationRefused
 from credverify.core.timefmt import from_date, to_date
 from credverify.v1 import attestation_pb2, common_pb2, moves_pb2, registry_pb2
 
@@ -65,13 +66,14 @@ def judge(
         _status_finding(att),
         _expiry_finding(att, today),
         _start_finding(att, today),
-        _subject_finding(att, claimed),
+        _sealed_subject_finding(claimed) if verified.subject_sealed else _subject_finding(att, claimed),
     ) if finding is not None]
     if findings:
         return Judgement(False, tuple(reason for reason, _ in findings), "; ".join(note for _, note in findings))
     if att.status == common_pb2.CREDENTIAL_STATUS_ACTIVE_WITH_CONDITIONS:
         return Judgement(True, (common_pb2.REASON_VERIFIED, common_pb2.REASON_CONDITIONS_APPLY),
-                         "active with conditions: " + "; ".join(att.conditions))
+                         "active with conditions: " + ("; ".join(att.conditions) if not verified.subject_sealed
+                                                       else "their text is in the practitioner's credential"))
     return Judgement(True, (common_pb2.REASON_VERIFIED,), "genuine and current")
 
 
@@ -109,6 +111,16 @@ def _subject_finding(att: attestation_pb2.Attestation, claimed: registry_pb2.Cla
     return common_pb2.REASON_SUBJECT_MISMATCH, "claimed %s differ from the attestation" % ", ".join(differing)
 
 
+def _sealed_subject_finding(claimed: registry_pb2.ClaimedSubject | None) -> _Finding | None:
+    """A v2 attestation carries only digests of the practitioner's details: claimed details cannot be
+    compared with them until she presents her credential, so they are reported unchecked, never as
+    matching."""
+    if claimed is None or not (claimed.family_name or claimed.given_names or claimed.HasField("date_of_birth")):
+        return None
+    return common_pb2.REASON_SUBJECT_NOT_CHECKED, ("claimed details not checked: the attestation carries only "
+                                                    "digests of them; the practitioner's presentation can open them")
+
+
 def subject_token(pseudonym_key: bytes, att: attestation_pb2.Attestation) -> str:
     """Return a keyed pseudonym of the practitioner: the same person gives the same token, and
     without the key nothing about them can be recovered from it."""
@@ -119,8 +131,14 @@ def subject_token(pseudonym_key: bytes, att: attestation_pb2.Attestation) -> str
 def build_move(
     verified: VerifiedAttestation, *, destination: str, registered_on: dt.date, pseudonym_key: bytes
 ) -> moves_pb2.VerifiedMove:
-    """Return the VerifiedMove for registering this attestation's holder in ``destination``."""
+    """Return the VerifiedMove for registering this attestation's holder in ``destination``. Raises
+    RegistrationRefused (SUBJECT_NOT_CHECKED) for a v2 attestation: without the register number the
+    pseudonym would be the same for every practitioner of the issuer."""
     att = verified.attestation
+    if verified.subject_sealed:
+        raise RegistrationRefused(att.credential_id, (common_pb2.REASON_SUBJECT_NOT_CHECKED,),
+                                  "a v2 attestation carries no practitioner details; registration needs her "
+                                  "presentation")
     token = subject_token(pseudonym_key, att)
     move_id = hashlib.sha256(("%s\x00%s\x00%s" % (token, att.credential_id, destination)).encode()).hexdigest()
     return moves_pb2.VerifiedMove(

@@ -65,3 +65,35 @@ class Diploma(_message.Message):
     programme: str
     award_date: _common_pb2.Date
     def __init__(self, institution: _Optional[str] = ..., programme: _Optional[str] = ..., award_date: _Optional[_Union[_common_pb2.Date, _Mapping]] = ...) -> None: ...
+
+class AttestationV2(_message.Message):
+    __slots__ = ("credential_id", "issuer_id", "version", "issued_at", "kind", "profession_isco", "status", "valid_from", "valid_until", "jurisdiction", "status_reason", "has_conditions", "subject_digests", "sd_alg")
+    CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PROFESSION_ISCO_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    JURISDICTION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    HAS_CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    SD_ALG_FIELD_NUMBER: _ClassVar[int]
+    credential_id: str
+    issuer_id: str
+    version: int
+    issued_at: _timestamp_pb2.Timestamp
+    kind: _common_pb2.CredentialKind
+    profession_isco: str
+    status: _common_pb2.CredentialStatus
+    valid_from: _common_pb2.Date
+    valid_until: _common_pb2.Date
+    jurisdiction: str
+    status_reason: str
+    has_conditions: bool
+    subject_digests: _containers.RepeatedScalarFieldContainer[str]
+    sd_alg: str
+    def __init__(self, credential_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., version: _Optional[int] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[_common_pb2.CredentialKind, str]] = ..., profession_isco: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.CredentialStatus, str]] = ..., valid_from: _Optional[_Union[_common_pb2.Date, _Mapping]] = ..., valid_until: _Optional[_Union[_common_pb2.Date, _Mapping]] = ..., jurisdiction: _Optional[str] = ..., status_reason: _Optional[str] = ..., has_conditions: _Optional[bool] = ..., subject_digests: _Optional[_Iterable[str]] = ..., sd_alg: _Optional[str] = ...) -> None: ...
