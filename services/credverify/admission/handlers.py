@@ -33,7 +33,7 @@ from credverify.admission.domain import (
     judge,
 )
 from credverify.admission.ports import AdmissionIndex, Publisher, TrustSource
-from credverify.core.envelope import ATTESTATION_TYPE, MAX_ENVELOPE_BYTES
+from credverify.core.envelope import MAX_ENVELOPE_BYTES
 from credverify.core.errors import DeliveryFailed, reason_code
 from credverify.core.publishing import OutgoingRecord
 from credverify.core.timefmt import to_timestamp
@@ -126,8 +126,9 @@ def _publish_admitted(admitted: list[Admitted], *, topics: Topics, publisher: Pu
     """Step (3). Raises DeliveryFailed unless the broker confirmed every record."""
     if not admitted:
         return
+    # The header names the payload type the signature was verified under (v1 or v2), as it is.
     records = [OutgoingRecord(topics.attestations, a.submission.key, a.verified.envelope_bytes,
-                              payload_type=ATTESTATION_TYPE) for a in admitted]
+                              payload_type=a.verified.payload_type) for a in admitted]
     failed = [d for d in publisher.publish(records) if not d.confirmed]
     if failed:
         raise DeliveryFailed("%d of %d admitted record(s) not confirmed by the hub: %s" % (
