@@ -18,20 +18,13 @@ from credverify.core.codes import check_country, check_isco
 from credverify.core.envelope import ATTESTATION_TYPE, Signer, parse_envelope, verify_signature
 from credverify.core.errors import InvalidInput, Malformed, Untrusted
 from credverify.core.sdjwt import (
-    DISCLOSURE_CLAIM_CLASH,
-    DISCLOSURE_DUPLICATE,
-    DISCLOSURE_RESERVED_NAME,
-    DISCLOSURE_UNKNOWN,
     MAX_DIGESTS,
-    RESERVED_CLAIM_NAMES,
     SD_ALG,
     IssuedCredential,
-    PresentationUntrusted,
     content_of_attestation,
-    decode_disclosure,
-    disclosure_digest,
     issue_credential,
 )
+from credverify.core.sdjwt import open_disclosures as open_sd_disclosures
 from credverify.core.timefmt import from_date, from_timestamp
 from credverify.core.trust import TrustedKey, TrustList
 from credverify.core.wire import WireError, check_absent, check_wire
@@ -535,26 +528,9 @@ def open_disclosures(disclosures: Sequence[str], verified: VerifiedAttestation) 
     that does not decode, PresentationUntrusted: DISCLOSURE_UNKNOWN when its digest is not among the
     attestation's (forged, or from another credential, or a v1 attestation, which has none),
     DISCLOSURE_DUPLICATE, DISCLOSURE_RESERVED_NAME, DISCLOSURE_CLAIM_CLASH for two of one claim."""
-    listed = frozenset(verified.subject_digests)
-    opened: dict[str, object] = {}
-    seen: set[str] = set()
-    for index, disclosure in enumerate(disclosures):
-        if disclosure in seen:
-            raise PresentationUntrusted(DISCLOSURE_DUPLICATE, "disclosure %d appears twice" % index)
-        seen.add(disclosure)
-        _, name, value = decode_disclosure(disclosure)
-        if disclosure_digest(disclosure) not in listed:
-            raise PresentationUntrusted(DISCLOSURE_UNKNOWN, "disclosure %d: its digest is not among the %d of "
-                                        "credential %s version %d" % (index, len(listed), verified.credential_id,
-                                                                      verified.version))
-        if name in RESERVED_CLAIM_NAMES:
-            raise PresentationUntrusted(DISCLOSURE_RESERVED_NAME, "disclosure %d: claim name %r is reserved" % (
-                index, name))
-        if name in opened:
-            raise PresentationUntrusted(DISCLOSURE_CLAIM_CLASH, "disclosure %d: claim %r is there already" % (
-                index, name[:40]))
-        opened[name] = value
-    return opened
+    where = "among the %d of credential %s version %d" % (len(verified.subject_digests), verified.credential_id,
+                                                            verified.version)
+    return open_sd_disclosures(disclosures, verified.subject_digests, where=where)
 
 
 def _parse_payload_v2(payload: bytes) -> attestation_pb2.AttestationV2:

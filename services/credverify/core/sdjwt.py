@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -460,7 +460,7 @@ def verify_presentation(text: str, *, keys_by_kid: Mapping[str, Ed25519PublicKey
     digests = _check_payload(payload, now)
 
     # (5) every disclosure is listed in `_sd`, once, for a name neither reserved nor in clear
-    disclosed = _open_disclosures(combined.disclosures, digests, payload)
+    disclosed = open_disclosures(combined.disclosures, digests, payload)
 
     # (6) the digests are those of the hub's current version of the credential
     if expected_digests is not None and sorted(digests) != sorted(expected_digests):
@@ -555,10 +555,14 @@ def _cnf_key(payload: Mapping[str, Any]) -> Ed25519PublicKey | None:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-def _open_disclosures(disclosures: Sequence[str], digests: Sequence[str],
-                      payload: Mapping[str, Any]) -> dict[str, object]:
-    """Return the disclosed claims by name. Raises PresentationRejected (RFC 9901 section 7.1 step 3)."""
-    listed = set(digests)
+def open_disclosures(disclosures: Sequence[str], digests: Collection[str],
+                     payload: Mapping[str, Any] | None = None, *, where: str = "in _sd") -> dict[str, object]:
+    """Return the claims ``disclosures`` disclose, by name, each checked against ``digests`` (an SD-JWT's
+    ``_sd``, or a v2 hub attestation's digests) and against the claims in clear of ``payload``. Raises
+    PresentationRejected (RFC 9901 section 7.1 step 3): DISCLOSURE_DUPLICATE, DISCLOSURE_UNKNOWN,
+    DISCLOSURE_RESERVED_NAME, DISCLOSURE_CLAIM_CLASH; PresentationMalformed for one that does not decode."""
+    listed = frozenset(digests)
+    clear = payload or {}
     opened: dict[str, object] = {}
     seen: set[str] = set()
     for index, disclosure in enumerate(disclosures):
@@ -567,11 +571,11 @@ def _open_disclosures(disclosures: Sequence[str], digests: Sequence[str],
         seen.add(disclosure)
         _, name, value = decode_disclosure(disclosure)
         if disclosure_digest(disclosure) not in listed:
-            raise PresentationUntrusted(DISCLOSURE_UNKNOWN, "disclosure %d: its digest is not in _sd" % index)
+            raise PresentationUntrusted(DISCLOSURE_UNKNOWN, "disclosure %d: its digest is not %s" % (index, where))
         if name in RESERVED_CLAIM_NAMES:
             raise PresentationUntrusted(DISCLOSURE_RESERVED_NAME, "disclosure %d: claim name %r is reserved" % (
                 index, name))
-        if name in payload or name in opened:
+        if name in clear or name in opened:
             raise PresentationUntrusted(DISCLOSURE_CLAIM_CLASH, "disclosure %d: claim %r is there already" % (
                 index, name[:40]))
         opened[name] = value
