@@ -73,6 +73,10 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--family-name", default="")
         sub.add_argument("--given-names", default="")
         sub.add_argument("--dob", help="claimed date of birth, YYYY-MM-DD")
+        sub.add_argument("--presentation", type=Path, metavar="FILE",
+                         help="the applicant's SD-JWT presentation (needed for a v2 credential's details)")
+        sub.add_argument("--audience", default="", help="the audience her key-binding JWT names, if bound")
+        sub.add_argument("--nonce", default="", help="the nonce you gave her for it, if bound")
         sub.add_argument("--json", action="store_true", help="print the whole answer as JSON")
         sub.add_argument("--timeout", type=float, default=10.0)
         sub.set_defaults(handler=handler)
@@ -136,8 +140,21 @@ def _claimed(args: argparse.Namespace) -> registry_pb2.ClaimedSubject | None:
     return claimed
 
 
+def _presentation(args: argparse.Namespace) -> str:
+    """The text of --presentation FILE, without surrounding white space; "" without the option.
+    Raises ConfigurationError when the file cannot be read."""
+    if args.presentation is None:
+        return ""
+    try:
+        return str(args.presentation.read_text(encoding="ascii")).strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError("--presentation %s: cannot read it (%s)" % (args.presentation, exc)) from exc
+
+
 def _verify(args: argparse.Namespace) -> int:
-    request = registry_pb2.VerifyRequest(credential_id=args.credential_id, claimed=_claimed(args))
+    request = registry_pb2.VerifyRequest(credential_id=args.credential_id, claimed=_claimed(args),
+                                         presentation=_presentation(args), audience=args.audience,
+                                         nonce=args.nonce)
     with _channel(args) as channel:
         try:
             response = registry_pb2_grpc.RegistryServiceStub(channel).Verify(request, timeout=args.timeout)
@@ -154,7 +171,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    request = registry_pb2.RecordRegistrationRequest(credential_id=args.credential_id, claimed=_claimed(args))
+    request = registry_pb2.RecordRegistrationRequest(credential_id=args.credential_id, claimed=_claimed(args),
+                                                     presentation=_presentation(args), audience=args.audience,
+                                                     nonce=args.nonce)
     with _channel(args) as channel:
         try:
             response = registry_pb2_grpc.RegistryServiceStub(channel).RecordRegistration(

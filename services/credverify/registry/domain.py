@@ -7,11 +7,14 @@ import functools
 import hashlib
 import hmac
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from credverify.core import sdjwt
 from credverify.core.attestation import VerifiedAttestation
-from credverify.core.errors import RegistrationRefused
+from credverify.core.errors import RegistrationRefused, reason_from_code
 from credverify.core.timefmt import from_date, to_date
+from credverify.core.trust import TrustList
 from credverify.v1 import attestation_pb2, common_pb2, moves_pb2, registry_pb2
 
 STATUS_REASONS = {
@@ -57,16 +60,19 @@ def subject_mismatches(subject: attestation_pb2.Subject, claimed: registry_pb2.C
 
 
 def judge(
-    verified: VerifiedAttestation, claimed: registry_pb2.ClaimedSubject | None, *, today: dt.date
+    verified: VerifiedAttestation, claimed: registry_pb2.ClaimedSubject | None, *, today: dt.date,
+    disclosed: Mapping[str, object] | None = None,
 ) -> Judgement:
-    """Return every reason that applies to a stored, signature-checked attestation today."""
+    """Return every reason that applies to a stored, signature-checked attestation today.
+    ``disclosed``: for a v2 attestation, the details a checked presentation disclosed (see
+    ``check_presentation``); the claimed details are compared with them."""
     att = verified.attestation
     # In the order of spec 11.3: status, expiry, start, subject.
     findings = [finding for finding in (
         _status_finding(att),
         _expiry_finding(att, today),
         _start_finding(att, today),
-        _sealed_subject_finding(claimed) if verified.subject_sealed else _subject_finding(att, claimed),
+        *_subject_findings(verified, claimed, disclosed),
     ) if finding is not None]
     if findings:
         return Judgement(False, tuple(reason for reason, _ in findings), "; ".join(note for _, note in findings))
@@ -111,6 +117,109 @@ def _subject_finding(att: attestation_pb2.Attestation, claimed: registry_pb2.Cla
     return common_pb2.REASON_SUBJECT_MISMATCH, "claimed %s differ from the attestation" % ", ".join(differing)
 
 
+def _subject_findings(verified: VerifiedAttestation, claimed: registry_pb2.ClaimedSubject | None,
+                      disclosed: Mapping[str, object] | None) -> tuple[_Finding | None, ...]:
+    if not verified.subject_sealed:
+        return (_subject_finding(verified.attestation, claimed),)
+    if disclosed is None:
+        return (_sealed_subject_finding(claimed),)
+    return _disclosed_subject_findings(disclosed, claimed)
+
+
+def disclosed_subject(disclosed: Mapping[str, object]) -> tuple[attestation_pb2.Subject, frozenset[str]]:
+    """Return the practitioner's details a presentation disclosed as a Subject, and the names of the
+    ClaimedSubject fields it can be compared on (those disclosed as text of the profile's shape)."""
+    subject = attestation_pb2.Subject()
+    comparable = set()
+    for field_name, claim in (("family_name", "family_name"), ("given_names", "given_names"),
+                              ("practitioner_number", "practitioner_number"),
+                              ("country_of_training", "country_of_training")):
+        value = disclosed.get(claim)
+        if isinstance(value, str):
+            setattr(subject, field_name, value)
+            comparable.add(field_name)
+    birth = disclosed.get("birth_date")
+    if isinstance(birth, str):
+        try:
+            subject.date_of_birth.CopyFrom(to_date(dt.date.fromisoformat(birth)))
+            comparable.add("date_of_birth")
+        except ValueError:
+            pass  # a birth date not of the profile's shape compares with nothing: reported unchecked
+    return subject, frozenset(comparable)
+
+
+def _disclosed_subject_findings(disclosed: Mapping[str, object], claimed: registry_pb2.ClaimedSubject | None
+                                ) -> tuple[_Finding | None, _Finding | None]:
+    """The claimed details against the disclosed ones, as v1 compares them with the attested ones; a
+    claimed detail the applicant did not disclose is unchecked, never matching."""
+    if claimed is None:
+        return None, None
+    subject, comparable = disclosed_subject(disclosed)
+    given = [name for name in ("family_name", "given_names", "date_of_birth")
+             if (claimed.HasField(name) if name == "date_of_birth" else getattr(claimed, name))]
+    unchecked = [name for name in given if name not in comparable]
+    partial = registry_pb2.ClaimedSubject()
+    partial.CopyFrom(claimed)
+    for name in unchecked:
+        partial.ClearField(name)
+    differing = subject_mismatches(subject, partial)
+    mismatch = (common_pb2.REASON_SUBJECT_MISMATCH, "claimed %s differ from the presented credential"
+                % ", ".join(differing)) if differing else None
+    not_checked = (common_pb2.REASON_SUBJECT_NOT_CHECKED, "claimed %s not checked: the presentation does not "
+                   "disclose them" % ", ".join(unchecked)) if unchecked else None
+    return mismatch, not_checked
+
+
+# A key-binding JWT answers the nonce the caller gave the applicant for this presentation: minutes
+# cover a case officer's interview, and a replayed one older than that is refused.
+KEY_BINDING_MAX_AGE = dt.timedelta(minutes=10)
+
+
+def presentation_refusal(exc: sdjwt.PresentationRejected) -> tuple[common_pb2.Reason, str]:
+    """Return the Reason and detail of a refused presentation (its codes are Reason values)."""
+    return reason_from_code(exc.reason), "presentation refused: " + exc.detail
+
+
+def check_presentation(text: str, verified: VerifiedAttestation, *, trust: TrustList, audience: str, nonce: str,
+                       now: dt.datetime) -> sdjwt.VerifiedPresentation:
+    """Return the applicant's presentation of the credential ``verified`` holds, checked.
+
+    Raises sdjwt.PresentationRejected: the reasons of ``sdjwt.verify_presentation``, with
+    SD_JWT_SIGNATURE_INVALID for a key that is not the issuer's, KEY_REVOKED or KEY_NOT_VALID for an
+    issuer's key reported compromised or out of its validity when the credential was signed, and
+    DIGESTS_NOT_CURRENT for a credential whose digests are not those of the version held (a v1
+    attestation has none).
+    """
+    att = verified.attestation
+    # (1) the keys the trust list holds for the attestation's issuer: another issuer's key verifies nothing
+    keys = {keyid: key for keyid, key in trust.public_keys().items()
+            if (held := trust.key(keyid)) is not None and held.issuer_id == att.issuer_id}
+    # (2) signature, disclosures, digests of the version held, key binding (the SD-JWT gate)
+    presented = sdjwt.verify_presentation(text, keys_by_kid=keys, audience=audience, nonce=nonce, now=now,
+                                          max_age=KEY_BINDING_MAX_AGE, expected_digests=verified.subject_digests)
+    # (3) the signing key was valid, and not yet reported compromised, when the credential was signed
+    _check_presentation_key(presented, trust)
+    # (4) it names the issuer and credential of the record (the issuer's own slip otherwise)
+    if presented.issuer_id != att.issuer_id or presented.claims.get("credential_id") != att.credential_id:
+        raise sdjwt.PresentationUntrusted(sdjwt.DIGESTS_NOT_CURRENT, "the credential names another issuer or "
+                                          "credential than %s" % att.credential_id)
+    return presented
+
+
+def _check_presentation_key(presented: sdjwt.VerifiedPresentation, trust: TrustList) -> None:
+    held = trust.key(presented.keyid)
+    assert held is not None  # the gate verified with it
+    signed_at = dt.datetime.fromtimestamp(presented.issued_at, dt.UTC)
+    if held.compromised_at is not None and signed_at >= held.compromised_at:
+        raise sdjwt.PresentationUntrusted("KEY_REVOKED", "key %s was reported compromised at %s; credential "
+                                          "signed at %s" % (presented.keyid[:16], held.compromised_at.isoformat(),
+                                                            signed_at.isoformat()))
+    if (held.not_before is not None and signed_at < held.not_before) or (
+            held.not_after is not None and signed_at >= held.not_after):
+        raise sdjwt.PresentationUntrusted("KEY_NOT_VALID", "key %s was not valid when the credential was signed "
+                                          "at %s" % (presented.keyid[:16], signed_at.isoformat()))
+
+
 def _sealed_subject_finding(claimed: registry_pb2.ClaimedSubject | None) -> _Finding | None:
     """A v2 attestation carries only digests of the practitioner's details: claimed details cannot be
     compared with them until she presents her credential, so they are reported unchecked, never as
@@ -128,17 +237,21 @@ def subject_token(pseudonym_key: bytes, att: attestation_pb2.Attestation) -> str
     return hmac.new(pseudonym_key, message, hashlib.sha256).hexdigest()
 
 
+# What a v2 registration needs disclosed: the register number for the pseudonym (without it every
+# practitioner of the issuer would share one), the country of training for the return-migration flag.
+REGISTRATION_CLAIMS = ("practitioner_number", "country_of_training")
+
+
 def build_move(
-    verified: VerifiedAttestation, *, destination: str, registered_on: dt.date, pseudonym_key: bytes
+    verified: VerifiedAttestation, *, destination: str, registered_on: dt.date, pseudonym_key: bytes,
+    disclosed: Mapping[str, object] | None = None,
 ) -> moves_pb2.VerifiedMove:
-    """Return the VerifiedMove for registering this attestation's holder in ``destination``. Raises
-    RegistrationRefused (SUBJECT_NOT_CHECKED) for a v2 attestation: without the register number the
-    pseudonym would be the same for every practitioner of the issuer."""
+    """Return the VerifiedMove for registering this attestation's holder in ``destination``. A v2
+    attestation takes the register number and country of training from ``disclosed`` (a checked
+    presentation's); raises RegistrationRefused (SUBJECT_NOT_CHECKED) when they are not there."""
     att = verified.attestation
     if verified.subject_sealed:
-        raise RegistrationRefused(att.credential_id, (common_pb2.REASON_SUBJECT_NOT_CHECKED,),
-                                  "a v2 attestation carries no practitioner details; registration needs her "
-                                  "presentation")
+        att = _with_disclosed_subject(att, disclosed)
     token = subject_token(pseudonym_key, att)
     move_id = hashlib.sha256(("%s\x00%s\x00%s" % (token, att.credential_id, destination)).encode()).hexdigest()
     return moves_pb2.VerifiedMove(
@@ -152,3 +265,20 @@ def build_move(
         subject_token=token,
         country_of_training=att.subject.country_of_training,
     )
+
+
+def _with_disclosed_subject(att: attestation_pb2.Attestation, disclosed: Mapping[str, object] | None
+                            ) -> attestation_pb2.Attestation:
+    """Return a copy of ``att`` whose subject holds only the register number and country of training
+    disclosed. Raises RegistrationRefused (SUBJECT_NOT_CHECKED) when either is missing."""
+    subject, comparable = disclosed_subject(disclosed or {})
+    missing = [name for name in REGISTRATION_CLAIMS if name not in comparable or not getattr(subject, name)]
+    if missing:
+        raise RegistrationRefused(att.credential_id, (common_pb2.REASON_SUBJECT_NOT_CHECKED,),
+                                  "a v2 attestation carries no practitioner details; registration needs her "
+                                  "presentation disclosing %s" % ", ".join(missing))
+    copy = attestation_pb2.Attestation()
+    copy.CopyFrom(att)
+    copy.subject.practitioner_number = subject.practitioner_number
+    copy.subject.country_of_training = subject.country_of_training
+    return copy

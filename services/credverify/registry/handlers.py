@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
 
 from credverify.core.attestation import VerifiedAttestation, verify_attestation
 from credverify.core.errors import RecordRejected, RegistrationRefused, reason_code
+from credverify.core.sdjwt import PresentationRejected
 from credverify.core.timefmt import to_timestamp
 from credverify.core.trust import TrustList
-from credverify.registry.domain import Judgement, build_move, judge
+from credverify.registry.domain import Judgement, build_move, check_presentation, judge, presentation_refusal
 from credverify.registry.ingest import IncomingRecord as IncomingRecord
 from credverify.registry.ingest import judge_records as ingest  # noqa: F401 - re-exported
 from credverify.registry.ingest import load_trust as load_trust
@@ -32,16 +33,31 @@ class VerifyOutcome:
     # the parsed envelope of ``verified`` when cached, or of the version held when it no longer verifies
     evidence: envelope_pb2.Envelope | None = None
     current_version: int = 0  # the version the registry holds; 0 when none
+    # What a checked presentation disclosed: for the caller's answer only, never stored.
+    disclosed: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Presented:
+    """The applicant's presentation (SD-JWT VC text) and what its key-binding JWT must name."""
+
+    text: str
+    audience: str
+    nonce: str
+    now: dt.datetime
 
 
 def verify(credential_id: str, claimed: registry_pb2.ClaimedSubject | None, *, store: AttestationStore,
-           trust: TrustList, today: dt.date, cache: VerificationCache | None = None) -> VerifyOutcome:
+           trust: TrustList, today: dt.date, cache: VerificationCache | None = None,
+           presented: Presented | None = None) -> VerifyOutcome:
     """Judge a credential as of ``today`` against the current trust list.
 
     The stored envelope is verified again (or its outcome taken from ``cache``, which
     is keyed by the trust list's state), so a key reported compromised or an issuer
     narrowed after ingest shows at once. An id with no accepted attestation answers
-    NOT_FOUND, or the reasons its records were rejected.
+    NOT_FOUND, or the reasons its records were rejected. With ``presented``, the
+    claimed details are compared with those the presentation discloses (v2); a
+    presentation that does not check out is its reason, as a verdict.
     """
     checked = cache.held(credential_id, trust) if cache is not None else None
     if checked is None:
@@ -57,8 +73,26 @@ def verify(credential_id: str, claimed: registry_pb2.ClaimedSubject | None, *, s
         # Still the evidence: the envelope this registry once accepted, for a regulator that relied on it.
         return VerifyOutcome(Judgement(False, (reason,), "no longer trusted: " + detail), None,
                              checked.evidence, checked.version)
-    return VerifyOutcome(judge(checked.verified, claimed, today=today), checked.verified, checked.evidence,
-                         checked.version)
+    if presented is None:
+        return VerifyOutcome(judge(checked.verified, claimed, today=today), checked.verified, checked.evidence,
+                             checked.version)
+    return _judge_presented(checked.verified, claimed, presented, trust=trust, today=today,
+                            evidence=checked.evidence, version=checked.version)
+
+
+def _judge_presented(verified: VerifiedAttestation, claimed: registry_pb2.ClaimedSubject | None,
+                     presented: Presented, *, trust: TrustList, today: dt.date,
+                     evidence: envelope_pb2.Envelope | None, version: int) -> VerifyOutcome:
+    """The verdict on the version held with the applicant's presentation: the presentation's fault
+    when it does not check out, else the judgement with her disclosed details."""
+    try:
+        checked = check_presentation(presented.text, verified, trust=trust, audience=presented.audience,
+                                     nonce=presented.nonce, now=presented.now)
+    except PresentationRejected as exc:
+        reason, detail = presentation_refusal(exc)
+        return VerifyOutcome(Judgement(False, (reason,), detail), verified, evidence, version)
+    return VerifyOutcome(judge(verified, claimed, today=today, disclosed=checked.disclosed), verified, evidence,
+                         version, disclosed=checked.disclosed)
 
 
 def _never_accepted(credential_id: str, store: AttestationStore) -> VerifyOutcome:
@@ -89,14 +123,17 @@ def record_registration(
     trust: TrustList,
     today: dt.date,
     publish_move: Callable[[moves_pb2.VerifiedMove], None],
+    presented: Presented | None = None,
 ) -> MoveRecorded:
     """Emit one VerifiedMove for a verified credential; the same applicant and credential again
-    returns the recorded move without emitting. Raises RegistrationRefused when not verified."""
-    outcome = verify(credential_id, claimed, store=store, trust=trust, today=today)
+    returns the recorded move without emitting. A v2 credential needs ``presented``, disclosing the
+    register number and country of training; of them only the move's pseudonym and country of
+    training are kept. Raises RegistrationRefused when not verified."""
+    outcome = verify(credential_id, claimed, store=store, trust=trust, today=today, presented=presented)
     if not outcome.judgement.verified or outcome.verified is None:
         raise RegistrationRefused(credential_id, outcome.judgement.reasons, outcome.judgement.detail)
     move = build_move(outcome.verified, destination=destination, registered_on=registered_on,
-                      pseudonym_key=pseudonym_key)
+                      pseudonym_key=pseudonym_key, disclosed=outcome.disclosed if presented is not None else None)
     recorded = store.registration(move.move_id)
     if recorded is not None:
         return MoveRecorded(recorded, already_recorded=True)

@@ -29,35 +29,39 @@ from credverify.v1 import moves_pb2 as credverify_dot_v1_dot_moves__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63redverify/v1/registry.proto\x12\rcredverify.v1\x1a\x1f\x63redverify/v1/attestation.proto\x1a\x1a\x63redverify/v1/common.proto\x1a\x1c\x63redverify/v1/envelope.proto\x1a\x19\x63redverify/v1/moves.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x0e\x43laimedSubject\x12\x13\n\x0b\x66\x61mily_name\x18\x01 \x01(\t\x12\x13\n\x0bgiven_names\x18\x02 \x01(\t\x12*\n\rdate_of_birth\x18\x03 \x01(\x0b\x32\x13.credverify.v1.Date\"V\n\rVerifyRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\"\xff\x01\n\x0eVerifyResponse\x12\x10\n\x08verified\x18\x01 \x01(\x08\x12&\n\x07reasons\x18\x02 \x03(\x0e\x32\x15.credverify.v1.Reason\x12/\n\x0b\x61ttestation\x18\x03 \x01(\x0b\x32\x1a.credverify.v1.Attestation\x12)\n\x08\x65vidence\x18\x04 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12.\n\nchecked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x17\n\x0f\x63urrent_version\x18\x07 \x01(\x04\"s\n\x16VerifyPresentedRequest\x12)\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\".\n\x15GetAttestationRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\"t\n\x16GetAttestationResponse\x12/\n\x0b\x61ttestation\x18\x01 \x01(\x0b\x32\x1a.credverify.v1.Attestation\x12)\n\x08\x65vidence\x18\x02 \x01(\x0b\x32\x17.credverify.v1.Envelope\",\n\x12WatchStatusRequest\x12\x16\n\x0e\x63redential_ids\x18\x01 \x03(\t\"\x9e\x02\n\x0cStatusUpdate\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x1f.credverify.v1.CredentialStatus\x12\x10\n\x08verified\x18\x04 \x01(\x08\x12&\n\x07reasons\x18\x05 \x03(\x0e\x32\x15.credverify.v1.Reason\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12/\n\x0bobserved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08\x65vidence\x18\x08 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12\x0f\n\x07initial\x18\t \x01(\x08\"\x8e\x01\n\x19RecordRegistrationRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\x12*\n\rregistered_on\x18\x03 \x01(\x0b\x32\x13.credverify.v1.Date\"a\n\x1aRecordRegistrationResponse\x12)\n\x04move\x18\x01 \x01(\x0b\x32\x1b.credverify.v1.VerifiedMove\x12\x18\n\x10\x61lready_recorded\x18\x02 \x01(\x08\"\xb0\x02\n\x0eRejectedRecord\x12\x14\n\x0csource_topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0b\n\x03key\x18\x04 \x01(\x0c\x12\r\n\x05value\x18\x05 \x01(\x0c\x12%\n\x06reason\x18\x06 \x01(\x0e\x32\x15.credverify.v1.Reason\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12/\n\x0brejected_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttruncated\x18\t \x01(\x08\x12\x12\n\nvalue_size\x18\n \x01(\x03\x12\x14\n\x0cvalue_sha256\x18\x0b \x01(\x0c\x12\x10\n\x08key_size\x18\x0c \x01(\x03\x12\x12\n\nkey_sha256\x18\r \x01(\x0c\x32\xcc\x03\n\x0fRegistryService\x12\x45\n\x06Verify\x12\x1c.credverify.v1.VerifyRequest\x1a\x1d.credverify.v1.VerifyResponse\x12W\n\x0fVerifyPresented\x12%.credverify.v1.VerifyPresentedRequest\x1a\x1d.credverify.v1.VerifyResponse\x12]\n\x0eGetAttestation\x12$.credverify.v1.GetAttestationRequest\x1a%.credverify.v1.GetAttestationResponse\x12O\n\x0bWatchStatus\x12!.credverify.v1.WatchStatusRequest\x1a\x1b.credverify.v1.StatusUpdate0\x01\x12i\n\x12RecordRegistration\x12(.credverify.v1.RecordRegistrationRequest\x1a).credverify.v1.RecordRegistrationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63redverify/v1/registry.proto\x12\rcredverify.v1\x1a\x1f\x63redverify/v1/attestation.proto\x1a\x1a\x63redverify/v1/common.proto\x1a\x1c\x63redverify/v1/envelope.proto\x1a\x19\x63redverify/v1/moves.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x0e\x43laimedSubject\x12\x13\n\x0b\x66\x61mily_name\x18\x01 \x01(\t\x12\x13\n\x0bgiven_names\x18\x02 \x01(\t\x12*\n\rdate_of_birth\x18\x03 \x01(\x0b\x32\x13.credverify.v1.Date\"\x8d\x01\n\rVerifyRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\x12\x14\n\x0cpresentation\x18\x03 \x01(\t\x12\x10\n\x08\x61udience\x18\x04 \x01(\t\x12\r\n\x05nonce\x18\x05 \x01(\t\"\xf2\x02\n\x0eVerifyResponse\x12\x10\n\x08verified\x18\x01 \x01(\x08\x12&\n\x07reasons\x18\x02 \x03(\x0e\x32\x15.credverify.v1.Reason\x12/\n\x0b\x61ttestation\x18\x03 \x01(\x0b\x32\x1a.credverify.v1.Attestation\x12)\n\x08\x65vidence\x18\x04 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12.\n\nchecked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x17\n\x0f\x63urrent_version\x18\x07 \x01(\x04\x12?\n\tdisclosed\x18\x08 \x03(\x0b\x32,.credverify.v1.VerifyResponse.DisclosedEntry\x1a\x30\n\x0e\x44isclosedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\x16VerifyPresentedRequest\x12)\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\".\n\x15GetAttestationRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\"t\n\x16GetAttestationResponse\x12/\n\x0b\x61ttestation\x18\x01 \x01(\x0b\x32\x1a.credverify.v1.Attestation\x12)\n\x08\x65vidence\x18\x02 \x01(\x0b\x32\x17.credverify.v1.Envelope\",\n\x12WatchStatusRequest\x12\x16\n\x0e\x63redential_ids\x18\x01 \x03(\t\"\x9e\x02\n\x0cStatusUpdate\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x1f.credverify.v1.CredentialStatus\x12\x10\n\x08verified\x18\x04 \x01(\x08\x12&\n\x07reasons\x18\x05 \x03(\x0e\x32\x15.credverify.v1.Reason\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12/\n\x0bobserved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08\x65vidence\x18\x08 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12\x0f\n\x07initial\x18\t \x01(\x08\"\xc5\x01\n\x19RecordRegistrationRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12.\n\x07\x63laimed\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.ClaimedSubject\x12*\n\rregistered_on\x18\x03 \x01(\x0b\x32\x13.credverify.v1.Date\x12\x14\n\x0cpresentation\x18\x04 \x01(\t\x12\x10\n\x08\x61udience\x18\x05 \x01(\t\x12\r\n\x05nonce\x18\x06 \x01(\t\"a\n\x1aRecordRegistrationResponse\x12)\n\x04move\x18\x01 \x01(\x0b\x32\x1b.credverify.v1.VerifiedMove\x12\x18\n\x10\x61lready_recorded\x18\x02 \x01(\x08\"\xb0\x02\n\x0eRejectedRecord\x12\x14\n\x0csource_topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0b\n\x03key\x18\x04 \x01(\x0c\x12\r\n\x05value\x18\x05 \x01(\x0c\x12%\n\x06reason\x18\x06 \x01(\x0e\x32\x15.credverify.v1.Reason\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12/\n\x0brejected_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttruncated\x18\t \x01(\x08\x12\x12\n\nvalue_size\x18\n \x01(\x03\x12\x14\n\x0cvalue_sha256\x18\x0b \x01(\x0c\x12\x10\n\x08key_size\x18\x0c \x01(\x03\x12\x12\n\nkey_sha256\x18\r \x01(\x0c\x32\xcc\x03\n\x0fRegistryService\x12\x45\n\x06Verify\x12\x1c.credverify.v1.VerifyRequest\x1a\x1d.credverify.v1.VerifyResponse\x12W\n\x0fVerifyPresented\x12%.credverify.v1.VerifyPresentedRequest\x1a\x1d.credverify.v1.VerifyResponse\x12]\n\x0eGetAttestation\x12$.credverify.v1.GetAttestationRequest\x1a%.credverify.v1.GetAttestationResponse\x12O\n\x0bWatchStatus\x12!.credverify.v1.WatchStatusRequest\x1a\x1b.credverify.v1.StatusUpdate0\x01\x12i\n\x12RecordRegistration\x12(.credverify.v1.RecordRegistrationRequest\x1a).credverify.v1.RecordRegistrationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credverify.v1.registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_VERIFYRESPONSE_DISCLOSEDENTRY']._loaded_options = None
+  _globals['_VERIFYRESPONSE_DISCLOSEDENTRY']._serialized_options = b'8\001'
   _globals['_CLAIMEDSUBJECT']._serialized_start=198
   _globals['_CLAIMEDSUBJECT']._serialized_end=300
-  _globals['_VERIFYREQUEST']._serialized_start=302
-  _globals['_VERIFYREQUEST']._serialized_end=388
-  _globals['_VERIFYRESPONSE']._serialized_start=391
-  _globals['_VERIFYRESPONSE']._serialized_end=646
-  _globals['_VERIFYPRESENTEDREQUEST']._serialized_start=648
-  _globals['_VERIFYPRESENTEDREQUEST']._serialized_end=763
-  _globals['_GETATTESTATIONREQUEST']._serialized_start=765
-  _globals['_GETATTESTATIONREQUEST']._serialized_end=811
-  _globals['_GETATTESTATIONRESPONSE']._serialized_start=813
-  _globals['_GETATTESTATIONRESPONSE']._serialized_end=929
-  _globals['_WATCHSTATUSREQUEST']._serialized_start=931
-  _globals['_WATCHSTATUSREQUEST']._serialized_end=975
-  _globals['_STATUSUPDATE']._serialized_start=978
-  _globals['_STATUSUPDATE']._serialized_end=1264
-  _globals['_RECORDREGISTRATIONREQUEST']._serialized_start=1267
-  _globals['_RECORDREGISTRATIONREQUEST']._serialized_end=1409
-  _globals['_RECORDREGISTRATIONRESPONSE']._serialized_start=1411
-  _globals['_RECORDREGISTRATIONRESPONSE']._serialized_end=1508
-  _globals['_REJECTEDRECORD']._serialized_start=1511
-  _globals['_REJECTEDRECORD']._serialized_end=1815
-  _globals['_REGISTRYSERVICE']._serialized_start=1818
-  _globals['_REGISTRYSERVICE']._serialized_end=2278
+  _globals['_VERIFYREQUEST']._serialized_start=303
+  _globals['_VERIFYREQUEST']._serialized_end=444
+  _globals['_VERIFYRESPONSE']._serialized_start=447
+  _globals['_VERIFYRESPONSE']._serialized_end=817
+  _globals['_VERIFYRESPONSE_DISCLOSEDENTRY']._serialized_start=769
+  _globals['_VERIFYRESPONSE_DISCLOSEDENTRY']._serialized_end=817
+  _globals['_VERIFYPRESENTEDREQUEST']._serialized_start=819
+  _globals['_VERIFYPRESENTEDREQUEST']._serialized_end=934
+  _globals['_GETATTESTATIONREQUEST']._serialized_start=936
+  _globals['_GETATTESTATIONREQUEST']._serialized_end=982
+  _globals['_GETATTESTATIONRESPONSE']._serialized_start=984
+  _globals['_GETATTESTATIONRESPONSE']._serialized_end=1100
+  _globals['_WATCHSTATUSREQUEST']._serialized_start=1102
+  _globals['_WATCHSTATUSREQUEST']._serialized_end=1146
+  _globals['_STATUSUPDATE']._serialized_start=1149
+  _globals['_STATUSUPDATE']._serialized_end=1435
+  _globals['_RECORDREGISTRATIONREQUEST']._serialized_start=1438
+  _globals['_RECORDREGISTRATIONREQUEST']._serialized_end=1635
+  _globals['_RECORDREGISTRATIONRESPONSE']._serialized_start=1637
+  _globals['_RECORDREGISTRATIONRESPONSE']._serialized_end=1734
+  _globals['_REJECTEDRECORD']._serialized_start=1737
+  _globals['_REJECTEDRECORD']._serialized_end=2041
+  _globals['_REGISTRYSERVICE']._serialized_start=2044
+  _globals['_REGISTRYSERVICE']._serialized_end=2504
 # @@protoc_insertion_point(module_scope)

@@ -24,15 +24,28 @@ class ClaimedSubject(_message.Message):
     def __init__(self, family_name: _Optional[str] = ..., given_names: _Optional[str] = ..., date_of_birth: _Optional[_Union[_common_pb2.Date, _Mapping]] = ...) -> None: ...
 
 class VerifyRequest(_message.Message):
-    __slots__ = ("credential_id", "claimed")
+    __slots__ = ("credential_id", "claimed", "presentation", "audience", "nonce")
     CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    PRESENTATION_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
     credential_id: str
     claimed: ClaimedSubject
-    def __init__(self, credential_id: _Optional[str] = ..., claimed: _Optional[_Union[ClaimedSubject, _Mapping]] = ...) -> None: ...
+    presentation: str
+    audience: str
+    nonce: str
+    def __init__(self, credential_id: _Optional[str] = ..., claimed: _Optional[_Union[ClaimedSubject, _Mapping]] = ..., presentation: _Optional[str] = ..., audience: _Optional[str] = ..., nonce: _Optional[str] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
-    __slots__ = ("verified", "reasons", "attestation", "evidence", "checked_at", "detail", "current_version")
+    __slots__ = ("verified", "reasons", "attestation", "evidence", "checked_at", "detail", "current_version", "disclosed")
+    class DisclosedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     ATTESTATION_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +53,7 @@ class VerifyResponse(_message.Message):
     CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DISCLOSED_FIELD_NUMBER: _ClassVar[int]
     verified: bool
     reasons: _containers.RepeatedScalarFieldContainer[_common_pb2.Reason]
     attestation: _attestation_pb2.Attestation
@@ -47,7 +61,8 @@ class VerifyResponse(_message.Message):
     checked_at: _timestamp_pb2.Timestamp
     detail: str
     current_version: int
-    def __init__(self, verified: _Optional[bool] = ..., reasons: _Optional[_Iterable[_Union[_common_pb2.Reason, str]]] = ..., attestation: _Optional[_Union[_attestation_pb2.Attestation, _Mapping]] = ..., evidence: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., current_version: _Optional[int] = ...) -> None: ...
+    disclosed: _containers.ScalarMap[str, str]
+    def __init__(self, verified: _Optional[bool] = ..., reasons: _Optional[_Iterable[_Union[_common_pb2.Reason, str]]] = ..., attestation: _Optional[_Union[_attestation_pb2.Attestation, _Mapping]] = ..., evidence: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., current_version: _Optional[int] = ..., disclosed: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class VerifyPresentedRequest(_message.Message):
     __slots__ = ("envelope", "claimed")
@@ -100,14 +115,20 @@ class StatusUpdate(_message.Message):
     def __init__(self, credential_id: _Optional[str] = ..., version: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.CredentialStatus, str]] = ..., verified: _Optional[bool] = ..., reasons: _Optional[_Iterable[_Union[_common_pb2.Reason, str]]] = ..., detail: _Optional[str] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evidence: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., initial: _Optional[bool] = ...) -> None: ...
 
 class RecordRegistrationRequest(_message.Message):
-    __slots__ = ("credential_id", "claimed", "registered_on")
+    __slots__ = ("credential_id", "claimed", "registered_on", "presentation", "audience", "nonce")
     CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_ON_FIELD_NUMBER: _ClassVar[int]
+    PRESENTATION_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
     credential_id: str
     claimed: ClaimedSubject
     registered_on: _common_pb2.Date
-    def __init__(self, credential_id: _Optional[str] = ..., claimed: _Optional[_Union[ClaimedSubject, _Mapping]] = ..., registered_on: _Optional[_Union[_common_pb2.Date, _Mapping]] = ...) -> None: ...
+    presentation: str
+    audience: str
+    nonce: str
+    def __init__(self, credential_id: _Optional[str] = ..., claimed: _Optional[_Union[ClaimedSubject, _Mapping]] = ..., registered_on: _Optional[_Union[_common_pb2.Date, _Mapping]] = ..., presentation: _Optional[str] = ..., audience: _Optional[str] = ..., nonce: _Optional[str] = ...) -> None: ...
 
 class RecordRegistrationResponse(_message.Message):
     __slots__ = ("move", "already_recorded")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from credverify.core.adapters.kafka import DELIVERY_TIMEOUT_MS
 from credverify.core.attestation import MAX_NAME_CHARS
 from credverify.core.envelope import MAX_ENVELOPE_BYTES
 from credverify.core.errors import AccessDenied, InvalidInput, RecordRejected, Refused, ShuttingDown
+from credverify.core.sdjwt import MAX_AUDIENCE_CHARS, MAX_NONCE_CHARS, MAX_PRESENTATION_CHARS
 from credverify.core.timefmt import from_date
 from credverify.core.trust import TrustList
 from credverify.registry import handlers
@@ -50,6 +52,9 @@ REPLY_MARGIN_S = 0.05
 # Calls accepted at once, running or queued for a worker: every worker busy plus a queue of as
 # many again; beyond it a call fails at once with RESOURCE_EXHAUSTED instead of queueing without bound.
 MAX_CONCURRENT_RPCS = 2 * (UNARY_WORKERS + MAX_SUBSCRIPTIONS)
+# A presentation longer than the SD-JWT gate reads is refused at the door: it would only be answered
+# PRESENTATION_OVERSIZED after being copied around (a real one is about 1.5 KB).
+MAX_PRESENTATION_REQUEST_CHARS = MAX_PRESENTATION_CHARS
 # Pings on idle connections find a watcher whose machine vanished, so its stream is released.
 KEEPALIVE_MS = 60_000
 
@@ -116,6 +121,24 @@ def _check_request(credential_id: str, claimed: registry_pb2.ClaimedSubject | No
     _check_claimed(claimed)
 
 
+def _presented(presentation: str, audience: str, nonce: str, now: dt.datetime) -> handlers.Presented | None:
+    """The applicant's presentation of a request, None when it has none. Raises InvalidInput for one
+    above the caps (naming the field, never its content) or an audience or nonce without it."""
+    for name, value, limit in (("presentation", presentation, MAX_PRESENTATION_REQUEST_CHARS),
+                               ("audience", audience, MAX_AUDIENCE_CHARS), ("nonce", nonce, MAX_NONCE_CHARS)):
+        if len(value) > limit:
+            raise InvalidInput("%s: expected at most %d characters, found %d" % (name, limit, len(value)))
+    if not presentation:
+        if audience or nonce:
+            raise InvalidInput("presentation: an audience or nonce was given, but no presentation")
+        return None
+    return handlers.Presented(text=presentation, audience=audience, nonce=nonce, now=now)
+
+
+def _disclosed_text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 def _watch_ids(request: registry_pb2.WatchStatusRequest) -> list[str]:
     ids = list(dict.fromkeys(request.credential_ids))
     if not ids:
@@ -137,6 +160,8 @@ def _response(outcome: handlers.VerifyOutcome, checked_at: dt.datetime,
         detail=outcome.judgement.detail,
         current_version=outcome.current_version,
     )
+    for name, value in outcome.disclosed.items():  # for this caller only; the registry keeps none of it
+        response.disclosed[name] = _disclosed_text(value)
     if outcome.verified is not None:
         response.attestation.CopyFrom(outcome.verified.attestation)
         response.evidence.CopyFrom(evidence or outcome.evidence
@@ -156,8 +181,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             self._ctx.access.caller(context)
             claimed = request.claimed if request.HasField("claimed") else None
             _check_request(request.credential_id, claimed)
+            presented = _presented(request.presentation, request.audience, request.nonce, self._ctx.now())
             outcome = handlers.verify(request.credential_id, claimed, store=self._ctx.store,
-                                      trust=self._ctx.trust(), today=self._ctx.today(), cache=self._ctx.cache)
+                                      trust=self._ctx.trust(), today=self._ctx.today(), cache=self._ctx.cache,
+                                      presented=presented)
             self._ctx.on_verdict("Verify", outcome.judgement.reasons)
             return _response(outcome, self._ctx.now())
         raise AssertionError("unreachable: RpcBoundary aborts")
@@ -225,6 +252,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             caller = self._ctx.access.caller(context)
             claimed = request.claimed if request.HasField("claimed") else None
             _check_request(request.credential_id, claimed)
+            presented = _presented(request.presentation, request.audience, request.nonce, self._ctx.now())
             if caller.country != self._ctx.destination:
                 raise AccessDenied("caller %s acts for %s; this registry records registrations in %s only" % (
                     caller.id, caller.country, self._ctx.destination))
@@ -238,7 +266,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 request.credential_id, claimed, destination=self._ctx.destination,
                 registered_on=registered_on, pseudonym_key=self._ctx.pseudonym_key,
                 store=self._ctx.store, trust=self._ctx.trust(), today=self._ctx.today(),
-                publish_move=lambda move: self._ctx.publish_move(move, timeout),
+                publish_move=lambda move: self._ctx.publish_move(move, timeout), presented=presented,
             )
             return registry_pb2.RecordRegistrationResponse(
                 move=recorded.move, already_recorded=recorded.already_recorded)
