@@ -288,12 +288,12 @@ def test_refuses_an_oversized_presentation_or_disclosure() -> None:
 
 def test_refuses_non_canonical_base64url() -> None:
     text = credential().text
-    last = text.split("~")[1]
-    # the last character of a 4n+2 or 4n+3 block carries unused bits: flip one of them
-    index = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(last[-1])
-    tweaked = last[:-1] + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[index ^ 1]
-    if len(last) % 4 == 0:
-        pytest.skip("no unused bits in this disclosure's encoding")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # the last character of a 4n+2 or 4n+3 block carries unused bits: take a disclosure that has some
+    with_unused_bits = [part for part in text.split("~")[1:-1] if len(part) % 4]
+    assert with_unused_bits, "the test credential should have a disclosure whose encoding has unused bits"
+    last = with_unused_bits[0]
+    tweaked = last[:-1] + alphabet[alphabet.index(last[-1]) ^ 1]  # flip the lowest, unused bit
     assert refused(text.replace(last, tweaked)) == sdjwt.PRESENTATION_MALFORMED
 
 
