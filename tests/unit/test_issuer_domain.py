@@ -161,3 +161,12 @@ def test_a_compromised_key_never_signs_even_before_the_trust_list_says_so() -> N
 def test_no_trust_record_means_no_signing() -> None:
     with pytest.raises(ConfigurationError, match="no record for this issuer"):
         choose_signing_key({KE_KEY.keyid}, record=None, locally_compromised=set(), now=T0)
+
+
+def test_a_country_error_never_echoes_text_that_is_not_a_code() -> None:
+    from credverify.core.codes import check_country
+    from credverify.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        check_country("subject.country_of_training", "Wanjiru Grace")
+    assert "Wanjiru" not in str(refused.value) and "13 characters that are not a code" in str(refused.value)

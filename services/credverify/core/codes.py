@@ -37,7 +37,11 @@ ISO3166_ALPHA2: frozenset[str] = frozenset(country.alpha_2 for country in pycoun
 def check_country(field: str, value: str) -> str:
     """Return ``value`` when it is an ISO 3166-1 alpha-2 code; raise InvalidInput naming ``field``."""
     if value not in ISO3166_ALPHA2:
-        raise InvalidInput("%s: expected an ISO 3166-1 alpha-2 country code, found %r" % (field, value))
+        # Echo only what looks like a code: a wrong column in a register export puts a person's
+        # details here, and errors reach logs and dead letters.
+        found = repr(value) if len(value) <= 3 and value.isascii() and value.isalnum() else (
+            "%d characters that are not a code" % len(value))
+        raise InvalidInput("%s: expected an ISO 3166-1 alpha-2 country code, found %s" % (field, found))
     return value
 
 
