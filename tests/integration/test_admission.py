@@ -18,13 +18,13 @@ from grpc_health.v1 import health_pb2
 from kafka import KafkaProducer
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import TopicAlreadyExistsError
 
 from credverify.admission.bootstrap import Admission, AdmissionSettings
 from credverify.core.adapters.kafka import (
     ConfirmingProducer,
     OutgoingRecord,
     client_config,
+    ensure_submission_topic,
     ensure_topics,
     new_admin,
     read_compacted_to_end,
@@ -56,17 +56,7 @@ ROMANIAN = nurse("777", issuer_id="RO-CMR", jurisdiction="RO", profession_isco="
 
 def create_submission_topic(kafka: KafkaSettings, issuer_id: str) -> str:
     """Create ``issuer_id``'s submission topic as provisioning does (time-stamped by the hub); return its name."""
-    name = kafka.topics.submissions(issuer_id)
-    spec = kafka.topics.submissions_spec()
-    admin = new_admin(kafka)
-    try:
-        admin.create_topics([NewTopic(name, num_partitions=spec["partitions"], replication_factor=1,  # type: ignore[arg-type]
-                                      topic_configs=spec["config"])])  # type: ignore[arg-type]
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
-    return name
+    return ensure_submission_topic(kafka, issuer_id)
 
 
 def create_compacting_attestations_topic(kafka: KafkaSettings) -> None:
