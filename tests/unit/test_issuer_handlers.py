@@ -6,24 +6,35 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from credverify.core.attestation import verify_attestation
-from credverify.core.envelope import ATTESTATION_TYPE
+from credverify.core.attestation import ATTESTATION_V2_TYPE, verify_attestation
 from credverify.core.errors import InvalidInput, NotFound
 from credverify.core.publishing import Delivery, OutgoingRecord
+from credverify.core.sdjwt import (
+    SEALED_DIGESTS,
+    Sealing,
+    decode_disclosure,
+    holder_claims,
+    hub_digests,
+    make_disclosure,
+    present,
+    verify_presentation,
+)
 from credverify.core.topics import Topics
 from credverify.issuer import handlers
 from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
-from credverify.issuer.domain import ChangeStatus, IssueAttestation
+from credverify.issuer.domain import ChangeStatus, IssueAttestation, build_attestation, content_digest
 from credverify.issuer.ports import IssuedEntry
 from credverify.issuer.register_csv import REQUIRED_COLUMNS, RowError
 from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2
-from tests.factories import KE_KEY, T0, nurse, trust_list
+from tests.factories import KE_KEY, T0, attestation_bytes, nurse, trust_list
 from tests.fakes import (
     NOT_CONFIRMED_IN_TIME,
     REFUSED_BY_BROKER,
@@ -67,6 +78,22 @@ def attestation_of(envelope_bytes: bytes) -> attestation_pb2.Attestation:
     return verify_attestation(envelope_bytes, trust=trust_list()).attestation
 
 
+def digests_of(envelope_bytes: bytes) -> tuple[str, ...]:
+    """The digests the hub's attestation carries (read from the issuer's own envelope: the trust list's
+    scope is not the point here)."""
+    payload = envelope_pb2.Envelope.FromString(envelope_bytes).payload
+    return tuple(attestation_pb2.AttestationV2.FromString(payload).subject_digests)
+
+
+def claims_of(issuer: Issuer, credential_id: str = "KE-NCK/12345", *, now: dt.datetime = LATER) -> dict[str, object]:
+    """What the practitioner's credential, as the council exports it now, says of her; checked to open
+    exactly the digests of the version on the hub."""
+    entry = issuer.entry(credential_id)
+    credential = handlers.credential(credential_id, ledger=issuer.ledger, signer=KE_KEY, now=now)
+    assert hub_digests(credential.text) == digests_of(entry.envelope_bytes) == credential.digests
+    return holder_claims(credential.text)
+
+
 @pytest.fixture
 def issuer() -> Issuer:
     return Issuer()
@@ -104,7 +131,7 @@ def test_a_confirmed_issue_is_published_as_signed_and_marked_with_its_position(i
     [event] = issuer.issue(nurse())
     [record] = issuer.publisher.asked
     assert (record.topic, record.key, record.payload_type) == ("unit.credverify.submissions.v1.KE-NCK",
-                                                               b"KE-NCK/12345", ATTESTATION_TYPE)
+                                                               b"KE-NCK/12345", ATTESTATION_V2_TYPE)
     assert record.value == event.envelope_bytes
     assert event.outcome == handlers.PUBLISHED and event.confirmed and event.error is None
     assert event.delivery is not None and event.delivery.partition is not None
@@ -114,7 +141,8 @@ def test_a_confirmed_issue_is_published_as_signed_and_marked_with_its_position(i
     assert (entry.version, entry.envelope_bytes) == (event.version, event.envelope_bytes)
     att = attestation_of(record.value)
     assert att.credential_id == "KE-NCK/12345" and att.version == event.version
-    assert att.subject.family_name == "Wanjiru"
+    assert not att.HasField("subject"), "the hub carries digests, not the person"
+    assert claims_of(issuer)["family_name"] == "Wanjiru"
 
 
 def test_a_batch_is_answered_one_event_per_order_in_order(issuer: Issuer) -> None:
@@ -138,7 +166,9 @@ def test_changed_content_is_signed_as_a_new_higher_version(issuer: Issuer) -> No
     [changed] = issuer.issue(nurse(family_name="Wanjiru-Otieno"), now=LATER)
     assert changed.outcome == handlers.PUBLISHED
     assert changed.version > first.version
-    assert attestation_of(changed.envelope_bytes).subject.family_name == "Wanjiru-Otieno"
+    assert claims_of(issuer)["family_name"] == "Wanjiru-Otieno"
+    assert len(set(digests_of(first.envelope_bytes)) & set(digests_of(changed.envelope_bytes))) == 9, (
+        "only the changed claim's digest changes")
     assert issuer.entry().version == changed.version and issuer.entry().confirmed
     assert len(issuer.publisher.asked) == 2
 
@@ -190,7 +220,9 @@ def test_a_suspension_is_published_as_the_next_version(issuer: Issuer) -> None:
     assert suspended.outcome == handlers.PUBLISHED and suspended.version > issued.version
     att = attestation_of(issuer.publisher.asked[-1].value)
     assert att.status == common_pb2.CREDENTIAL_STATUS_SUSPENDED and att.status_reason == "INTERIM_ORDER"
-    assert att.subject.family_name == "Wanjiru", "a status change keeps everything else"
+    assert claims_of(issuer)["family_name"] == "Wanjiru", "a status change keeps everything else"
+    assert digests_of(suspended.envelope_bytes) == digests_of(issued.envelope_bytes), (
+        "a status change keeps the digests: the practitioner's credential keeps working")
     assert issuer.entry().version == suspended.version and issuer.entry().confirmed
 
 
@@ -310,7 +342,7 @@ def test_a_bulk_issue_publishes_every_valid_row(issuer: Issuer) -> None:
     report = bulk(issuer, register(row(30001), row(30002), row(30003)))
     assert (report.rows, report.published, report.unchanged) == (3, 3, 0) and report.complete
     assert issuer.sent_ids() == ["KE-NCK/30001", "KE-NCK/30002", "KE-NCK/30003"]
-    assert attestation_of(issuer.publisher.asked[1].value).subject.practitioner_number == "NCK-30002"
+    assert claims_of(issuer, "KE-NCK/30002")["practitioner_number"] == "NCK-30002"
 
 
 def test_rows_the_broker_did_not_confirm_are_reported_by_row_number(issuer: Issuer) -> None:
@@ -387,8 +419,104 @@ def test_an_envelope_sent_is_exactly_the_bytes_the_ledger_holds(issuer: Issuer) 
     bulk(issuer, register(row(30001)))
     [record] = issuer.publisher.asked
     envelope = envelope_pb2.Envelope.FromString(record.value)
-    assert envelope.payloadType == ATTESTATION_TYPE
+    assert envelope.payloadType == ATTESTATION_V2_TYPE
     assert issuer.entry("KE-NCK/30001").envelope_bytes == record.value
+
+
+# --- sealed personal data -------------------------------------------------------------------------
+
+
+def test_every_credential_carries_the_same_number_of_digests_whatever_its_claims(issuer: Issuer) -> None:
+    licence, conditioned, diploma = issuer.issue(
+        nurse("1"), nurse("2", status=common_pb2.CREDENTIAL_STATUS_ACTIVE_WITH_CONDITIONS,
+                          conditions=("Supervised practice only",)),
+        nurse("3", kind=common_pb2.CREDENTIAL_KIND_DIPLOMA, institution="University of Nairobi",
+              programme="BSc Nursing", award_date=dt.date(2015, 11, 20)))
+    assert {len(digests_of(e.envelope_bytes)) for e in (licence, conditioned, diploma)} == {SEALED_DIGESTS}
+    assert claims_of(issuer, "KE-NCK/2")["conditions"] == ["Supervised practice only"]
+    assert claims_of(issuer, "KE-NCK/3")["diploma"] == {"institution": "University of Nairobi",
+                                                        "programme": "BSc Nursing", "award_date": "2015-11-20"}
+
+
+def test_a_new_condition_seals_only_the_conditions_claim_anew(issuer: Issuer) -> None:
+    [issued] = issuer.issue(nurse())
+    before = issuer.entry().sealing
+    [conditioned] = issuer.change(ChangeStatus("KE-NCK/12345", "add-condition", "CONDITIONS_IMPOSED",
+                                               "No night shifts"))
+    after = issuer.entry().sealing
+    assert before is not None and after is not None
+    assert set(before.disclosures) < set(after.disclosures), "unchanged claims keep their disclosures and salts"
+    [new] = set(after.disclosures) - set(before.disclosures)
+    assert decode_disclosure(new)[1:] == ("conditions", ["No night shifts"])
+    assert len(digests_of(conditioned.envelope_bytes)) == SEALED_DIGESTS
+    assert len(set(digests_of(issued.envelope_bytes)) & set(digests_of(conditioned.envelope_bytes))) == 9
+    assert claims_of(issuer)["conditions"] == ["No night shifts"]
+
+
+def test_salts_are_fresh_for_each_credential(issuer: Issuer) -> None:
+    one, two = issuer.issue(nurse("1"), nurse("2", practitioner_number="NCK-1"))
+    assert not set(digests_of(one.envelope_bytes)) & set(digests_of(two.envelope_bytes)), (
+        "equal claims of two practitioners must not have equal digests")
+
+
+def test_a_credential_the_hub_holds_as_v1_is_signed_again_as_v2_when_reissued(issuer: Issuer) -> None:
+    v1 = attestation_bytes(nurse())
+    issuer.ledger.record_signed([IssuedEntry("KE-NCK/12345", 1, content_digest(build_attestation(nurse(), now=T0)),
+                                             v1, False, None, None)])
+    with pytest.raises(NotFound, match="signed before sealed personal data"):
+        handlers.credential("KE-NCK/12345", ledger=issuer.ledger, signer=KE_KEY, now=LATER)
+    [event] = issuer.issue(nurse(), now=LATER)
+    assert event.outcome == handlers.PUBLISHED and event.version > 1
+    assert envelope_pb2.Envelope.FromString(event.envelope_bytes).payloadType == ATTESTATION_V2_TYPE
+    assert claims_of(issuer)["given_names"] == "Grace Akinyi"
+
+
+def test_a_v1_entry_is_resent_under_its_own_type(issuer: Issuer) -> None:
+    v1 = attestation_bytes(nurse())
+    issuer.ledger.record_signed([IssuedEntry("KE-NCK/12345", 1, "d", v1, False, None, None)])
+    issuer.resend()
+    [record] = issuer.publisher.asked
+    assert (record.value, record.payload_type) == (v1, "application/vnd.credverify.attestation.v1+protobuf")
+
+
+def test_a_credential_never_issued_is_not_found(issuer: Issuer) -> None:
+    with pytest.raises(NotFound, match="never issued"):
+        handlers.credential("KE-NCK/404", ledger=issuer.ledger, signer=KE_KEY, now=LATER)
+
+
+def test_a_holder_key_binds_the_exported_credential(issuer: Issuer) -> None:
+    issuer.issue(nurse())
+    wallet = Ed25519PrivateKey.generate()
+    bound = handlers.credential("KE-NCK/12345", ledger=issuer.ledger, signer=KE_KEY, now=LATER,
+                                holder_key=wallet.public_key())
+    presented = present(bound.text, disclose=["family_name"], now=LATER, holder_key=wallet, audience="GB-NMC",
+                        nonce="n-1")
+    keys = {KE_KEY.keyid: KE_KEY.private_key.public_key()}
+    verified = verify_presentation(presented, keys_by_kid=keys, audience="GB-NMC", nonce="n-1", now=LATER,
+                                   max_age=dt.timedelta(minutes=5),
+                                   expected_digests=digests_of(issuer.entry().envelope_bytes))
+    assert verified.key_bound and verified.disclosed == {"family_name": "Wanjiru"}
+
+
+def test_the_ledger_keeps_sealings_across_a_reopen_and_migrates_an_older_file(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE issued (credential_id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+                      "digest TEXT NOT NULL, envelope BLOB NOT NULL, confirmed INTEGER NOT NULL DEFAULT 0, "
+                      'partition INTEGER, "offset" INTEGER, signed_at REAL NOT NULL, confirmed_at REAL);'
+                      "INSERT INTO issued VALUES ('KE-NCK/1', 1, 'd', x'00', 1, 0, 0, 0, 0);")
+    old.commit()
+    old.close()
+    ledger = SqliteIssuedLedger(path)
+    assert ledger.lookup(["KE-NCK/1"])["KE-NCK/1"].sealing is None
+    handlers.issue([nurse("2")], signer=KE_KEY, publisher=FakePublisher(), topics=TOPICS, ledger=ledger, now=T0)
+    ledger.close()
+    reopened = SqliteIssuedLedger(path)
+    entry = reopened.lookup(["KE-NCK/2"])["KE-NCK/2"]
+    reopened.close()
+    assert entry.sealing is not None and len(entry.sealing.digests) == SEALED_DIGESTS
+    assert attestation_pb2.Attestation.FromString(entry.attestation or b"").subject.family_name == "Wanjiru"
+    assert entry.sealing.digests == digests_of(entry.envelope_bytes)
 
 
 # --- the fake ledger keeps the SQLite ledger's rules ----------------------------------------------
@@ -396,7 +524,10 @@ def test_an_envelope_sent_is_exactly_the_bytes_the_ledger_holds(issuer: Issuer) 
 
 def test_the_in_memory_ledger_answers_as_the_sqlite_ledger_does(tmp_path: Path) -> None:
     def entry(cid: str, version: int) -> IssuedEntry:
-        return IssuedEntry(cid, version, "digest-%d" % version, b"envelope-%d" % version, True, 9, 9)
+        sealing = Sealing(disclosures=(make_disclosure("c2FsdA", "family_name", "Wanjiru %d" % version),),
+                          decoys=("d" * 43,)) if cid != "c" else None
+        return IssuedEntry(cid, version, "digest-%d" % version, b"envelope-%d" % version, True, 9, 9,
+                           attestation=b"attestation-%d" % version if sealing else None, sealing=sealing)
 
     def delivery(ok: bool, offset: int) -> Delivery:
         record = OutgoingRecord("t", None, b"")

@@ -252,36 +252,91 @@ def _sign_jws(header: Mapping[str, object], payload: Mapping[str, object], key: 
     return signing_input + "." + b64url(key.sign(signing_input.encode("ascii")))
 
 
-def issue_credential(content: CredentialContent, *, signer: Signer, now: dt.datetime,
-                     random_bytes: Callable[[int], bytes], holder_key: Ed25519PublicKey | None = None,
-                     decoys: int = 0) -> IssuedCredential:
-    """Return the SD-JWT VC of ``content`` signed by ``signer``. ``random_bytes(n)`` gives salts and
-    decoys (pass secrets.token_bytes); ``holder_key`` adds ``cnf``. Raises InvalidInput when a claim
-    would exceed the profile's limits."""
+# Every credential we issue carries this many digests, decoys filling what claims leave: the count
+# says nothing about which claims exist (a diploma, conditions) or how many there are.
+SEALED_DIGESTS = 10
+
+
+@dataclass(frozen=True)
+class Sealing:
+    """The Disclosures of one credential's personal claims and its decoy digests: what the council keeps
+    so that a status change or a re-export carries the same digests (and never a new salt for a claim
+    whose value did not change). Secret: the salts leave the council only inside the credential."""
+
+    disclosures: tuple[str, ...]  # one per personal claim, in CredentialContent.personal's order
+    decoys: tuple[str, ...] = ()  # digests of nothing (RFC 9901 section 4.2.5)
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        """The ``_sd`` array, sorted: the digests the hub's attestation carries."""
+        return tuple(sorted([disclosure_digest(d) for d in self.disclosures] + list(self.decoys)))
+
+    def to_json(self) -> str:
+        return json.dumps({"disclosures": list(self.disclosures), "decoys": list(self.decoys)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Sealing:
+        data = json.loads(text)
+        return cls(disclosures=tuple(data["disclosures"]), decoys=tuple(data["decoys"]))
+
+
+def seal(content: CredentialContent, *, random_bytes: Callable[[int], bytes], previous: Sealing | None = None,
+         digests: int = SEALED_DIGESTS) -> Sealing:
+    """Return the Disclosures of ``content``'s personal claims, padded with decoys to ``digests`` digests
+    (more when there are more claims). A claim whose value is the same as in ``previous`` keeps its
+    Disclosure, salt and all, and so its digest; a new or changed claim gets a fresh 128-bit salt.
+    ``random_bytes(n)`` gives salts and decoys (pass secrets.token_bytes). Raises InvalidInput when a
+    claim would exceed the profile's limits."""
+    kept = {}
+    for disclosure in previous.disclosures if previous else ():
+        _, name, value = decode_disclosure(disclosure)
+        kept[name] = (value, disclosure)
     disclosures = []
     for name, value in content.personal.items():
-        disclosure = make_disclosure(b64url(random_bytes(SALT_BYTES)), name, value)
+        held = kept.get(name)
+        disclosure = held[1] if held and held[0] == value else make_disclosure(
+            b64url(random_bytes(SALT_BYTES)), name, value)
         if len(disclosure) > MAX_DISCLOSURE_CHARS:
             raise InvalidInput("%s: its disclosure would have %d characters, above the limit of %d" % (
                 name, len(disclosure), MAX_DISCLOSURE_CHARS))
         disclosures.append(disclosure)
+    wanted = max(0, digests - len(disclosures))
+    decoys = list(previous.decoys[:wanted]) if previous else []
     # A decoy is the digest of nothing: RFC 9901 section 4.2.5 suggests hashing random bytes.
-    digests = sorted([disclosure_digest(d) for d in disclosures]
-                     + [b64url(hashlib.sha256(random_bytes(SALT_BYTES)).digest()) for _ in range(decoys)])
-    if len(digests) > MAX_DIGESTS:
-        raise InvalidInput("decoys: %d digests in all, above the limit of %d" % (len(digests), MAX_DIGESTS))
+    decoys += [b64url(hashlib.sha256(random_bytes(SALT_BYTES)).digest()) for _ in range(wanted - len(decoys))]
+    if len(disclosures) + len(decoys) > MAX_DIGESTS:
+        raise InvalidInput("decoys: %d digests in all, above the limit of %d" % (
+            len(disclosures) + len(decoys), MAX_DIGESTS))
+    return Sealing(disclosures=tuple(disclosures), decoys=tuple(decoys))
+
+
+def sign_credential(content: CredentialContent, sealing: Sealing, *, signer: Signer, now: dt.datetime,
+                    holder_key: Ed25519PublicKey | None = None) -> IssuedCredential:
+    """Return the SD-JWT VC of ``content``, whose personal claims ``sealing`` holds, signed by ``signer``
+    at ``now``; ``holder_key`` adds ``cnf``. Signing the same sealing again (a re-export, a new key)
+    gives a credential with the same digests."""
+    digests = sealing.digests
     payload: dict[str, object] = {"iss": content.issuer_id, "iat": int(now.timestamp()), "vct": content.vct}
     if content.valid_from is not None:
         payload["nbf"] = _epoch(content.valid_from)
     if content.valid_until is not None:  # valid through that whole day (UTC)
         payload["exp"] = _epoch(content.valid_until + dt.timedelta(days=1))
     payload.update(content.clear)
-    payload["_sd"] = digests
+    payload["_sd"] = list(digests)
     payload["_sd_alg"] = SD_ALG
     if holder_key is not None:
         payload["cnf"] = {"jwk": public_jwk(holder_key)}
     jwt = _sign_jws({"alg": JWS_ALG, "typ": SD_JWT_TYP, "kid": signer.keyid}, payload, signer.private_key)
-    return IssuedCredential(text="~".join([jwt, *disclosures, ""]), digests=tuple(digests))
+    return IssuedCredential(text="~".join([jwt, *sealing.disclosures, ""]), digests=digests)
+
+
+def issue_credential(content: CredentialContent, *, signer: Signer, now: dt.datetime,
+                     random_bytes: Callable[[int], bytes], holder_key: Ed25519PublicKey | None = None,
+                     decoys: int = 0) -> IssuedCredential:
+    """Return a new SD-JWT VC of ``content`` signed by ``signer``, every salt fresh, with ``decoys``
+    decoy digests. Raises InvalidInput when a claim would exceed the profile's limits."""
+    sealing = seal(content, random_bytes=random_bytes, digests=len(content.personal) + decoys)
+    return sign_credential(content, sealing, signer=signer, now=now, holder_key=holder_key)
 
 
 # --- reading the combined format ---------------------------------------------------------------------

@@ -6,19 +6,28 @@ the ledger what was issued before: the same content already confirmed is not
 sent again, the same content signed but never confirmed is re-sent byte for
 byte, anything else is signed as the next version; (3) write the signings to the
 ledger; (4) publish; (5) write down what the broker confirmed.
+
+What goes to the hub is a v2 attestation: the practitioner's personal claims are
+sealed (core.sdjwt.seal) and only their salted digests are signed. The ledger
+keeps the complete attestation and the sealing, so a status change carries the
+same digests and ``credentials`` can sign her SD-JWT VC again at any time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from credverify.core.attestation import sign_attestation
-from credverify.core.envelope import ATTESTATION_TYPE, Signer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from credverify.core.attestation import attestation_v2_of, sign_attestation_v2
+from credverify.core.envelope import Signer
 from credverify.core.errors import InvalidInput, NotFound
 from credverify.core.publishing import Delivery, OutgoingRecord
+from credverify.core.sdjwt import IssuedCredential, Sealing, content_of_attestation, seal, sign_credential
 from credverify.core.topics import Topics
 from credverify.issuer.domain import ChangeStatus, IssueAttestation, build_attestation, change_status, content_digest
 from credverify.issuer.ports import IssuedEntry, IssuedLedger, Publisher
@@ -61,9 +70,10 @@ def issue(
     topics: Topics,
     ledger: IssuedLedger,
     now: dt.datetime,
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes,
 ) -> list[AttestationIssued]:
     """Issue ``commands`` (one event each, in order). Raises InvalidInput, before anything is sent,
-    when any command is invalid or two name the same credential."""
+    when any command is invalid or two name the same credential. ``random_bytes`` gives the salts."""
     ids = [cmd.credential_id for cmd in commands]
     _check_each_once(ids)
     # (1), (2)
@@ -72,7 +82,8 @@ def issue(
     for cmd in commands:
         previous = issued.get(cmd.credential_id)
         atts.append(build_attestation(cmd, now=now, previous_version=previous.version if previous else None))
-    plan = [_plan_issue(att, issued.get(att.credential_id), signer=signer) for att in atts]
+    plan = [_plan_issue(att, issued.get(att.credential_id), signer=signer, random_bytes=random_bytes)
+            for att in atts]
     return _send(plan, publisher=publisher, topics=topics, ledger=ledger)
 
 
@@ -82,23 +93,28 @@ def _check_each_once(ids: list[str]) -> None:
         raise InvalidInput("credential_id: each credential once per batch, found %s more than once" % repeated[:5])
 
 
-def _plan_issue(att: attestation_pb2.Attestation, previous: IssuedEntry | None, *,
-                signer: Signer) -> IssuedEntry | AttestationIssued:
+def _plan_issue(att: attestation_pb2.Attestation, previous: IssuedEntry | None, *, signer: Signer,
+                random_bytes: Callable[[int], bytes]) -> IssuedEntry | AttestationIssued:
     """Return what to do with a validated ``att``: nothing (the same content was confirmed), send
     ``previous`` again byte for byte (the same content was signed but never confirmed), or send a
-    new signing."""
+    new signing. A credential the hub holds as v1 (personal data in clear) is signed again as v2."""
     digest = content_digest(att)
-    if previous is not None and previous.digest == digest:
+    if previous is not None and previous.digest == digest and previous.sealing is not None:
         return previous if not previous.confirmed else AttestationIssued(
             att.credential_id, previous.version, previous.envelope_bytes, UNCHANGED)
-    envelope = signer.sign(ATTESTATION_TYPE, att.SerializeToString(deterministic=True))  # validated above
-    return _new_signing(att, digest, envelope)
+    return _new_signing(att, digest, previous, signer=signer, random_bytes=random_bytes)
 
 
-def _new_signing(att: attestation_pb2.Attestation, digest: str, envelope: envelope_pb2.Envelope) -> IssuedEntry:
-    """The ledger entry of a signing not yet sent."""
+def _new_signing(att: attestation_pb2.Attestation, digest: str, previous: IssuedEntry | None, *, signer: Signer,
+                 random_bytes: Callable[[int], bytes]) -> IssuedEntry:
+    """The ledger entry of a signing not yet sent: ``att``'s personal claims sealed (a claim unchanged
+    since ``previous`` keeps its Disclosure, so its digest), the v2 attestation of their digests signed."""
+    sealing = seal(content_of_attestation(att), random_bytes=random_bytes,
+                   previous=previous.sealing if previous else None)
+    envelope = sign_attestation_v2(attestation_v2_of(att, sealing.digests), signer=signer)
     return IssuedEntry(att.credential_id, att.version, digest, envelope.SerializeToString(),
-                       confirmed=False, partition=None, offset=None)
+                       confirmed=False, partition=None, offset=None,
+                       attestation=att.SerializeToString(deterministic=True), sealing=sealing)
 
 
 def change_statuses(
@@ -109,10 +125,13 @@ def change_statuses(
     topics: Topics,
     ledger: IssuedLedger,
     now: dt.datetime,
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes,
 ) -> list[AttestationIssued]:
     """Sign and publish the next version of each credential with its status changed. Raises
     InvalidInput, before anything is sent, for a credential the ledger does not hold or a change that
-    does not apply (see issuer.domain.change_status)."""
+    does not apply (see issuer.domain.change_status). The digests stay those of the previous version,
+    so the practitioner's credential keeps working; only a change of conditions seals the conditions
+    claim anew (she then needs her credential again: ``credentials``)."""
     issued = ledger.lookup([c.credential_id for c in changes])
     plan: list[IssuedEntry | AttestationIssued] = []
     for change in changes:
@@ -120,8 +139,7 @@ def change_statuses(
         if entry is None:
             raise NotFound("credential_id: %s was never issued from this ledger" % change.credential_id)
         att = change_status(_attestation_of(entry), change, now=now)
-        envelope = sign_attestation(att, signer=signer)
-        entry = _new_signing(att, content_digest(att), envelope)
+        entry = _new_signing(att, content_digest(att), entry, signer=signer, random_bytes=random_bytes)
         issued[change.credential_id] = entry
         plan.append(entry)
     return _send(plan, publisher=publisher, topics=topics, ledger=ledger)
@@ -142,8 +160,38 @@ def current_attestation(credential_id: str, *, ledger: IssuedLedger) -> tuple[at
 
 
 def _attestation_of(entry: IssuedEntry) -> attestation_pb2.Attestation:
-    """The attestation inside a ledger entry's envelope (signed by this issuer, so parsed without checks)."""
+    """The complete attestation of a ledger entry (signed by this issuer, so parsed without checks): the
+    ledger's own copy, or for a credential signed as v1 the one inside its envelope."""
+    if entry.attestation is not None:
+        return attestation_pb2.Attestation.FromString(entry.attestation)
     return attestation_pb2.Attestation.FromString(envelope_pb2.Envelope.FromString(entry.envelope_bytes).payload)
+
+
+def credentials(credential_ids: Sequence[str], *, ledger: IssuedLedger, signer: Signer, now: dt.datetime,
+                holder_key: Ed25519PublicKey | None = None) -> dict[str, IssuedCredential]:
+    """Return the practitioner's SD-JWT VC of each credential the ledger holds sealed, signed now by
+    ``signer`` over the Disclosures of its latest version: the digests are those on the hub whatever
+    the key or the day. ``holder_key`` binds it (``cnf``). A credential signed as v1 has none."""
+    issued = ledger.lookup(credential_ids)
+    return {cid: _credential_of(entry, entry.sealing, signer=signer, now=now, holder_key=holder_key)
+            for cid, entry in issued.items() if entry.sealing is not None}
+
+
+def credential(credential_id: str, *, ledger: IssuedLedger, signer: Signer, now: dt.datetime,
+               holder_key: Ed25519PublicKey | None = None) -> IssuedCredential:
+    """Return the practitioner's SD-JWT VC of one credential. Raises NotFound."""
+    found = credentials([credential_id], ledger=ledger, signer=signer, now=now, holder_key=holder_key)
+    if credential_id not in found:
+        current_attestation(credential_id, ledger=ledger)  # NotFound when never issued
+        raise NotFound("credential_id: %s was signed before sealed personal data (a v1 attestation): issue it "
+                       "again to give the practitioner a credential" % credential_id)
+    return found[credential_id]
+
+
+def _credential_of(entry: IssuedEntry, sealing: Sealing, *, signer: Signer, now: dt.datetime,
+                   holder_key: Ed25519PublicKey | None) -> IssuedCredential:
+    content = content_of_attestation(_attestation_of(entry))
+    return sign_credential(content, sealing, signer=signer, now=now, holder_key=holder_key)
 
 
 def _send(plan: list[IssuedEntry | AttestationIssued], *, publisher: Publisher, topics: Topics,
@@ -165,8 +213,9 @@ def _record_of(entry: IssuedEntry, topics: Topics) -> OutgoingRecord:
     """The record of a signing, on this council's own submission topic: the hub's admission verifies it
     there and alone writes the compacted attestations topic."""
     issuer_id = entry.credential_id.split("/", 1)[0]  # "<issuer id>/<number>", validated before signing
+    payload_type = envelope_pb2.Envelope.FromString(entry.envelope_bytes).payloadType  # v2, or v1 re-sent
     return OutgoingRecord(topic=topics.submissions(issuer_id), key=entry.credential_id.encode(),
-                          value=entry.envelope_bytes, payload_type=ATTESTATION_TYPE)
+                          value=entry.envelope_bytes, payload_type=payload_type)
 
 
 def _outcomes(sent: list[IssuedEntry], deliveries: list[Delivery]) -> list[AttestationIssued]:

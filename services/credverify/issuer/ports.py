@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from credverify.core.publishing import Delivery, OutgoingRecord
+from credverify.core.sdjwt import Sealing
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class IssuedEntry:
     confirmed: bool         # the broker confirmed the delivery
     partition: int | None
     offset: int | None
+    # The complete attestation, personal data included (serialized v1-shaped Attestation): the council's
+    # own record, never published. None for a credential signed before sealed personal data (v1), whose
+    # envelope carries it.
+    attestation: bytes | None = None
+    sealing: Sealing | None = None  # the practitioner's Disclosures and the decoys; None for v1
 
 
 class IssuedLedger(Protocol):
