@@ -91,7 +91,7 @@ def test_each_entry_of_the_ledger_records_its_release() -> None:
 def test_a_release_spends_exactly_epsilon_as_noise_of_scale_levels_over_epsilon(
     final: bool, levels: int, regions: RegionClassification
 ) -> None:
-    assert (len(FINAL_LEVELS), len(PROVISIONAL_LEVELS), len(MEASURES)) == (4, 1, 2)
+    assert (len(FINAL_LEVELS), len(PROVISIONAL_LEVELS), len(MEASURES)) == (5, 1, 2)
     policy = PrivacyPolicy(epsilon=0.5, window_budget=1.0, destinations=("GB",))
     release = noisy_release(PERIOD, {MoveCell("KE", "GB", "nurses", False): 400}, regions=regions, policy=policy,
                             final=final)

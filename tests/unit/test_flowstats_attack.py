@@ -24,7 +24,7 @@ from credverify.flowstats.releases import ReleasePolicy, build_release
 from credverify.flowstats.tables import PROFESSION_GROUPS, MoveCell
 from credverify.v1 import moves_pb2
 
-TOTAL, INTRA, INTER = "_T", "_INTRA", "_INTER"
+TOTAL, INTRA, INTER, SSL = "_T", "_INTRA", "_INTER", "_SSL"
 BIG = 1e7
 
 
@@ -51,10 +51,12 @@ def attack(statistics: Iterable[moves_pb2.FlowStatistic], regions: RegionClassif
     cells = sorted(
         (o, d, p, measure == "returns")
         for (measure, o, d, p) in listed
-        if TOTAL not in (o, d, p) and o not in (INTRA, INTER)
+        if TOTAL not in (o, d, p) and o not in (INTRA, INTER, SSL)
     )
     if not cells:
         return []
+    # The WHO safeguards list is public: its series sums the listed origins.
+    listed_origins = regions.safeguards.countries if regions.safeguards is not None else frozenset()
 
     def row(key: tuple[str, str, str, str]) -> np.ndarray:
         measure, origin, destination, profession = key
@@ -64,7 +66,7 @@ def attack(statistics: Iterable[moves_pb2.FlowStatistic], regions: RegionClassif
                 continue
             scope = regions.scope(o, d)
             origin_ok = origin in (o, TOTAL) or (origin == INTRA and scope is Scope.INTRA) or (
-                origin == INTER and scope is Scope.INTER)
+                origin == INTER and scope is Scope.INTER) or (origin == SSL and o in listed_origins)
             if origin_ok and destination in (d, TOTAL) and profession in (p, TOTAL):
                 out[i] = 1.0
         return out

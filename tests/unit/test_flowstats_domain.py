@@ -83,11 +83,14 @@ def test_un_m49_regions_tell_intra_from_inter_regional_moves() -> None:
 
 def test_a_move_counts_once_in_each_published_level() -> None:
     regions = load_m49()
-    returning = MoveCell("KE", "GB", "nurses", True)
+    # Nigeria is on the WHO safeguards list and in another region than the United Kingdom: every level.
+    returning = MoveCell("NG", "GB", "nurses", True)
     keys = keys_of("2026-06", returning, regions, margins=True)
     assert len(keys) == len(set(keys)) == keys_per_move(margins=True)
     assert StatKey("2026-06", "returns", "_INTER", "_T", "_T") in keys
-    assert len(keys_of("2026-06", MoveCell("KE", "GB", "nurses", False), regions, margins=True)) == 12
+    assert StatKey("2026-06", "returns", "_SSL", "GB", "_T") in keys
+    kenya = keys_of("2026-06", MoveCell("KE", "GB", "nurses", False), regions, margins=True)
+    assert len(kenya) == 12 and not any(key.origin == "_SSL" for key in kenya)  # Kenya is not on the list
 
 
 def test_tables_add_up_and_record_keys_round_trip() -> None:

@@ -34,7 +34,7 @@ from scipy.sparse import csr_matrix
 
 from credverify.flowstats.defaults import DEFAULT_K, MIN_K
 from credverify.flowstats.regions import RegionClassification
-from credverify.flowstats.tables import INTER, INTRA, RETURNS, MoveCell, StatKey, members
+from credverify.flowstats.tables import INTER, INTRA, RETURNS, SAFEGUARDS, MoveCell, StatKey, members
 
 __all__ = ["DEFAULT_K", "MIN_K", "Exposure", "Intruder", "Protection", "audit", "protect"]
 METHOD_THRESHOLD = "threshold"
@@ -249,16 +249,25 @@ def relations(
     return found
 
 
+def _family(key: StatKey) -> str:
+    if key.origin in (INTRA, INTER):
+        return "scope"
+    if key.origin == SAFEGUARDS:
+        return "safeguards"
+    return "category"
+
+
 def _partitions(
     parent_cells: frozenset[MoveCell], children: list[StatKey], member_sets: Mapping[StatKey, frozenset[MoveCell]]
 ) -> list[tuple[StatKey, ...]]:
     """Group ``children`` into sets whose cells are disjoint and cover ``parent_cells`` exactly."""
-    # Children along one axis fall into at most a few families (countries, or
-    # the two regional scopes); each family that tiles the parent is a relation.
+    # Children along one axis fall into at most a few families (countries, the
+    # two regional scopes, the safeguards-list series); each family that tiles
+    # the parent is a relation (the list's series tiles no total on its own, but
+    # the listed countries tile it).
     families: dict[str, list[StatKey]] = {}
     for child in children:
-        name = "scope" if child.origin in (INTRA, INTER) else "category"
-        families.setdefault(name, []).append(child)
+        families.setdefault(_family(child), []).append(child)
     groups: list[tuple[StatKey, ...]] = []
     for family in families.values():
         covered: set[MoveCell] = set()

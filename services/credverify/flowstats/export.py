@@ -17,12 +17,12 @@ from collections.abc import Iterable
 
 import pycountry
 
-from credverify.flowstats.tables import INTER, INTRA, MOVES, RETURNS, TOTAL
+from credverify.flowstats.tables import INTER, INTRA, MOVES, RETURNS, SAFEGUARDS, TOTAL
 from credverify.v1 import moves_pb2
 
 COLUMNS = (
     "DESTINATION", "Destination", "ORIGIN", "Origin", "PROFESSION", "Profession", "MEASURE", "Measure",
-    "PERIOD", "Period", "Value", "Flag Codes", "Flags", "Status", "Method", "Parameters",
+    "PERIOD", "Period", "Value", "Flag Codes", "Flags", "Safeguards List", "Status", "Method", "Parameters",
 )
 FLAGS = {
     "c": "Confidential: suppressed to protect individuals",
@@ -51,6 +51,8 @@ def country_label(code: str, *, origin: bool) -> str:
         return "Origins in the destination's region"
     if code == INTER:
         return "Origins in other regions"
+    if code == SAFEGUARDS:
+        return "Origins on the WHO Health Workforce Support and Safeguards List"
     country = pycountry.countries.get(alpha_2=code)
     return str(country.name) if country is not None else code
 
@@ -79,6 +81,7 @@ def rows(statistics: Iterable[moves_pb2.FlowStatistic]) -> list[dict[str, str]]:
             "Value": "" if stat.suppressed else str(stat.value),
             "Flag Codes": codes,
             "Flags": "; ".join(FLAGS[code] for code in codes),
+            "Safeguards List": "yes" if stat.safeguards_list else "no",
             "Status": "final" if stat.final else "provisional",
             "Method": stat.method,
             "Parameters": ";".join("%s=%s" % item for item in sorted(stat.parameters.items())),

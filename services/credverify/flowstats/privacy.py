@@ -24,6 +24,7 @@ No I/O. The mechanism (documented in docs/flowstats.md):
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ from credverify.flowstats.tables import (
     INTRA,
     MEASURES,
     PROFESSION_GROUPS,
+    SAFEGUARDS,
     TOTAL,
     MoveCell,
     StatKey,
@@ -50,9 +52,12 @@ FINAL_LEVELS: tuple[tuple[str, str, str], ...] = (
     (TOTAL, "country", "group"),
     (TOTAL, "country", TOTAL),
     ("scope", "country", TOTAL),
+    ("safeguards", "country", TOTAL),
 )
 PROVISIONAL_LEVELS: tuple[tuple[str, str, str], ...] = (("country", "country", "group"),)
 _TOLERANCE = 1e-9
+# The origins of each origin level but "country" (every ISO 3166-1 code).
+_LEVEL_ORIGINS: dict[str, tuple[str, ...]] = {"scope": (INTRA, INTER), "safeguards": (SAFEGUARDS,), TOTAL: (TOTAL,)}
 
 
 @dataclass(frozen=True)
@@ -120,9 +125,7 @@ def _level_keys(
     period: str, measure: str, level: tuple[str, str, str], destinations: Sequence[str]
 ) -> list[StatKey]:
     origin_level, _destination_level, profession_level = level
-    origins: Sequence[str] = (
-        domain_origins() if origin_level == "country" else (INTRA, INTER) if origin_level == "scope" else (TOTAL,)
-    )
+    origins: Sequence[str] = _LEVEL_ORIGINS.get(origin_level) or domain_origins()
     professions: Sequence[str] = PROFESSION_GROUPS if profession_level == "group" else (TOTAL,)
     return [
         StatKey(period, measure, o, d, p)
@@ -157,17 +160,19 @@ def noisy_release(
         for key in keys_of(period, cell, regions, margins=True):
             exact[key] = exact.get(key, 0) + count
     values: dict[StatKey, int] = {}
-    spent = 0.0
+    spent_per_level: list[float] = []
     for measure, level in itertools.product(MEASURES, levels):
         keys = _level_keys(period, measure, level, policy.destinations)
         domain = dp.vector_domain(dp.atom_domain(T=int), size=len(keys))
         mechanism = dp.m.make_geometric(domain, dp.l1_distance(T=int), scale=scale)
-        spent += float(mechanism.map(1))
+        spent_per_level.append(float(mechanism.map(1)))
         noisy = mechanism([exact.get(key, 0) for key in keys])
         for key, value in zip(keys, noisy, strict=True):
             # Post-processing of noisy values only: costs no privacy, keeps noise on empty cells out.
             if value >= max(1, publish_at_least):
                 values[key] = int(value)
+    # Summed exactly (fsum): ten levels of 0.1 spend 1, not 0.9999999999999999.
+    spent = math.fsum(spent_per_level)
     if spent > policy.epsilon + _TOLERANCE:
         raise RuntimeError("dp release: expected to spend at most %g, opendp says %g" % (policy.epsilon, spent))
     return NoisyRelease(values=values, epsilon=spent, scale=scale, levels=level_count)

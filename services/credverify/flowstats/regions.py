@@ -1,7 +1,8 @@
-"""The regional classification that tells intra- from inter-regional moves: UN M49, shipped as data.
+"""The public classification of origins: UN M49 regions (intra- or inter-regional moves) and the WHO
+Health Workforce Support and Safeguards List, both shipped as data.
 
-The data file (``data/un-m49-regions.csv``, source named in its header and in
-``data/README.md``) is read once; the classification itself is a plain
+The data files (``data/un-m49-regions.csv``, ``data/who-safeguards-list-2023.csv``, sources named in
+their headers and in ``data/README.md``) are read once; the classification itself is a plain
 mapping, so the domain stays free of I/O.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from credverify.core.errors import ConfigurationError
+from credverify.flowstats.safeguards import SafeguardsList, load_safeguards_list
 
 DATA_PACKAGE = "credverify.flowstats"
 M49_FILE = "data/un-m49-regions.csv"
@@ -33,11 +35,16 @@ class Scope(enum.Enum):
 
 @dataclass(frozen=True)
 class RegionClassification:
-    """Which region each country is in, at one level of one classification."""
+    """Which region each country is in, at one level of one classification, and which countries are on
+    the safeguards list (None: no list, no safeguards series)."""
 
     name: str  # e.g. "un-m49"
     level: str  # e.g. "region"
     region_of: Mapping[str, str]  # ISO 3166-1 alpha-2 -> region code
+    safeguards: SafeguardsList | None = None
+
+    def on_safeguards_list(self, country: str) -> bool:
+        return self.safeguards is not None and country in self.safeguards
 
     @property
     def label(self) -> str:
@@ -53,7 +60,8 @@ class RegionClassification:
 
 
 def load_m49(level: str = DEFAULT_LEVEL) -> RegionClassification:
-    """Return the UN M49 classification at ``level`` (region, sub-region, intermediate-region).
+    """Return the UN M49 classification at ``level`` (region, sub-region, intermediate-region), with the
+    shipped WHO safeguards list.
 
     At the intermediate level, countries without an intermediate region keep their
     sub-region, as the UN Statistics Division's own groupings do. Raises
@@ -75,4 +83,4 @@ def load_m49(level: str = DEFAULT_LEVEL) -> RegionClassification:
             raise ConfigurationError("%s: expected column %s, found %s" % (M49_FILE, exc, sorted(row))) from exc
     if len(region_of) < 200:
         raise ConfigurationError("%s: expected about 250 countries, found %d" % (M49_FILE, len(region_of)))
-    return RegionClassification(name=M49_NAME, level=level, region_of=region_of)
+    return RegionClassification(name=M49_NAME, level=level, region_of=region_of, safeguards=load_safeguards_list())

@@ -16,7 +16,7 @@ from credverify.core.timefmt import from_timestamp, to_timestamp
 from credverify.flowstats import disclosure, privacy
 from credverify.flowstats.counting import cells_of_part
 from credverify.flowstats.regions import RegionClassification
-from credverify.flowstats.tables import MOVES, MoveCell, StatKey, tabulate
+from credverify.flowstats.tables import MOVES, SAFEGUARDS, MoveCell, StatKey, tabulate
 from credverify.flowstats.windows import close_time, format_duration
 from credverify.v1 import moves_pb2
 
@@ -98,6 +98,8 @@ def build_release(
         "grace": format_duration(policy.grace),
         "closes_at": close_time(period, policy.grace).isoformat(),
     })
+    if policy.regions.safeguards is not None:
+        release.parameters["safeguards_list"] = policy.regions.safeguards.label
     next_state = moves_pb2.WindowReleases()
     next_state.CopyFrom(state)
     del next_state.latest[:]
@@ -233,4 +235,10 @@ def _statistic(
         final=final,
         release=number,
         released_at=to_timestamp(now),
+        safeguards_list=on_safeguards_list(key, policy.regions),
     )
+
+
+def on_safeguards_list(key: StatKey, regions: RegionClassification) -> bool:
+    """Return True when the statistic's origin is on the WHO safeguards list or is the list's series."""
+    return key.origin == SAFEGUARDS or regions.on_safeguards_list(key.origin)

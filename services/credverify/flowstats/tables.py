@@ -23,6 +23,8 @@ from credverify.v1 import moves_pb2
 TOTAL = "_T"  # SDMX's code for "all categories"
 INTRA = "_INTRA"  # origins in the destination's region
 INTER = "_INTER"  # origins in another region
+SAFEGUARDS = "_SSL"  # origins on the WHO Health Workforce Support and Safeguards List
+ORIGIN_GROUPS = (INTRA, INTER, SAFEGUARDS)  # origin codes that stand for a group of countries
 MOVES = "moves"
 RETURNS = "returns"
 MEASURES = (MOVES, RETURNS)
@@ -69,7 +71,7 @@ class StatKey:
     @property
     def is_cell(self) -> bool:
         """True for the finest published level: one origin, destination and profession."""
-        return TOTAL not in (self.origin, self.destination, self.profession) and self.origin not in (INTRA, INTER)
+        return TOTAL not in (self.origin, self.destination, self.profession) and self.origin not in ORIGIN_GROUPS
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,16 @@ def facts_of(move: moves_pb2.VerifiedMove) -> CountedMoveFacts:
 
 
 def origin_levels(cell: MoveCell, regions: RegionClassification) -> tuple[str, ...]:
+    """Return the origins ``cell`` counts in: its country, all origins, its regional scope (when both
+    countries have a region) and the safeguards-list series (when its origin is on the list)."""
     scope = regions.scope(cell.origin, cell.destination)
-    levels = (cell.origin, TOTAL)
+    levels: tuple[str, ...] = (cell.origin, TOTAL)
     if scope is Scope.INTRA:
-        return levels + (INTRA,)
-    if scope is Scope.INTER:
-        return levels + (INTER,)
+        levels += (INTRA,)
+    elif scope is Scope.INTER:
+        levels += (INTER,)
+    if regions.on_safeguards_list(cell.origin):
+        levels += (SAFEGUARDS,)
     return levels
 
 
@@ -131,7 +137,8 @@ def keys_of(period: str, cell: MoveCell, regions: RegionClassification, *, margi
 
 def keys_per_move(*, margins: bool) -> int:
     """Return the most statistics one move can count in (the sensitivity of a release)."""
-    per_measure = 3 * 2 * 2 if margins else 1
+    # origin: country, total, regional scope, safeguards list; destination and profession: category, total
+    per_measure = 4 * 2 * 2 if margins else 1
     return per_measure * len(MEASURES)
 
 

@@ -26,7 +26,7 @@ from credverify.v1 import common_pb2 as credverify_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63redverify/v1/moves.proto\x12\rcredverify.v1\x1a\x1a\x63redverify/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x02\n\x0cVerifiedMove\x12\x0f\n\x07move_id\x18\x01 \x01(\t\x12\x16\n\x0eorigin_country\x18\x02 \x01(\t\x12\x1b\n\x13\x64\x65stination_country\x18\x03 \x01(\t\x12\x17\n\x0fprofession_isco\x18\x04 \x01(\t\x12\x36\n\x0f\x63redential_kind\x18\x05 \x01(\x0e\x32\x1d.credverify.v1.CredentialKind\x12*\n\rregistered_on\x18\x06 \x01(\x0b\x32\x13.credverify.v1.Date\x12\x18\n\x10return_migration\x18\x07 \x01(\x08\x12\x15\n\rsubject_token\x18\x08 \x01(\t\x12\x1b\n\x13\x63ountry_of_training\x18\t \x01(\t\"\x87\x03\n\rFlowStatistic\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x16\n\x0eorigin_country\x18\x02 \x01(\t\x12\x1b\n\x13\x64\x65stination_country\x18\x03 \x01(\t\x12\x18\n\x10profession_group\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\x04\x12\x12\n\nsuppressed\x18\x06 \x01(\x08\x12\x0e\n\x06method\x18\x07 \x01(\t\x12@\n\nparameters\x18\x08 \x03(\x0b\x32,.credverify.v1.FlowStatistic.ParametersEntry\x12\r\n\x05\x66inal\x18\t \x01(\x08\x12\x0f\n\x07measure\x18\n \x01(\t\x12\r\n\x05noisy\x18\x0b \x01(\x08\x12\x0f\n\x07release\x18\x0c \x01(\r\x12/\n\x0breleased_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xae\x01\n\x0b\x43ountedMove\x12\x0f\n\x07move_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x16\n\x0eorigin_country\x18\x03 \x01(\t\x12\x1b\n\x13\x64\x65stination_country\x18\x04 \x01(\t\x12\x18\n\x10profession_group\x18\x05 \x01(\t\x12\x11\n\treturning\x18\x06 \x01(\x08\x12\x0e\n\x06offset\x18\x07 \x01(\x03\x12\x0c\n\x04late\x18\x08 \x01(\x08\"L\n\x0c\x43ountedBatch\x12\x11\n\tpartition\x18\x01 \x01(\r\x12)\n\x05moves\x18\x02 \x03(\x0b\x32\x1a.credverify.v1.CountedMove\"c\n\x0bWindowClock\x12\x11\n\tpartition\x18\x01 \x01(\r\x12-\n\ttick_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nend_offset\x18\x03 \x01(\x03\"\x80\x01\n\rFlowCellCount\x12\x16\n\x0eorigin_country\x18\x01 \x01(\t\x12\x1b\n\x13\x64\x65stination_country\x18\x02 \x01(\t\x12\x18\n\x10profession_group\x18\x03 \x01(\t\x12\x11\n\treturning\x18\x04 \x01(\x08\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\"\x8a\x01\n\nWindowPart\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\r\x12\r\n\x05\x66inal\x18\x03 \x01(\x08\x12\x0f\n\x07\x63ounted\x18\x04 \x01(\x04\x12\x0c\n\x04late\x18\x05 \x01(\x04\x12+\n\x05\x63\x65lls\x18\x06 \x03(\x0b\x32\x1c.credverify.v1.FlowCellCount\"h\n\x0ePartitionClock\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\x32\n\x0e\x63losed_through\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07periods\x18\x03 \x03(\t\"u\n\x10\x46lowstatsControl\x12)\n\x04part\x18\x01 \x01(\x0b\x32\x19.credverify.v1.WindowPartH\x00\x12.\n\x05\x63lock\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.PartitionClockH\x00\x42\x06\n\x04kind\"\x85\x01\n\x12PrivacyLedgerEntry\x12\x0f\n\x07release\x18\x01 \x01(\r\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\r\n\x05\x64\x65lta\x18\x03 \x01(\x01\x12\r\n\x05\x66inal\x18\x04 \x01(\x08\x12/\n\x0breleased_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfe\x02\n\x0eWindowReleases\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x10\n\x08releases\x18\x02 \x01(\r\x12\r\n\x05\x66inal\x18\x03 \x01(\x08\x12\x33\n\x0flast_release_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06latest\x18\x05 \x03(\x0b\x32\x1c.credverify.v1.FlowStatistic\x12J\n\x0fpublished_floor\x18\x06 \x03(\x0b\x32\x31.credverify.v1.WindowReleases.PublishedFloorEntry\x12\x31\n\x06ledger\x18\x07 \x03(\x0b\x32!.credverify.v1.PrivacyLedgerEntry\x12\x0f\n\x07\x63ounted\x18\x08 \x01(\x04\x12\x11\n\tpublished\x18\t \x01(\r\x1a\x35\n\x13PublishedFloorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63redverify/v1/moves.proto\x12\rcredverify.v1\x1a\x1a\x63redverify/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x02\n\x0cVerifiedMove\x12\x0f\n\x07move_id\x18\x01 \x01(\t\x12\x16\n\x0eorigin_country\x18\x02 \x01(\t\x12\x1b\n\x13\x64\x65stination_country\x18\x03 \x01(\t\x12\x17\n\x0fprofession_isco\x18\x04 \x01(\t\x12\x36\n\x0f\x63redential_kind\x18\x05 \x01(\x0e\x32\x1d.credverify.v1.CredentialKind\x12*\n\rregistered_on\x18\x06 \x01(\x0b\x32\x13.credverify.v1.Date\x12\x18\n\x10return_migration\x18\x07 \x01(\x08\x12\x15\n\rsubject_token\x18\x08 \x01(\t\x12\x1b\n\x13\x63ountry_of_training\x18\t \x01(\t\"\xbd\x03\n\rFlowStatistic\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x16\n\x0eorigin_country\x18\x02 \x01(\t\x12\x1b\n\x13\x64\x65stination_country\x18\x03 \x01(\t\x12\x18\n\x10profession_group\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\x04\x12\x12\n\nsuppressed\x18\x06 \x01(\x08\x12\x0e\n\x06method\x18\x07 \x01(\t\x12@\n\nparameters\x18\x08 \x03(\x0b\x32,.credverify.v1.FlowStatistic.ParametersEntry\x12\r\n\x05\x66inal\x18\t \x01(\x08\x12\x0f\n\x07measure\x18\n \x01(\t\x12\r\n\x05noisy\x18\x0b \x01(\x08\x12\x0f\n\x07release\x18\x0c \x01(\r\x12/\n\x0breleased_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13\x63ountry_of_training\x18\x0e \x01(\t\x12\x17\n\x0fsafeguards_list\x18\x0f \x01(\x08\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x01\n\x0b\x43ountedMove\x12\x0f\n\x07move_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x16\n\x0eorigin_country\x18\x03 \x01(\t\x12\x1b\n\x13\x64\x65stination_country\x18\x04 \x01(\t\x12\x18\n\x10profession_group\x18\x05 \x01(\t\x12\x11\n\treturning\x18\x06 \x01(\x08\x12\x0e\n\x06offset\x18\x07 \x01(\x03\x12\x0c\n\x04late\x18\x08 \x01(\x08\x12\x1b\n\x13\x63ountry_of_training\x18\t \x01(\t\"L\n\x0c\x43ountedBatch\x12\x11\n\tpartition\x18\x01 \x01(\r\x12)\n\x05moves\x18\x02 \x03(\x0b\x32\x1a.credverify.v1.CountedMove\"c\n\x0bWindowClock\x12\x11\n\tpartition\x18\x01 \x01(\r\x12-\n\ttick_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nend_offset\x18\x03 \x01(\x03\"\x9d\x01\n\rFlowCellCount\x12\x16\n\x0eorigin_country\x18\x01 \x01(\t\x12\x1b\n\x13\x64\x65stination_country\x18\x02 \x01(\t\x12\x18\n\x10profession_group\x18\x03 \x01(\t\x12\x11\n\treturning\x18\x04 \x01(\x08\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\x12\x1b\n\x13\x63ountry_of_training\x18\x06 \x01(\t\"\x8a\x01\n\nWindowPart\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\r\x12\r\n\x05\x66inal\x18\x03 \x01(\x08\x12\x0f\n\x07\x63ounted\x18\x04 \x01(\x04\x12\x0c\n\x04late\x18\x05 \x01(\x04\x12+\n\x05\x63\x65lls\x18\x06 \x03(\x0b\x32\x1c.credverify.v1.FlowCellCount\"h\n\x0ePartitionClock\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\x32\n\x0e\x63losed_through\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07periods\x18\x03 \x03(\t\"u\n\x10\x46lowstatsControl\x12)\n\x04part\x18\x01 \x01(\x0b\x32\x19.credverify.v1.WindowPartH\x00\x12.\n\x05\x63lock\x18\x02 \x01(\x0b\x32\x1d.credverify.v1.PartitionClockH\x00\x42\x06\n\x04kind\"\x85\x01\n\x12PrivacyLedgerEntry\x12\x0f\n\x07release\x18\x01 \x01(\r\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\r\n\x05\x64\x65lta\x18\x03 \x01(\x01\x12\r\n\x05\x66inal\x18\x04 \x01(\x08\x12/\n\x0breleased_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfe\x02\n\x0eWindowReleases\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x10\n\x08releases\x18\x02 \x01(\r\x12\r\n\x05\x66inal\x18\x03 \x01(\x08\x12\x33\n\x0flast_release_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06latest\x18\x05 \x03(\x0b\x32\x1c.credverify.v1.FlowStatistic\x12J\n\x0fpublished_floor\x18\x06 \x03(\x0b\x32\x31.credverify.v1.WindowReleases.PublishedFloorEntry\x12\x31\n\x06ledger\x18\x07 \x03(\x0b\x32!.credverify.v1.PrivacyLedgerEntry\x12\x0f\n\x07\x63ounted\x18\x08 \x01(\x04\x12\x11\n\tpublished\x18\t \x01(\r\x1a\x35\n\x13PublishedFloorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,27 +40,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFIEDMOVE']._serialized_start=106
   _globals['_VERIFIEDMOVE']._serialized_end=393
   _globals['_FLOWSTATISTIC']._serialized_start=396
-  _globals['_FLOWSTATISTIC']._serialized_end=787
-  _globals['_FLOWSTATISTIC_PARAMETERSENTRY']._serialized_start=738
-  _globals['_FLOWSTATISTIC_PARAMETERSENTRY']._serialized_end=787
-  _globals['_COUNTEDMOVE']._serialized_start=790
-  _globals['_COUNTEDMOVE']._serialized_end=964
-  _globals['_COUNTEDBATCH']._serialized_start=966
-  _globals['_COUNTEDBATCH']._serialized_end=1042
-  _globals['_WINDOWCLOCK']._serialized_start=1044
-  _globals['_WINDOWCLOCK']._serialized_end=1143
-  _globals['_FLOWCELLCOUNT']._serialized_start=1146
-  _globals['_FLOWCELLCOUNT']._serialized_end=1274
-  _globals['_WINDOWPART']._serialized_start=1277
-  _globals['_WINDOWPART']._serialized_end=1415
-  _globals['_PARTITIONCLOCK']._serialized_start=1417
-  _globals['_PARTITIONCLOCK']._serialized_end=1521
-  _globals['_FLOWSTATSCONTROL']._serialized_start=1523
-  _globals['_FLOWSTATSCONTROL']._serialized_end=1640
-  _globals['_PRIVACYLEDGERENTRY']._serialized_start=1643
-  _globals['_PRIVACYLEDGERENTRY']._serialized_end=1776
-  _globals['_WINDOWRELEASES']._serialized_start=1779
-  _globals['_WINDOWRELEASES']._serialized_end=2161
-  _globals['_WINDOWRELEASES_PUBLISHEDFLOORENTRY']._serialized_start=2108
-  _globals['_WINDOWRELEASES_PUBLISHEDFLOORENTRY']._serialized_end=2161
+  _globals['_FLOWSTATISTIC']._serialized_end=841
+  _globals['_FLOWSTATISTIC_PARAMETERSENTRY']._serialized_start=792
+  _globals['_FLOWSTATISTIC_PARAMETERSENTRY']._serialized_end=841
+  _globals['_COUNTEDMOVE']._serialized_start=844
+  _globals['_COUNTEDMOVE']._serialized_end=1047
+  _globals['_COUNTEDBATCH']._serialized_start=1049
+  _globals['_COUNTEDBATCH']._serialized_end=1125
+  _globals['_WINDOWCLOCK']._serialized_start=1127
+  _globals['_WINDOWCLOCK']._serialized_end=1226
+  _globals['_FLOWCELLCOUNT']._serialized_start=1229
+  _globals['_FLOWCELLCOUNT']._serialized_end=1386
+  _globals['_WINDOWPART']._serialized_start=1389
+  _globals['_WINDOWPART']._serialized_end=1527
+  _globals['_PARTITIONCLOCK']._serialized_start=1529
+  _globals['_PARTITIONCLOCK']._serialized_end=1633
+  _globals['_FLOWSTATSCONTROL']._serialized_start=1635
+  _globals['_FLOWSTATSCONTROL']._serialized_end=1752
+  _globals['_PRIVACYLEDGERENTRY']._serialized_start=1755
+  _globals['_PRIVACYLEDGERENTRY']._serialized_end=1888
+  _globals['_WINDOWRELEASES']._serialized_start=1891
+  _globals['_WINDOWRELEASES']._serialized_end=2273
+  _globals['_WINDOWRELEASES_PUBLISHEDFLOORENTRY']._serialized_start=2220
+  _globals['_WINDOWRELEASES_PUBLISHEDFLOORENTRY']._serialized_end=2273
 # @@protoc_insertion_point(module_scope)

@@ -33,7 +33,7 @@ class VerifiedMove(_message.Message):
     def __init__(self, move_id: _Optional[str] = ..., origin_country: _Optional[str] = ..., destination_country: _Optional[str] = ..., profession_isco: _Optional[str] = ..., credential_kind: _Optional[_Union[_common_pb2.CredentialKind, str]] = ..., registered_on: _Optional[_Union[_common_pb2.Date, _Mapping]] = ..., return_migration: _Optional[bool] = ..., subject_token: _Optional[str] = ..., country_of_training: _Optional[str] = ...) -> None: ...
 
 class FlowStatistic(_message.Message):
-    __slots__ = ("period", "origin_country", "destination_country", "profession_group", "value", "suppressed", "method", "parameters", "final", "measure", "noisy", "release", "released_at")
+    __slots__ = ("period", "origin_country", "destination_country", "profession_group", "value", "suppressed", "method", "parameters", "final", "measure", "noisy", "release", "released_at", "country_of_training", "safeguards_list")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,8 @@ class FlowStatistic(_message.Message):
     NOISY_FIELD_NUMBER: _ClassVar[int]
     RELEASE_FIELD_NUMBER: _ClassVar[int]
     RELEASED_AT_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_OF_TRAINING_FIELD_NUMBER: _ClassVar[int]
+    SAFEGUARDS_LIST_FIELD_NUMBER: _ClassVar[int]
     period: str
     origin_country: str
     destination_country: str
@@ -67,10 +69,12 @@ class FlowStatistic(_message.Message):
     noisy: bool
     release: int
     released_at: _timestamp_pb2.Timestamp
-    def __init__(self, period: _Optional[str] = ..., origin_country: _Optional[str] = ..., destination_country: _Optional[str] = ..., profession_group: _Optional[str] = ..., value: _Optional[int] = ..., suppressed: _Optional[bool] = ..., method: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ..., final: _Optional[bool] = ..., measure: _Optional[str] = ..., noisy: _Optional[bool] = ..., release: _Optional[int] = ..., released_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    country_of_training: str
+    safeguards_list: bool
+    def __init__(self, period: _Optional[str] = ..., origin_country: _Optional[str] = ..., destination_country: _Optional[str] = ..., profession_group: _Optional[str] = ..., value: _Optional[int] = ..., suppressed: _Optional[bool] = ..., method: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ..., final: _Optional[bool] = ..., measure: _Optional[str] = ..., noisy: _Optional[bool] = ..., release: _Optional[int] = ..., released_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., country_of_training: _Optional[str] = ..., safeguards_list: _Optional[bool] = ...) -> None: ...
 
 class CountedMove(_message.Message):
-    __slots__ = ("move_id", "period", "origin_country", "destination_country", "profession_group", "returning", "offset", "late")
+    __slots__ = ("move_id", "period", "origin_country", "destination_country", "profession_group", "returning", "offset", "late", "country_of_training")
     MOVE_ID_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_COUNTRY_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +83,7 @@ class CountedMove(_message.Message):
     RETURNING_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LATE_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_OF_TRAINING_FIELD_NUMBER: _ClassVar[int]
     move_id: str
     period: str
     origin_country: str
@@ -87,7 +92,8 @@ class CountedMove(_message.Message):
     returning: bool
     offset: int
     late: bool
-    def __init__(self, move_id: _Optional[str] = ..., period: _Optional[str] = ..., origin_country: _Optional[str] = ..., destination_country: _Optional[str] = ..., profession_group: _Optional[str] = ..., returning: _Optional[bool] = ..., offset: _Optional[int] = ..., late: _Optional[bool] = ...) -> None: ...
+    country_of_training: str
+    def __init__(self, move_id: _Optional[str] = ..., period: _Optional[str] = ..., origin_country: _Optional[str] = ..., destination_country: _Optional[str] = ..., profession_group: _Optional[str] = ..., returning: _Optional[bool] = ..., offset: _Optional[int] = ..., late: _Optional[bool] = ..., country_of_training: _Optional[str] = ...) -> None: ...
 
 class CountedBatch(_message.Message):
     __slots__ = ("partition", "moves")
@@ -108,18 +114,20 @@ class WindowClock(_message.Message):
     def __init__(self, partition: _Optional[int] = ..., tick_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_offset: _Optional[int] = ...) -> None: ...
 
 class FlowCellCount(_message.Message):
-    __slots__ = ("origin_country", "destination_country", "profession_group", "returning", "count")
+    __slots__ = ("origin_country", "destination_country", "profession_group", "returning", "count", "country_of_training")
     ORIGIN_COUNTRY_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_COUNTRY_FIELD_NUMBER: _ClassVar[int]
     PROFESSION_GROUP_FIELD_NUMBER: _ClassVar[int]
     RETURNING_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_OF_TRAINING_FIELD_NUMBER: _ClassVar[int]
     origin_country: str
     destination_country: str
     profession_group: str
     returning: bool
     count: int
-    def __init__(self, origin_country: _Optional[str] = ..., destination_country: _Optional[str] = ..., profession_group: _Optional[str] = ..., returning: _Optional[bool] = ..., count: _Optional[int] = ...) -> None: ...
+    country_of_training: str
+    def __init__(self, origin_country: _Optional[str] = ..., destination_country: _Optional[str] = ..., profession_group: _Optional[str] = ..., returning: _Optional[bool] = ..., count: _Optional[int] = ..., country_of_training: _Optional[str] = ...) -> None: ...
 
 class WindowPart(_message.Message):
     __slots__ = ("period", "partition", "final", "counted", "late", "cells")
