@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lock demo test test-unit proto lint bench mutation kafka-up kafka-down clean
+.PHONY: install lock demo test test-unit proto lint bench mutation kafka-up kafka-down kafka-cluster-up kafka-cluster-down clean
 
 install: $(VENV)/.installed
 
@@ -65,6 +65,14 @@ kafka-up: install
 
 kafka-down:
 	$(PYTHON) deploy/kafka/localkafka.py down
+
+# Three brokers on 127.0.0.1:9192-9194 and their KRaft controller: replication factor 3,
+# min.insync.replicas 2, unclean leader election off, closed as the single broker is.
+kafka-cluster-up: install
+	$(BIN)/python deploy/kafka/localkafka.py cluster --brokers 3
+
+kafka-cluster-down:
+	$(PYTHON) deploy/kafka/localkafka.py cluster-down
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) .demo .bench .pytest_cache .mypy_cache .ruff_cache

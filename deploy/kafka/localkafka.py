@@ -10,6 +10,16 @@ answers a metadata request, not when its log says so.
     python deploy/kafka/localkafka.py up [--port N]  # start in the background, print bootstrap
     python deploy/kafka/localkafka.py down           # stop it cleanly
     python deploy/kafka/localkafka.py run            # foreground, Ctrl-C stops
+    python deploy/kafka/localkafka.py cluster --brokers 3   # a cluster in the background
+    python deploy/kafka/localkafka.py cluster-down          # stop it cleanly
+
+A cluster (``LocalKafkaCluster``) is three brokers (``--brokers``) and a KRaft controller of its own,
+all on loopback, from the same jars: replication factor 3, ``min.insync.replicas=2`` and unclean leader
+election off, so a record a producer saw confirmed is on two brokers at least, and with two brokers
+lost producers are refused (not enough in-sync replicas) rather than confirmed on one. The controller
+runs apart from the brokers, as the controller pool of a production cluster does, so that losing
+brokers never takes the metadata quorum with them (``--controllers 3`` for a quorum that survives
+losing a controller too).
 
 The broker is closed as the hub is: clients authenticate with SASL/SCRAM-SHA-512 on a loopback
 listener and ACLs (KRaft's StandardAuthorizer, nothing allowed without an ACL) decide what each
@@ -184,6 +194,14 @@ class LocalKafka:
     extra_config: dict[str, str] = field(default_factory=dict)
     # Authentication (SASL/SCRAM-SHA-512) and ACLs on, as on the real hub.
     secure: bool = True
+    # In a cluster: this node's id and role ("combined": broker and controller in one process, the
+    # single broker; "broker"; "controller"), the quorum's voters ("id@host:port,..."), the cluster id
+    # every node is formatted with, and the password file the nodes share.
+    node_id: int = 1
+    role: str = "combined"
+    quorum_voters: str | None = None
+    cluster_id: str | None = None
+    shared_password_file: Path | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -195,7 +213,7 @@ class LocalKafka:
 
     @property
     def operator_password_file(self) -> Path:
-        return self.state_dir / "operator.password"
+        return self.shared_password_file or self.state_dir / "operator.password"
 
     @property
     def operator_password(self) -> str:
@@ -203,7 +221,7 @@ class LocalKafka:
         so a restart of the same broker finds the credential it was formatted with."""
         path = self.operator_password_file
         if not path.exists():
-            self.state_dir.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(32) + "\n")
@@ -229,25 +247,33 @@ class LocalKafka:
             return KafkaSecurity()
         return KafkaSecurity.sasl(OPERATOR, self.operator_password, mechanism=SCRAM_MECHANISM)
 
+    def _listeners(self, protocol: str, controller_port: int) -> dict[str, str]:
+        """Where this node listens, by its role: clients on ``port``, the quorum on ``controller_port``."""
+        client = f"{protocol}://127.0.0.1:{self.port}"
+        controller = f"CONTROLLER://127.0.0.1:{controller_port}"
+        if self.role == "controller":
+            return {"listeners": controller, "listener.security.protocol.map": f"CONTROLLER:{protocol}"}
+        return {
+            "listeners": client if self.role == "broker" else f"{client},{controller}",
+            "advertised.listeners": client,
+            "listener.security.protocol.map": f"{protocol}:{protocol},CONTROLLER:{protocol}",
+            "inter.broker.listener.name": protocol,
+        }
+
     def _listener_config(self, controller_port: int) -> dict[str, str]:
         if not self.secure:
-            return {
-                "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
-                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name": "PLAINTEXT",
-            }
+            return self._listeners("PLAINTEXT", controller_port)
         password = self.operator_password
-        return {
-            # Clients and the broker's own inter-broker traffic: SCRAM on loopback.
-            "listeners": f"SASL_PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
-            "advertised.listeners": f"SASL_PLAINTEXT://127.0.0.1:{self.port}",
-            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
-            "inter.broker.listener.name": "SASL_PLAINTEXT",
-            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
-            "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
-            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config":
-                f'{SCRAM_LOGIN} required username="{OPERATOR}" password="{password}";',
+        config = self._listeners("SASL_PLAINTEXT", controller_port)
+        if self.role != "controller":
+            config.update({
+                # Clients and the broker's own inter-broker traffic: SCRAM on loopback.
+                "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+                "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+                "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config":
+                    f'{SCRAM_LOGIN} required username="{OPERATOR}" password="{password}";',
+            })
+        config.update({
             # The controller serves the metadata log that holds the SCRAM credentials, so it cannot
             # check SCRAM itself: PLAIN with one static user (the operator), loopback only.
             "sasl.mechanism.controller.protocol": "PLAIN",
@@ -258,14 +284,15 @@ class LocalKafka:
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found": "false",
             "super.users": f"User:{OPERATOR}",
-        }
+        })
+        return config
 
     def _write_config(self, controller_port: int) -> Path:
         data = self.state_dir / "data"
         props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+            "process.roles": {"combined": "broker,controller"}.get(self.role, self.role),
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.quorum_voters or f"{self.node_id}@127.0.0.1:{controller_port}",
             "controller.listener.names": "CONTROLLER",
             **self._listener_config(controller_port),
             "log.dirs": str(data),
@@ -302,6 +329,13 @@ class LocalKafka:
         """Format storage (first start only) and start the broker; return once it answers metadata.
 
         Starting again after ``stop()`` reuses the same ports and data: a broker restart."""
+        started = time.monotonic()
+        self.launch()
+        return self.wait_ready(started)
+
+    def launch(self) -> None:
+        """Format storage (first start only) and start the process without waiting for it: the nodes
+        of a cluster start together, since a broker waits for its controller quorum."""
         jars = jar_dir()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
@@ -309,7 +343,6 @@ class LocalKafka:
         if not self.controller_port:
             self.controller_port = free_port()
         config = self._write_config(self.controller_port)
-        started = time.monotonic()
         mode_file = self.state_dir / "security-mode"
         mode = "scram+acls" if self.secure else "open"
         if not (self.state_dir / "data" / "meta.properties").exists():
@@ -330,6 +363,21 @@ class LocalKafka:
         (self.state_dir / "broker.json").write_text(
             json.dumps({"pid": self.process.pid, "bootstrap": self.bootstrap, "secure": self.secure})
         )
+
+    def answers(self) -> bool:
+        """True when this node does its part: a broker answers an authenticated metadata request, a
+        controller accepts connections on its quorum listener."""
+        if self.role == "controller":
+            return port_open(self.controller_port)
+        # A cheap TCP check first: the client's own bootstrap backoff grows to seconds,
+        # which would add that much to every start.
+        return port_open(self.port) and broker_answers(self.bootstrap, timeout_s=2.0,
+                                                       client=self.operator_client_settings())
+
+    def wait_ready(self, started: float) -> LocalKafka:
+        """Return once the launched process answers; stop it and raise KafkaUnavailable when it exits or
+        does not answer within READY_TIMEOUT_S of ``started``."""
+        assert self.process is not None, "launch() first"
         deadline = started + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -337,16 +385,25 @@ class LocalKafka:
                     f"kafka exited with code {self.process.returncode} during start-up; "
                     f"see {self.log_file} and {self.state_dir / 'stdout.log'}"
                 )
-            # A cheap TCP check first: the client's own bootstrap backoff grows to seconds,
-            # which would add that much to every start.
-            if port_open(self.port) and broker_answers(self.bootstrap, timeout_s=2.0,
-                                                       client=self.operator_client_settings()):
+            if self.answers():
                 self.ready_after_s = time.monotonic() - started
-                logger.info("kafka ready at %s after %.1f s", self.bootstrap, self.ready_after_s)
+                logger.info("kafka node %d (%s) ready at %s after %.1f s", self.node_id, self.role,
+                            self.bootstrap, self.ready_after_s)
                 return self
             time.sleep(0.1)
         self.stop()
         raise KafkaUnavailable(f"kafka did not answer within {READY_TIMEOUT_S:.0f} s; see {self.log_file}")
+
+    def kill(self) -> None:
+        """SIGKILL: the node dies as a machine that loses power does, without a controlled shutdown.
+        ``start()`` brings it back on the same ports and data."""
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+        with contextlib.suppress(FileNotFoundError):
+            (self.state_dir / "broker.json").unlink()
 
     def _format(self, jars: Path, config: Path) -> None:
         """Format the KRaft storage; on a secured broker with the operator's SCRAM credential in the
@@ -354,7 +411,7 @@ class LocalKafka:
         scram = (["--add-scram", f"{SCRAM_MECHANISM}=[name={OPERATOR},password={self.operator_password}]"]
                  if self.secure else [])
         fmt = subprocess.run(
-            self._java(jars, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(),
+            self._java(jars, "kafka.tools.StorageTool", "format", "-t", self.cluster_id or new_cluster_id(),
                        "-c", str(config), "--ignore-formatted", *scram),
             capture_output=True, text=True,
         )
@@ -405,7 +462,229 @@ def stop_pid(pid: int, wait=None) -> None:  # type: ignore[no-untyped-def]
         wait()
 
 
-def write_env_file(broker: LocalKafka, path: Path) -> None:
+# A cluster's defaults: three copies of every partition, a write confirmed only once two hold it, and
+# a replica that missed writes never elected leader (it would silently drop what others confirmed).
+CLUSTER_BROKERS = 3
+CLUSTER_REPLICATION_FACTOR = 3
+CLUSTER_MIN_INSYNC_REPLICAS = 2
+# Node ids of controllers that run apart from the brokers (brokers are 1..N).
+CONTROLLER_ID_BASE = 100
+# A controller only keeps metadata: a quarter GiB is plenty; four JVMs on a 2-core machine add up.
+CONTROLLER_HEAP = "256m"
+CLUSTER_BROKER_HEAP = os.environ.get("CREDVERIFY_KAFKA_CLUSTER_HEAP", "384m")
+DEFAULT_CLUSTER_DIR = Path(os.environ.get("CREDVERIFY_KAFKA_CLUSTER_DIR", CACHE_ROOT / "local-cluster"))
+DEFAULT_CLUSTER_PORT = 9192
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How many copies of each partition a cluster keeps and how many must hold a write to confirm it."""
+
+    factor: int
+    min_insync: int
+
+    @classmethod
+    def for_cluster(cls, brokers: int, factor: int | None = None, min_insync: int | None = None) -> Replication:
+        """The cluster's replication (by default 3 copies, 2 in sync, fewer on fewer brokers), checked
+        against its ``brokers``: raises ValueError for a factor the brokers cannot hold, since Kafka
+        would refuse to create any topic rather than wait for brokers that never come."""
+        if brokers < 1:
+            raise ValueError(f"a cluster needs at least 1 broker, found {brokers}")
+        factor = min(CLUSTER_REPLICATION_FACTOR, brokers) if factor is None else factor
+        if not 1 <= factor <= brokers:
+            raise ValueError(f"replication factor {factor} needs {factor} brokers, the cluster has {brokers}")
+        min_insync = min(CLUSTER_MIN_INSYNC_REPLICAS, factor) if min_insync is None else min_insync
+        if not 1 <= min_insync <= factor:
+            raise ValueError(f"min.insync.replicas {min_insync} must be between 1 and the replication factor "
+                             f"{factor}")
+        return cls(factor, min_insync)
+
+    def broker_config(self) -> dict[str, str]:
+        """The broker settings that make every topic, Kafka's own included, replicated so."""
+        factor, min_insync = str(self.factor), str(self.min_insync)
+        return {
+            "default.replication.factor": factor,
+            "min.insync.replicas": min_insync,
+            "unclean.leader.election.enable": "false",
+            "offsets.topic.replication.factor": factor,
+            "transaction.state.log.replication.factor": factor,
+            "transaction.state.log.min.isr": min_insync,
+            "share.coordinator.state.topic.replication.factor": factor,
+            "share.coordinator.state.topic.min.isr": min_insync,
+        }
+
+
+@dataclass
+class LocalKafkaCluster:
+    """Brokers 1..``brokers`` and a KRaft controller quorum of ``controllers`` nodes, each a process of
+    its own under ``state_dir``, closed as the single broker is (one operator password for all)."""
+
+    state_dir: Path
+    brokers: int = CLUSTER_BROKERS
+    controllers: int = 1
+    replication: Replication | None = None
+    # Client port of broker 1; broker n listens on first_port + n - 1. 0: free ports.
+    first_port: int = 0
+    heap: str = CLUSTER_BROKER_HEAP
+    secure: bool = True
+    extra_config: dict[str, str] = field(default_factory=dict)
+    nodes: list[LocalKafka] = field(default_factory=list)
+    controller_nodes: list[LocalKafka] = field(default_factory=list)
+    ready_after_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.replication is None:
+            self.replication = Replication.for_cluster(self.brokers)
+        elif self.replication.factor > self.brokers:
+            raise ValueError(f"replication factor {self.replication.factor} needs {self.replication.factor} "
+                             f"brokers, the cluster has {self.brokers}")
+        if self.controllers < 1:
+            raise ValueError(f"a cluster needs at least 1 controller, found {self.controllers}")
+        password_file = self.state_dir / "operator.password"
+        cluster_id = self._cluster_id()
+        # The controllers need the replication settings as much as the brokers: in KRaft the controller
+        # picks the replication factor of a topic created with the default (-1), and writes the
+        # cluster-wide min.insync.replicas from its own configuration.
+        config = {**self.replication.broker_config(), **self.extra_config}
+        self.controller_nodes = [
+            LocalKafka(state_dir=self.state_dir / f"controller-{n}", heap=CONTROLLER_HEAP, secure=self.secure,
+                       node_id=CONTROLLER_ID_BASE + n, role="controller", cluster_id=cluster_id,
+                       shared_password_file=password_file, controller_port=free_port(),
+                       extra_config=dict(config))
+            for n in range(1, self.controllers + 1)
+        ]
+        voters = ",".join(f"{c.node_id}@127.0.0.1:{c.controller_port}" for c in self.controller_nodes)
+        for controller in self.controller_nodes:
+            controller.quorum_voters = voters
+        self.nodes = [
+            LocalKafka(state_dir=self.state_dir / f"broker-{n}", heap=self.heap, secure=self.secure, node_id=n,
+                       role="broker", quorum_voters=voters, cluster_id=cluster_id,
+                       shared_password_file=password_file, extra_config=dict(config),
+                       port=self.first_port + n - 1 if self.first_port else 0)
+            for n in range(1, self.brokers + 1)
+        ]
+
+    def _cluster_id(self) -> str:
+        """The id every node is formatted with, kept in the state dir so a restarted cluster keeps it."""
+        path = self.state_dir / "cluster-id"
+        if not path.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(new_cluster_id() + "\n")
+        return path.read_text().strip()
+
+    @property
+    def bootstrap(self) -> str:
+        """Every broker's address: a client that finds one down tries the next."""
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def broker(self, node_id: int) -> LocalKafka:
+        return self.nodes[node_id - 1]
+
+    def operator_client_settings(self) -> dict[str, str]:
+        return self.nodes[0].operator_client_settings()
+
+    def operator_env(self) -> dict[str, str]:
+        return {**self.nodes[0].operator_env(), "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
+
+    def operator_security(self):  # type: ignore[no-untyped-def]
+        return self.nodes[0].operator_security()
+
+    def start(self) -> LocalKafkaCluster:
+        """Start every node (those stopped, on their ports and data); return once each broker answers
+        and the controller counts all of them registered. Stops what it started if one fails."""
+        started = time.monotonic()
+        try:
+            for node in self.controller_nodes + self.nodes:
+                if node.process is None:
+                    node.launch()
+            for node in self.controller_nodes + self.nodes:
+                node.wait_ready(started)
+            self.wait_for_brokers(self.brokers, deadline=started + READY_TIMEOUT_S)
+        except BaseException:
+            self.stop()
+            raise
+        self.ready_after_s = time.monotonic() - started
+        logger.info("kafka cluster of %d brokers ready at %s after %.1f s", self.brokers, self.bootstrap,
+                    self.ready_after_s)
+        return self
+
+    def registered_brokers(self) -> set[int]:
+        """The ids of the brokers the cluster's metadata lists as alive now (empty when none answers)."""
+        from kafka import KafkaAdminClient
+
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000,
+                                     **self.operator_client_settings())
+        except Exception:  # noqa: BLE001 - no broker answers: none registered
+            return set()
+        try:
+            return {int(b["broker_id"]) for b in admin.describe_cluster()["brokers"]}
+        except Exception:  # noqa: BLE001
+            return set()
+        finally:
+            admin.close()
+
+    def wait_for_brokers(self, count: int, *, deadline: float) -> None:
+        """Return once ``count`` brokers are registered; raise KafkaUnavailable at ``deadline``."""
+        while len(self.registered_brokers()) < count:
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(f"the cluster at {self.bootstrap} did not register {count} brokers in time; "
+                                       f"see {self.state_dir}/*/server.log")
+            time.sleep(0.2)
+
+    def under_replicated(self) -> dict[str, int] | None:
+        """Per topic, how many partitions have fewer in-sync replicas than replicas (only topics with
+        any); None when no broker answers. After a broker comes back, {} means it has caught up."""
+        from kafka import KafkaAdminClient
+
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000,
+                                     **self.operator_client_settings())
+        except Exception:  # noqa: BLE001 - no broker answers
+            return None
+        try:
+            lagging = {}
+            for topic in admin.describe_topics():
+                behind = sum(1 for p in topic["partitions"] if len(p["isr_nodes"]) < len(p["replica_nodes"]))
+                if behind:
+                    lagging[topic["name"]] = behind
+            return lagging
+        except Exception:  # noqa: BLE001
+            return None
+        finally:
+            admin.close()
+
+    def wait_in_sync(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Return once every partition has all its replicas in sync; raise KafkaUnavailable after
+        ``timeout_s`` naming the topics still behind."""
+        deadline = time.monotonic() + timeout_s
+        while (lagging := self.under_replicated()) != {}:
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(f"replicas still out of sync after {timeout_s:.0f} s: {lagging}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Stop the brokers (controlled shutdowns, the controller still there to move leaders), then
+        the controllers."""
+        for node in self.nodes + self.controller_nodes:
+            node.stop()
+        with contextlib.suppress(FileNotFoundError):
+            (self.state_dir / "cluster.json").unlink()
+
+    def __enter__(self) -> LocalKafkaCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def describe(self) -> dict[str, object]:
+        return {"bootstrap": self.bootstrap, "secure": self.secure,
+                "pids": [n.process.pid for n in self.controller_nodes + self.nodes if n.process is not None],
+                "replication_factor": self.replication.factor if self.replication else None,
+                "min_insync_replicas": self.replication.min_insync if self.replication else None}
+
+
+def write_env_file(broker: LocalKafka | LocalKafkaCluster, path: Path) -> None:
     """Write the operator's client environment (``export`` lines, 0600) for using the broker by hand."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
@@ -453,6 +732,77 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_up(args: argparse.Namespace) -> int:
+    try:
+        replication = Replication.for_cluster(args.brokers, args.replication_factor, args.min_insync_replicas)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cluster = LocalKafkaCluster(state_dir=args.dir, brokers=args.brokers, controllers=args.controllers,
+                                replication=replication, first_port=args.port,
+                                secure=not args.insecure).start()
+    (args.dir / "cluster.json").write_text(json.dumps(cluster.describe()))
+    print(f"kafka cluster {cluster.bootstrap} ready in {cluster.ready_after_s:.1f} s: {args.brokers} brokers, "
+          f"{args.controllers} controller(s), replication factor {replication.factor}, "
+          f"min.insync.replicas {replication.min_insync}, unclean leader election off (logs: {args.dir}/*/)")
+    if cluster.secure:
+        env_file = args.dir / "operator.env"
+        write_env_file(cluster, env_file)
+        print(f"authenticated as the operator ({OPERATOR}, SCRAM-SHA-512, ACLs on): "
+              f"`. {env_file}` puts its settings (0600) into your shell")
+    return 0  # the nodes live on in their own sessions; `cluster-down` stops them
+
+
+def _cluster_down(state_file: Path, info: dict[str, object] | None) -> int:
+    if info is None:
+        print("no local cluster running")
+        return 0
+    for pid in reversed(_cluster_pids(info)):  # brokers first (controlled shutdowns), the controllers last
+        stop_pid(pid)
+    state_file.unlink()
+    print("local cluster stopped")
+    return 0
+
+
+def _cluster_pids(info: dict[str, object] | None) -> list[int]:
+    found = info.get("pids", []) if info is not None else []
+    return [int(pid) for pid in found] if isinstance(found, list) else []
+
+
+def _cluster_status(info: dict[str, object] | None) -> int:
+    if info is None:
+        print("no local cluster running")
+        return 1
+    pids = _cluster_pids(info)
+    alive = [pid for pid in pids if _pid_alive(pid)]
+    print(f"{info['bootstrap']}: {len(alive)} of {len(pids)} nodes running")
+    return 0 if len(alive) == len(pids) else 1
+
+
+def _cluster_dispatch(args: argparse.Namespace) -> int:
+    state_file = args.dir / "cluster.json"
+    info = _running(state_file)
+    if args.command == "cluster-down":
+        return _cluster_down(state_file, info)
+    if args.command == "cluster-status":
+        return _cluster_status(info)
+    if info is not None and any(_pid_alive(pid) for pid in _cluster_pids(info)):
+        print(f"a local cluster is already running at {info['bootstrap']}")
+        return 0
+    return _cluster_up(args)
+
+
+def _with_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill in --dir and --port: a cluster's differ from the single broker's, so both run side by side."""
+    if args.command.startswith("cluster"):
+        args.dir = args.dir or DEFAULT_CLUSTER_DIR
+        args.port = args.port or DEFAULT_CLUSTER_PORT
+    else:
+        args.dir = args.dir or DEFAULT_STATE_DIR
+        args.port = args.port or 9092
+    return args
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     state_file = args.dir / "broker.json"
     if args.command == "fetch":
@@ -478,14 +828,24 @@ def main(argv: list[str] | None = None) -> int:
     # SCRAM sends a proof, never the password; the client warns about any SASL without TLS all the same.
     logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["fetch", "up", "down", "run", "status"])
-    parser.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
-    parser.add_argument("--dir", type=Path, default=DEFAULT_STATE_DIR, help="data, config and log")
+    parser.add_argument("command", choices=["fetch", "up", "down", "run", "status",
+                                            "cluster", "cluster-down", "cluster-status"])
+    parser.add_argument("--port", type=int, default=0,
+                        help=f"client port (default 9092; a cluster's brokers from {DEFAULT_CLUSTER_PORT} on)")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help=f"data, config and logs (default {DEFAULT_STATE_DIR}; a cluster's {DEFAULT_CLUSTER_DIR})")
+    parser.add_argument("--brokers", type=int, default=CLUSTER_BROKERS, help="a cluster's brokers (default 3)")
+    parser.add_argument("--controllers", type=int, default=1,
+                        help="a cluster's KRaft controllers, apart from the brokers (default 1; 3 for a quorum)")
+    parser.add_argument("--replication-factor", type=int, default=None,
+                        help="copies of every partition (default 3, at most the brokers)")
+    parser.add_argument("--min-insync-replicas", type=int, default=None,
+                        help="copies that must hold a write before it is confirmed (default 2)")
     parser.add_argument("--insecure", action="store_true",
                         help="no authentication and no ACLs (only to compare; the hub is never run so)")
-    args = parser.parse_args(argv)
+    args = _with_defaults(parser.parse_args(argv))
     try:
-        return _dispatch(args)
+        return _cluster_dispatch(args) if args.command.startswith("cluster") else _dispatch(args)
     except KafkaUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

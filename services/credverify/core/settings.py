@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from credverify.core.errors import ConfigurationError
-from credverify.core.topics import Topics
+from credverify.core.topics import Replication, Topics
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 TOPIC_PREFIX_ENV = "CREDVERIFY_TOPIC_PREFIX"
+# How the topics credverify creates are replicated; unset: the cluster's defaults.
+REPLICATION_FACTOR_ENV = "CREDVERIFY_REPLICATION_FACTOR"
+MIN_INSYNC_REPLICAS_ENV = "CREDVERIFY_MIN_INSYNC_REPLICAS"
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 PASSPHRASE_ENV = "CREDVERIFY_KEY_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "CREDVERIFY_KEY_PASSPHRASE_FILE"
@@ -118,6 +121,16 @@ class KafkaSecurity:
         return env
 
 
+def _optional_count(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError("%s: expected a whole number, found %r" % (name, value)) from None
+
+
 def _optional_path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
@@ -130,13 +143,18 @@ class KafkaSettings:
     bootstrap_servers: str
     topics: Topics
     security: KafkaSecurity = field(default_factory=KafkaSecurity.from_env)
+    replication: Replication = field(default_factory=Replication)
 
     @classmethod
     def from_env(cls, bootstrap: str | None = None) -> KafkaSettings:
+        """Read $KAFKA_BOOTSTRAP_SERVERS, $CREDVERIFY_TOPIC_PREFIX, the security settings, and
+        $CREDVERIFY_REPLICATION_FACTOR and $CREDVERIFY_MIN_INSYNC_REPLICAS (unset: the cluster's defaults).
+        Raises ConfigurationError for a setting that cannot work."""
         return cls(
             bootstrap_servers=bootstrap or os.environ.get(BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP),
             topics=Topics(prefix=os.environ.get(TOPIC_PREFIX_ENV, "")),
             security=KafkaSecurity.from_env(),
+            replication=Replication(_optional_count(REPLICATION_FACTOR_ENV), _optional_count(MIN_INSYNC_REPLICAS_ENV)),
         )
 
     def with_security(self, security: KafkaSecurity) -> KafkaSettings:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import overload
 
+from credverify.core.errors import ConfigurationError
+
 ATTESTATIONS = "credverify.attestations.v1"
 TRUST_LIST = "credverify.trust-list.v1"
 REJECTED = "credverify.rejected.v1"
@@ -17,6 +19,43 @@ SUBMISSIONS_PREFIX = "credverify.submissions.v1."
 HEADER_PAYLOAD_TYPE = "payload-type"
 HEADER_SCHEMA_VERSION = "schema-version"
 SCHEMA_VERSION = b"1"
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How the topics a deployment creates are replicated: ``factor`` copies of each partition, a write
+    confirmed once ``min_insync`` of them hold it. None leaves it to the cluster's own defaults
+    (``default.replication.factor``, ``min.insync.replicas``), which is what a single broker needs.
+    Raises ConfigurationError for settings no cluster could meet."""
+
+    factor: int | None = None
+    min_insync: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.factor is not None and self.factor < 1:
+            raise ConfigurationError("replication factor: expected at least 1, found %d" % self.factor)
+        if self.min_insync is not None and self.min_insync < 1:
+            raise ConfigurationError("min.insync.replicas: expected at least 1, found %d" % self.min_insync)
+        if self.factor is not None and self.min_insync is not None and self.min_insync > self.factor:
+            raise ConfigurationError("min.insync.replicas %d is above the replication factor %d: no write could "
+                                     "ever be confirmed" % (self.min_insync, self.factor))
+
+    def check_brokers(self, brokers: int, bootstrap: str) -> None:
+        """Raise ConfigurationError when the cluster's ``brokers`` cannot hold ``factor`` copies: Kafka
+        would refuse every topic, and waiting for brokers that never come helps nobody."""
+        if self.factor is not None and self.factor > brokers:
+            raise ConfigurationError("replication factor %d needs %d brokers, the cluster at %s has %d: lower "
+                                     "the replication factor or add brokers" % (self.factor, self.factor,
+                                                                                bootstrap, brokers))
+
+    @property
+    def topic_factor(self) -> int:
+        """The replication factor to ask for when creating a topic (-1: the cluster's default)."""
+        return -1 if self.factor is None else self.factor
+
+    def topic_config(self) -> dict[str, str]:
+        """Topic settings that override the cluster's (empty when the cluster decides)."""
+        return {} if self.min_insync is None else {"min.insync.replicas": str(self.min_insync)}
 
 
 class _PrefixedTopic:

@@ -21,7 +21,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
-from credverify.core.errors import HubUnavailable
+from credverify.core.errors import ConfigurationError, HubUnavailable
 from credverify.core.publishing import Delivery, OutgoingRecord
 from credverify.core.settings import KafkaSettings
 from credverify.core.topics import HEADER_PAYLOAD_TYPE, HEADER_SCHEMA_VERSION, SCHEMA_VERSION
@@ -150,26 +150,44 @@ class ConfirmingProducer:
         self._producer.close(timeout=timeout_s)
 
 
+# CreateTopics answers that say the request cannot work as asked (a replication factor above the
+# brokers, a setting out of range): stop with the broker's reason instead of waiting for a leader.
+_UNWORKABLE_TOPIC_ERRORS = {37: "invalid partitions", 38: "invalid replication factor",
+                            39: "invalid replica assignment", 40: "invalid config"}
+
+
+def _create_topics(admin: KafkaAdminClient, kafka: KafkaSettings, specs: dict[str, dict[str, object]]) -> None:
+    """Create ``specs`` (name: partitions and config) with the deployment's replication. Raises
+    ConfigurationError when the cluster cannot hold that replication or refuses a topic's settings; a
+    topic that another client created meanwhile is fine."""
+    replication = kafka.replication
+    if replication.factor is not None:
+        replication.check_brokers(len(admin.describe_cluster()["brokers"]), kafka.bootstrap_servers)
+    logger.info("creating topics %s", ", ".join(sorted(specs)))
+    result = admin.create_topics({
+        name: {"num_partitions": spec["partitions"], "replication_factor": replication.topic_factor,
+               "configs": {**spec["config"], **replication.topic_config()}}  # type: ignore[dict-item]
+        for name, spec in specs.items()
+    }, raise_errors=False)
+    for topic in result.get("topics", ()):
+        reason = _UNWORKABLE_TOPIC_ERRORS.get(topic.get("error_code", 0))
+        if reason is not None:
+            raise ConfigurationError("creating %s: the cluster at %s refused it (%s: %s)" % (
+                topic.get("name"), kafka.bootstrap_servers, reason, topic.get("error_message")))
+
+
 def ensure_topics(kafka: KafkaSettings, only: Sequence[str] | None = None) -> None:
-    """Create the deployment's topics that do not exist yet (with their partitions and
-    compaction settings) and wait until each has a leader. Existing topics are left as they are.
-    Raises HubUnavailable when the broker does not answer."""
+    """Create the deployment's topics that do not exist yet (with their partitions, compaction settings
+    and the deployment's replication, by default the cluster's) and wait until each has a leader.
+    Existing topics are left as they are. Raises HubUnavailable when the broker does not answer,
+    ConfigurationError when the cluster cannot hold the replication asked for."""
     wanted = {name: spec for name, spec in kafka.topics.layout().items() if only is None or name in only}
     admin = new_admin(kafka)
     try:
         existing = set(admin.list_topics())
-        missing = {
-            name: {
-                "num_partitions": spec["partitions"],
-                "replication_factor": -1,  # the cluster's default.replication.factor
-                "configs": spec["config"],
-            }
-            for name, spec in wanted.items()
-            if name not in existing
-        }
+        missing = {name: spec for name, spec in wanted.items() if name not in existing}
         if missing:
-            logger.info("creating topics %s", ", ".join(sorted(missing)))
-            admin.create_topics(missing, raise_errors=False)
+            _create_topics(admin, kafka, missing)
         admin.wait_for_topics(list(wanted), timeout_ms=TOPIC_READY_TIMEOUT_MS)
     except KafkaError as exc:
         raise _unavailable(kafka, "creating topics", exc) from exc
@@ -180,14 +198,13 @@ def ensure_topics(kafka: KafkaSettings, only: Sequence[str] | None = None) -> No
 def ensure_submission_topic(kafka: KafkaSettings, issuer_id: str) -> str:
     """Create ``issuer_id``'s submission topic with its layout (``Topics.submissions_spec``: time-stamped by
     the hub) unless it exists, and wait for its leader; return its name. The operator's work when a
-    council is admitted. Raises HubUnavailable."""
+    council is admitted. Raises HubUnavailable, or ConfigurationError when the cluster cannot hold the
+    replication asked for."""
     name = kafka.topics.submissions(issuer_id)
-    spec = kafka.topics.submissions_spec()
     admin = new_admin(kafka)
     try:
         if name not in set(admin.list_topics()):
-            admin.create_topics({name: {"num_partitions": spec["partitions"], "replication_factor": -1,
-                                        "configs": spec["config"]}}, raise_errors=False)
+            _create_topics(admin, kafka, {name: kafka.topics.submissions_spec()})
         admin.wait_for_topics([name], timeout_ms=TOPIC_READY_TIMEOUT_MS)
     except KafkaError as exc:
         raise _unavailable(kafka, "creating %s" % name, exc) from exc
