@@ -5,6 +5,7 @@
     credverify registry ...   destination regulator: serve, verify, register
     credverify hub ...        federation operator: admission of the councils' submissions
     credverify holder ...     practitioner: present her own credential, disclosing what she chooses
+    credverify web ...        the pages for case officers and registrars; their accounts
     credverify flows ...      statisticians: the Faust worker, its statistics, CSV/JSON export
                               (also as `credverify flowstats ...`, its earlier name)
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from credverify.holder import cli as holder_cli
     from credverify.issuer import cli as issuer_cli
     from credverify.registry import cli as registry_cli
+    from credverify.web import cli as web_cli
 
     parser = argparse.ArgumentParser(prog="credverify", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version="credverify " + __version__)
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     flowstats_cli.add_commands(services.add_parser("flows", help="anonymised flow statistics"))
     flowstats_cli.add_commands(services.add_parser("flowstats", help="the same as flows (earlier name)"))
     holder_cli.add_commands(services.add_parser("holder", help="a practitioner's own credential: present it"))
+    web_cli.add_commands(services.add_parser("web", help="pages for case officers and registrars"))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),

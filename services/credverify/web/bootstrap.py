@@ -1,0 +1,171 @@
+"""The composition root of the pages: settings from the environment (and the command line), the
+store, the gRPC clients, the application, and uvicorn serving it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from credverify.core.adapters.grpc_security import ClientTls
+from credverify.core.adapters.observability import split_host_port
+from credverify.core.errors import ConfigurationError
+from credverify.web.adapters.grpc_clients import IssuerClient, RegistryClient
+from credverify.web.adapters.sqlite_store import SqliteWebStore
+from credverify.web.app import MeasuredApp, WebDeps
+from credverify.web.assembly import create_app
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "CREDVERIFY_WEB_"
+
+
+def _targets(text: str, what: str) -> dict[str, str]:
+    """Parse ``KEY=host:port,KEY=host:port``. Raises ConfigurationError."""
+    targets: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, target = part.partition("=")
+        if not sep or not key.strip() or ":" not in target:
+            raise ConfigurationError("%s: expected KEY=host:port[,KEY=host:port], found %r" % (what, part))
+        targets[key.strip().upper()] = target.strip()
+    return targets
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host or "0.0.0.0").is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    listen: str
+    db_path: Path
+    registries: dict[str, str]  # destination country -> registry host:port
+    issuers: dict[str, str]  # issuer id -> issuer service host:port
+    grpc_tls: ClientTls | None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    behind_https_proxy: bool = False
+
+    def __post_init__(self) -> None:
+        host, _ = split_host_port(self.listen)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigurationError("--tls-cert and --tls-key go together")
+        if self.tls_cert is None and not self.behind_https_proxy and not _loopback(host):
+            raise ConfigurationError("plain HTTP is served only on a loopback address: pass --tls-cert/--tls-key, "
+                                     "or --behind-https-proxy when a proxy terminates TLS")
+        if not self.registries and not self.issuers:
+            raise ConfigurationError("no service to talk to: pass --registry COUNTRY=host:port and/or "
+                                     "--issuer ISSUER=host:port ($%sREGISTRIES, $%sISSUERS)" % (ENV_PREFIX, ENV_PREFIX))
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.tls_cert is not None or self.behind_https_proxy
+
+    @classmethod
+    def from_env(cls, args: argparse.Namespace | None = None) -> WebSettings:
+        """Each setting from the command line, else $CREDVERIFY_WEB_<NAME>. Raises ConfigurationError."""
+        env = os.environ
+
+        def pick(name: str, default: str = "") -> str:
+            value = getattr(args, name, None) if args is not None else None
+            return str(value) if value not in (None, "", False) else env.get(ENV_PREFIX + name.upper(), default)
+
+        def path(name: str) -> Path | None:
+            value = pick(name)
+            return Path(value) if value else None
+
+        tls = ClientTls.chosen(ca=path("grpc_ca_cert"), cert=path("grpc_client_cert"), key=path("grpc_client_key"),
+                               plaintext_for_local_use=pick("grpc_plaintext_for_local_use") in ("1", "True"))
+        return cls(listen=pick("listen", "127.0.0.1:8080"), db_path=Path(pick("db", "web.db")),
+                   registries=_targets(pick("registries"), "registries"), issuers=_targets(pick("issuers"), "issuers"),
+                   grpc_tls=tls, tls_cert=path("tls_cert"), tls_key=path("tls_key"),
+                   behind_https_proxy=pick("behind_https_proxy") in ("1", "True"))
+
+
+def open_deps(settings: WebSettings) -> WebDeps:
+    return WebDeps(store=SqliteWebStore(settings.db_path),
+                   registries={c: RegistryClient(t, settings.grpc_tls) for c, t in settings.registries.items()},
+                   issuers={i: IssuerClient(t, settings.grpc_tls) for i, t in settings.issuers.items()},
+                   secure_cookies=settings.secure_cookies)
+
+
+def close_deps(deps: WebDeps) -> None:
+    for client in [*deps.registries.values(), *deps.issuers.values()]:
+        client.close()
+    deps.store.close()
+
+
+class WebServer:
+    """The pages served by uvicorn in a thread of this process: ``start()`` returns once it listens
+    (``url`` then says where), ``stop()`` ends it. For the command line, the demo and the tests."""
+
+    def __init__(self, settings: WebSettings) -> None:
+        self.settings = settings
+        self.deps = open_deps(settings)
+        host, port = split_host_port(settings.listen)
+        config = uvicorn.Config(MeasuredApp(create_app(self.deps), self.deps.metrics), host=host, port=port,
+                                log_config=None, access_log=False, lifespan="off", server_header=False,
+                                ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                                ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+                                proxy_headers=settings.behind_https_proxy, timeout_graceful_shutdown=5)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="web", daemon=True)
+        self.port = 0
+
+    def _serve(self) -> None:
+        asyncio.run(self._server.serve())
+
+    @property
+    def url(self) -> str:
+        host, _ = split_host_port(self.settings.listen)
+        scheme = "https" if self.settings.tls_cert else "http"
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return "%s://%s:%d" % (scheme, "[%s]" % shown if ":" in shown else shown, self.port)
+
+    def start(self, timeout: float = 30.0) -> WebServer:
+        """Start serving in a thread. Raises ConfigurationError when it did not listen within ``timeout`` s."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self._server.started:
+            self.stop()
+            raise ConfigurationError("the pages did not start listening on %s" % self.settings.listen)
+        self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
+        logger.info("pages served at %s", self.url)
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this (main) thread until SIGTERM or SIGINT; uvicorn lets running requests finish."""
+        try:
+            self._server.run()
+        finally:
+            close_deps(self.deps)
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=15)
+        close_deps(self.deps)
+
+
+def start_web(*, registries: dict[str, str] | None = None, issuers: dict[str, str] | None = None,
+              db_path: Path, listen: str = "127.0.0.1:0", grpc_tls: ClientTls | None = None) -> WebServer:
+    """Start the pages in this process, talking to the given services (plaintext gRPC when ``grpc_tls``
+    is None: local use only); return the running server (``.url``, ``.stop()``)."""
+    return WebServer(WebSettings(listen=listen, db_path=db_path, registries=registries or {},
+                                 issuers=issuers or {}, grpc_tls=grpc_tls)).start()

@@ -1,0 +1,87 @@
+"""`credverify web`: serve the pages; create the accounts of case officers and registrars."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from credverify.core.cli_support import EXIT_OK
+from credverify.core.errors import ConfigurationError
+from credverify.web import bootstrap
+from credverify.web.adapters.sqlite_store import SqliteWebStore
+from credverify.web.security import create_account
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve the pages for case officers and registrars")
+    serve.add_argument("--listen", help="host:port (default $CREDVERIFY_WEB_LISTEN or 127.0.0.1:8080)")
+    serve.add_argument("--db", help="the pages' SQLite file: accounts, sessions, audit log "
+                                    "(default $CREDVERIFY_WEB_DB or ./web.db)")
+    serve.add_argument("--registry", action="append", default=[], metavar="COUNTRY=HOST:PORT",
+                       help="the registry of a destination country, for its case officers; repeatable "
+                            "($CREDVERIFY_WEB_REGISTRIES, comma-separated)")
+    serve.add_argument("--issuer", action="append", default=[], metavar="ISSUER=HOST:PORT",
+                       help="the issuer service of a council, for its registrars; repeatable "
+                            "($CREDVERIFY_WEB_ISSUERS, comma-separated)")
+    serve.add_argument("--grpc-ca-cert", help="CA of the services' certificates ($CREDVERIFY_WEB_GRPC_CA_CERT)")
+    serve.add_argument("--grpc-client-cert", help="the pages' client certificate for mutual TLS "
+                                                  "($CREDVERIFY_WEB_GRPC_CLIENT_CERT)")
+    serve.add_argument("--grpc-client-key", help="its key ($CREDVERIFY_WEB_GRPC_CLIENT_KEY)")
+    serve.add_argument("--grpc-plaintext-for-local-use", action="store_true",
+                       help="plaintext gRPC to services on this machine "
+                            "($CREDVERIFY_WEB_GRPC_PLAINTEXT_FOR_LOCAL_USE=1)")
+    serve.add_argument("--tls-cert", help="serve HTTPS with this certificate ($CREDVERIFY_WEB_TLS_CERT)")
+    serve.add_argument("--tls-key", help="and this key ($CREDVERIFY_WEB_TLS_KEY)")
+    serve.add_argument("--behind-https-proxy", action="store_true",
+                       help="a proxy terminates TLS: cookies are Secure, X-Forwarded-* is trusted "
+                            "($CREDVERIFY_WEB_BEHIND_HTTPS_PROXY=1)")
+    serve.set_defaults(handler=_serve)
+
+    account = commands.add_parser("add-account", help="create the account of a case officer or a registrar")
+    account.add_argument("--db", default=os.environ.get("CREDVERIFY_WEB_DB", "web.db"), type=Path)
+    account.add_argument("--username", required=True)
+    role = account.add_mutually_exclusive_group(required=True)
+    role.add_argument("--country", help="a case officer of this destination country (ISO 3166-1 alpha-2)")
+    role.add_argument("--issuer-id", help="a registrar of this council (issuer id)")
+    account.add_argument("--display-name", default="")
+    account.add_argument("--password-file", type=Path, help="read the password from this file "
+                                                             "(default: ask for it twice)")
+    account.set_defaults(handler=_add_account)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    args.registries = ",".join(args.registry)
+    args.issuers = ",".join(args.issuer)
+    settings = bootstrap.WebSettings.from_env(args)
+    server = bootstrap.WebServer(settings)
+    print("pages served at %s://%s" % ("https" if settings.tls_cert else "http", settings.listen), flush=True)
+    server.serve_forever()
+    return EXIT_OK
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_file is not None:
+        try:
+            return str(args.password_file.read_text(encoding="utf-8").rstrip("\r\n"))
+        except OSError as exc:
+            raise ConfigurationError("cannot read %s: %s" % (args.password_file, exc.strerror)) from exc
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ConfigurationError("the two passwords differ")
+    return first
+
+
+def _add_account(args: argparse.Namespace) -> int:
+    store = SqliteWebStore(args.db)
+    try:
+        role, scope = ("case-officer", args.country) if args.country else ("registrar", args.issuer_id)
+        account = create_account(store, username=args.username, role=role, scope=scope, password=_password(args),
+                                 display_name=args.display_name)
+    finally:
+        store.close()
+    print("account %s created: %s of %s" % (account.username, account.role.value, account.scope), file=sys.stdout)
+    return EXIT_OK
