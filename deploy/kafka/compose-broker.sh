@@ -6,21 +6,36 @@
 # federation operator as the one super user. Its password comes from a file (compose's `hub-secrets`
 # volume, made by the `secrets` service); the storage is formatted with the operator's SCRAM
 # credential on first start only.
+#
+# One node (BROKERS=1, the default) or one of three (BROKERS=3, compose's `cluster` profile): nodes
+# kafka, kafka-2 and kafka-3 (NODE_ID 1, 2, 3), each broker and controller, with replication factor 3,
+# min.insync.replicas 2 and unclean leader election off, as deploy/kafka/localkafka.py's cluster has.
 set -eu
 
 OPERATOR=credverify-operator
 PASSWORD=$(cat /run/hub-secrets/operator.password)
 CONFIG=/var/lib/kafka/server.properties
 DATA=/var/lib/kafka/data
+NODE_ID=${NODE_ID:-1}
+BROKERS=${BROKERS:-1}
 umask 077
+
+case "$BROKERS" in
+  1) VOTERS="1@kafka:9093"; HOST=kafka; REPLICATION=1; MIN_ISR=1 ;;
+  3) VOTERS="1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"; REPLICATION=3; MIN_ISR=2
+     HOST=$([ "$NODE_ID" = 1 ] && echo kafka || echo "kafka-$NODE_ID") ;;
+  *) echo "BROKERS=$BROKERS: expected 1 or 3" >&2; exit 2 ;;
+esac
+# Each node's port for clients on the host: 19092, 19093, 19094.
+EXTERNAL_PORT=$((19091 + NODE_ID))
 
 cat > "$CONFIG" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@kafka:9093
+node.id=$NODE_ID
+controller.quorum.voters=$VOTERS
 controller.listener.names=CONTROLLER
-listeners=SASL_PLAINTEXT://:9092,CONTROLLER://:9093,EXTERNAL://:19092
-advertised.listeners=SASL_PLAINTEXT://kafka:9092,EXTERNAL://localhost:19092
+listeners=SASL_PLAINTEXT://:9092,CONTROLLER://:9093,EXTERNAL://:$EXTERNAL_PORT
+advertised.listeners=SASL_PLAINTEXT://$HOST:9092,EXTERNAL://localhost:$EXTERNAL_PORT
 listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT,EXTERNAL:SASL_PLAINTEXT
 inter.broker.listener.name=SASL_PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512
@@ -35,11 +50,14 @@ allow.everyone.if.no.acl.found=false
 super.users=User:$OPERATOR
 log.dirs=$DATA
 num.partitions=3
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+default.replication.factor=$REPLICATION
+min.insync.replicas=$MIN_ISR
+unclean.leader.election.enable=false
+offsets.topic.replication.factor=$REPLICATION
+transaction.state.log.replication.factor=$REPLICATION
+transaction.state.log.min.isr=$MIN_ISR
+share.coordinator.state.topic.replication.factor=$REPLICATION
+share.coordinator.state.topic.min.isr=$MIN_ISR
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 EOF
