@@ -1,5 +1,6 @@
 """Sign in Nairobi, admit on the hub, verify in London, count the move for Geneva: every service on
-real Kafka and real gRPC sockets, each its own process started from the `credverify` command."""
+real Kafka and real gRPC sockets, each its own process started from the `credverify` command. The
+hub carries digests of the nurses' details; each nurse carries her credential and presents it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from credverify.core.attestation import verify_attestation
-from credverify.core.envelope import ATTESTATION_TYPE, keyid_of
+from credverify.core.envelope import keyid_of
 from credverify.core.errors import reason_code
 from credverify.core.keys import load_public_key
 from credverify.core.settings import KafkaSettings
@@ -22,6 +23,7 @@ from credverify.core.trust import RootKeys, TrustList, verify_issuer_record
 from credverify.localrun import Service, cli_env, free_port, run_cli, serving, wait_for
 from credverify.v1 import envelope_pb2, moves_pb2, registry_pb2, registry_pb2_grpc
 from tests.integration.test_admission import create_submission_topic
+from tests.privacy_scan import personal_data_in
 
 pytestmark = pytest.mark.kafka
 
@@ -61,10 +63,23 @@ def council(tmp_path: Path, kafka_bootstrap: str, topics: Topics) -> dict[str, o
             % (practitioner, family, given, dob))
         out = run_cli(["issuer", "issue", "--key", "ke.key", "--issuer-id", "KE-NCK", "--jurisdiction", "KE",
                        "--number", number, "--subject-file", "subject.txt", "--isco", "2221",
-                       "--valid-until", "2030-12-31"], env=env, cwd=tmp_path)
-        assert out.stdout.startswith("delivered KE-NCK/%s" % number), out.stdout
+                       "--valid-until", "2030-12-31", "--credential-out", "nurse-%s.sd-jwt" % number],
+                      env=env, cwd=tmp_path)
+        assert "delivered KE-NCK/%s" % number in out.stdout, out.stdout
+        assert (tmp_path / ("nurse-%s.sd-jwt" % number)).stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / ("nurse-%s.sd-jwt.qr.png" % number)).is_file()
     (tmp_path / "pseudonym.key").write_bytes(base64.b64encode(b"p" * 48))
     return {"env": env, "dir": tmp_path}
+
+
+def presentation(cwd: Path, env: dict[str, str], number: str, disclose: str) -> str:
+    """What the nurse hands London: her credential with only the claims in ``disclose``."""
+    return run_cli(["holder", "present", "--credential", "nurse-%s.sd-jwt" % number, "--disclose", disclose],
+                   env=env, cwd=cwd).stdout.strip()
+
+
+PERSONAL = [value for _, practitioner, family, given, dob in NURSES
+            for value in (practitioner, family, given, given.split()[0], dob, dob.replace("-", ""))]
 
 
 def test_attestation_is_verified_across_countries_and_counted_anonymously(
@@ -90,17 +105,33 @@ def test_attestation_is_verified_across_countries_and_counted_anonymously(
         channel = grpc.insecure_channel(target)
         stub = registry_pb2_grpc.RegistryServiceStub(channel)
 
-        # London asks: is KE-NCK/12345 genuine, current, and this applicant's?
+        # London asks: is KE-NCK/12345 genuine, current, and this applicant's? She presents her
+        # credential, disclosing what the case officer compares with her passport.
         claimed = registry_pb2.ClaimedSubject(family_name="WANJIRU", given_names="Grace Akinyi",
                                               date_of_birth=to_date(dt.date(1992, 3, 14)))
+        shown = presentation(cwd, env, "12345", "family_name,given_names,birth_date")
+
         def admitted() -> registry_pb2.VerifyResponse | None:
-            reply = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/12345", claimed=claimed), timeout=5)
+            reply = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/12345", claimed=claimed,
+                                                           presentation=shown), timeout=5)
             return None if [reason_code(r) for r in reply.reasons] == ["NOT_FOUND"] else reply
 
         answer = wait_for("KE-NCK/12345 admitted and ingested", admitted, services=(registry, admission))
         assert answer.verified, answer.detail
         assert [reason_code(r) for r in answer.reasons] == ["VERIFIED"]
-        assert answer.attestation.subject.family_name == "Wanjiru"
+        assert not answer.attestation.HasField("subject"), "the registry holds no details of hers"
+        assert answer.disclosed["family_name"] == "Wanjiru"
+
+        # Without her presentation London learns the credential's status, not who holds it.
+        bare = stub.Verify(registry_pb2.VerifyRequest(credential_id="KE-NCK/12345", claimed=claimed), timeout=5)
+        assert not bare.verified and "SUBJECT_NOT_CHECKED" in [reason_code(r) for r in bare.reasons]
+        assert not bare.disclosed
+
+        # Neither the council's submission topic nor the hub carries any of the nurses' details.
+        for topic in (topics.submissions("KE-NCK"), topics.attestations):
+            records = read_topic(kafka_bootstrap, topic)
+            assert len(records) >= len(NURSES)
+            assert [personal_data_in(k + v, PERSONAL) for k, v in records] == [[]] * len(records)
 
         # The evidence re-verifies offline with nothing but the root key and the trust list topic.
         root_key = load_public_key((cwd / "root.pub.pem").read_bytes())
@@ -118,7 +149,7 @@ def test_attestation_is_verified_across_countries_and_counted_anonymously(
         forged_bytes = forged.SerializeToString()
         producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
         producer.send(topics.submissions("KE-NCK"), key=b"KE-NCK/99999", value=forged_bytes,
-                      headers=[("payload-type", ATTESTATION_TYPE.encode())]).get(timeout=30)
+                      headers=[("payload-type", forged.payloadType.encode())]).get(timeout=30)
         producer.close()
 
         def dead_letters() -> list[registry_pb2.RejectedRecord] | None:
@@ -146,11 +177,13 @@ def test_attestation_is_verified_across_countries_and_counted_anonymously(
         today = dt.datetime.now(dt.UTC).date()
         for number, *_ in NURSES:
             reply = stub.RecordRegistration(registry_pb2.RecordRegistrationRequest(
-                credential_id="KE-NCK/" + number, registered_on=to_date(today)), timeout=10)
+                credential_id="KE-NCK/" + number, registered_on=to_date(today),
+                presentation=presentation(cwd, env, number, "practitioner_number,country_of_training")), timeout=10)
             assert not reply.already_recorded
             moves.append(reply.move)
         repeat = stub.RecordRegistration(registry_pb2.RecordRegistrationRequest(
-            credential_id="KE-NCK/12345", registered_on=to_date(today)), timeout=10)
+            credential_id="KE-NCK/12345", registered_on=to_date(today),
+            presentation=presentation(cwd, env, "12345", "practitioner_number,country_of_training")), timeout=10)
         assert repeat.already_recorded and repeat.move == moves[0]
         published = [moves_pb2.VerifiedMove.FromString(v) for _, v in read_topic(kafka_bootstrap,
                                                                                   topics.verified_moves)]

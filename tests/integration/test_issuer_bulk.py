@@ -90,9 +90,10 @@ def test_a_status_change_is_a_new_signed_version_on_the_hub(tmp_path: Path, kafk
     versions = []
     for key, value in read_all(kafka_bootstrap, topics.submissions("KE-NCK")):
         if key == b"KE-NCK/40001":
-            att = attestation_pb2.Attestation.FromString(envelope_pb2.Envelope.FromString(value).payload)
-            versions.append((att.version, att.status, att.status_reason))
+            att = attestation_pb2.AttestationV2.FromString(envelope_pb2.Envelope.FromString(value).payload)
+            versions.append((att.version, att.status, att.status_reason, tuple(att.subject_digests)))
     assert len(versions) == 2
-    (v1, status1, _), (v2, status2, reason2) = versions
+    (v1, status1, _, digests1), (v2, status2, reason2, digests2) = versions
     assert v2 > v1 and status1 == common_pb2.CREDENTIAL_STATUS_ACTIVE
+    assert digests2 == digests1, "a status change keeps the digests her credential opens"
     assert (status2, reason2) == (common_pb2.CREDENTIAL_STATUS_SUSPENDED, "INTERIM_ORDER")

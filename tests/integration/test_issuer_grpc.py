@@ -9,6 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
+from credverify.core.sdjwt import holder_claims, hub_digests
 from credverify.core.topics import Topics
 from credverify.issuer.domain import build_attestation
 from credverify.localrun import Service, cli_env, free_port, health_status, run_cli, wait_for
@@ -63,8 +64,16 @@ def test_a_council_issues_and_changes_status_over_grpc(service, tmp_path: Path) 
         credential_id="KE-NCK/50001", action=issuer_pb2.STATUS_ACTION_SUSPEND, reason="INTERIM_ORDER"), timeout=30)
     assert suspended.version > issued.version
     assert suspended.attestation.status == common_pb2.CREDENTIAL_STATUS_SUSPENDED
-    assert stub.GetCredential(issuer_pb2.GetCredentialRequest(credential_id="KE-NCK/50001"),
-                              timeout=10).version == suspended.version
+    fetched = stub.GetCredential(issuer_pb2.GetCredentialRequest(credential_id="KE-NCK/50001"), timeout=10)
+    assert fetched.version == suspended.version
+
+    # Her credential comes with each answer, and opens every version: a suspension keeps the digests.
+    on_hub = attestation_pb2.AttestationV2.FromString(suspended.envelope.payload).subject_digests
+    for answer in (issued, again, suspended, fetched):
+        assert hub_digests(answer.credential) == tuple(on_hub)
+    assert holder_claims(issued.credential)["family_name"] == "Wanjiru"
+    assert issued.attestation.subject.family_name == "Wanjiru", "the council's own record is complete"
+    assert b"Wanjiru" not in issued.envelope.SerializeToString(), "what went to the hub is not"
 
     for call, request, code in [
         (stub.ChangeStatus, issuer_pb2.ChangeStatusRequest(credential_id="KE-NCK/50001",

@@ -345,6 +345,17 @@ def test_a_bulk_issue_publishes_every_valid_row(issuer: Issuer) -> None:
     assert claims_of(issuer, "KE-NCK/30002")["practitioner_number"] == "NCK-30002"
 
 
+def test_bulk_hands_over_the_credentials_of_the_rows_the_hub_holds(issuer: Issuer) -> None:
+    issuer.publisher.stay_unconfirmed(keyed("KE-NCK/30002"))
+    handed: dict[str, str] = {}
+    report = handlers.issue_register(
+        register(row(30001), row(30002), row(30003)), issuer_id="KE-NCK", jurisdiction="KE", signer=KE_KEY,
+        publisher=issuer.publisher, topics=TOPICS, ledger=issuer.ledger, now=T0,
+        deliver_credentials=lambda issued: handed.update({cid: c.text for cid, c in issued.items()}))
+    assert sorted(handed) == ["KE-NCK/30001", "KE-NCK/30003"] and report.credentials == 2
+    assert holder_claims(handed["KE-NCK/30003"])["practitioner_number"] == "NCK-30003"
+
+
 def test_rows_the_broker_did_not_confirm_are_reported_by_row_number(issuer: Issuer) -> None:
     issuer.publisher.stay_unconfirmed(keyed("KE-NCK/30003"))
     report = bulk(issuer, register(row(30001), row(30002), row(30003), row(30004)))

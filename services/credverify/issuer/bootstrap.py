@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from prometheus_client import CollectorRegistry, Counter
 
 from credverify.core.adapters.grpc_security import (
@@ -29,6 +30,7 @@ from credverify.core.cli_support import EXIT_OK
 from credverify.core.envelope import Signer
 from credverify.core.errors import ConfigurationError, HubUnavailable
 from credverify.core.keys import load_signer
+from credverify.core.sdjwt import IssuedCredential
 from credverify.core.settings import KafkaSettings, read_passphrase
 from credverify.core.trust import RootKeys, TrustList
 from credverify.issuer import handlers
@@ -206,8 +208,15 @@ class Issuer:
         self.on_written(events)
         return events
 
+    def credential(self, credential_id: str, *, holder_key: Ed25519PublicKey | None = None) -> IssuedCredential:
+        """The practitioner's credential, signed now by the current key. Raises NotFound."""
+        return handlers.credential(credential_id, ledger=self.ledger, signer=self.signer(), now=self.clock(),
+                                   holder_key=holder_key)
+
     def issue_register(self, open_register: Callable[[], TextIO], *, strict: bool,
-                       progress: Callable[[int], object]) -> handlers.BulkReport:
+                       progress: Callable[[int], object],
+                       deliver_credentials: Callable[[dict[str, IssuedCredential]], object] | None = None
+                       ) -> handlers.BulkReport:
         # Validate first without touching the network: a broken file must not need a broker.
         rows, invalid = handlers.validate_register(open_register, issuer_id=self.settings.issuer_id,
                                                    jurisdiction=self.settings.jurisdiction)
@@ -216,7 +225,8 @@ class Issuer:
         return handlers.issue_register(
             open_register, issuer_id=self.settings.issuer_id, jurisdiction=self.settings.jurisdiction,
             signer=self.signer(), publisher=self.producer, topics=self.settings.kafka.topics, ledger=self.ledger,
-            now=self.clock(), validation=(rows, invalid), strict=strict, progress=progress)
+            now=self.clock(), validation=(rows, invalid), strict=strict, progress=progress,
+            deliver_credentials=deliver_credentials)
 
     def resend_unconfirmed(self) -> list[handlers.AttestationIssued]:
         return handlers.resend_unconfirmed(publisher=self.producer, topics=self.settings.kafka.topics,

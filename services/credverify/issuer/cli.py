@@ -4,6 +4,7 @@
     issue, bulk, resend                          attestations (one, a register export, retries)
     suspend, reinstate, revoke, lapse,           status changes: each a new signed version
     add-condition, lift-condition
+    credential                                   a practitioner's credential (SD-JWT VC), again
     show                                         what the ledger holds for a credential
     serve                                        the gRPC IssuerService
 """
@@ -32,9 +33,11 @@ from credverify.core.keys import (
     public_pem,
 )
 from credverify.core.parsing import parse_date, parse_kind, parse_status
+from credverify.core.sdjwt import IssuedCredential
 from credverify.core.settings import read_passphrase
 from credverify.core.timefmt import parse_instant
 from credverify.issuer import bootstrap
+from credverify.issuer.adapters.credential_files import QR_SUFFIX, CredentialDirectory, qr_png, write_private
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.bootstrap import (
     DEFAULT_LEDGER,
@@ -105,6 +108,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     one.add_argument("--programme", default="", help="DIPLOMA: the programme, e.g. 'BSc Nursing'")
     one.add_argument("--award-date", help="DIPLOMA: YYYY-MM-DD")
     one.add_argument("--version", type=int, help="explicit version (default: issuing time in microseconds)")
+    one.add_argument("--credential-out", type=Path, metavar="FILE",
+                     help="write the practitioner's credential (SD-JWT VC) here (0600), and a QR code "
+                          "beside it (FILE.qr.png) where it fits one: hers to keep and present")
     one.set_defaults(handler=_issue_one)
 
     bulk = commands.add_parser("bulk", help="issue every row of a register export (CSV, see README)")
@@ -112,7 +118,23 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     bulk.add_argument("--register", type=Path, required=True, help="the CSV file")
     bulk.add_argument("--strict", action="store_true", help="publish nothing when any row is invalid")
     bulk.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bulk.add_argument("--credentials-out", type=Path, metavar="DIR",
+                      help="write each practitioner's credential into DIR (0700): <id>.sd-jwt (0600) and, "
+                           "where it fits one, a QR code <id>.qr.png; '/' in an id is written %%2F")
+    bulk.add_argument("--no-qr", action="store_true", help="with --credentials-out: no QR code images")
     bulk.set_defaults(handler=_bulk)
+
+    cred = commands.add_parser("credential", help="write a practitioner's credential (SD-JWT VC) again, signed "
+                                                  "now, with the digests of the version on the hub")
+    _add_issuer(cred, identity=False)
+    cred.add_argument("--credential-id", required=True, help="ISSUER/NUMBER")
+    cred.add_argument("--out", type=Path, required=True, metavar="FILE|-",
+                      help="the credential file to write (0600), or - for standard output")
+    cred.add_argument("--qr", type=Path, metavar="PNG", help="also write it as a QR code image (0600)")
+    cred.add_argument("--holder-public-key", type=Path, metavar="PEM",
+                      help="bind it to the practitioner's wallet key (credverify holder keygen): a "
+                           "presentation then needs her key-binding signature")
+    cred.set_defaults(handler=_credential)
 
     resend = commands.add_parser("resend", help="publish again what the broker never confirmed")
     _add_issuer(resend, identity=False)
@@ -347,9 +369,47 @@ def _issue_one(args: argparse.Namespace) -> int:
         raise without_personal_value(exc) from exc
     issuer = _open(args)
     try:
-        return _report(issuer.issue([cmd]))
+        events = issuer.issue([cmd])
+        if args.credential_out is not None and events[0].confirmed:
+            out = args.credential_out
+            qr = None if str(out) == "-" else out.with_name(out.name + QR_SUFFIX)
+            _write_credential(issuer.credential(cmd.credential_id), out, qr=qr)
+        return _report(events)
     finally:
         issuer.close()
+
+
+def _write_credential(credential: IssuedCredential, out: Path, *, qr: Path | None) -> None:
+    if str(out) == "-":
+        print(credential.text, flush=True)
+    else:
+        write_private(out, credential.text.encode("ascii") + b"\n")
+        print("credential written to %s (%d characters; hand it to the practitioner only)" % (
+            out, len(credential.text)))
+    if qr is not None:
+        png = qr_png(credential.text)
+        if png is None:
+            print("no QR code: %d characters do not fit one" % len(credential.text))
+        else:
+            write_private(qr, png)
+            print("QR code written to %s" % qr)
+
+
+def _credential(args: argparse.Namespace) -> int:
+    holder_key = load_public_key(_read_small(args.holder_public_key)) if args.holder_public_key else None
+    issuer = _open(args, issuer_id=args.credential_id.partition("/")[0])
+    try:
+        _write_credential(issuer.credential(args.credential_id, holder_key=holder_key), args.out, qr=args.qr)
+    finally:
+        issuer.close()
+    return EXIT_OK
+
+
+def _read_small(path: Path) -> bytes:
+    try:
+        return path.read_bytes()[:MAX_SUBJECT_FILE_BYTES]
+    except OSError as exc:
+        raise InvalidInput("%s: %s" % (path, exc.strerror)) from exc
 
 
 def _bulk(args: argparse.Namespace) -> int:
@@ -362,14 +422,20 @@ def _bulk(args: argparse.Namespace) -> int:
     def open_register():  # type: ignore[no-untyped-def]
         return path.open(newline="", encoding="utf-8-sig")
 
+    out = CredentialDirectory(args.credentials_out, qr=not args.no_qr) if args.credentials_out else None
     issuer = _open(args)
     bar = tqdm(total=None, unit="row", desc="publishing", disable=True if args.no_progress else None,
                file=sys.stderr)
     try:
-        report = issuer.issue_register(open_register, strict=args.strict, progress=bar.update)
+        report = issuer.issue_register(open_register, strict=args.strict, progress=bar.update,
+                                       deliver_credentials=out.write_many if out else None)
     finally:
         bar.close()
         issuer.close()
+        if out is not None:
+            out.close()
+    if out is not None:
+        print("%d credentials written to %s" % (report.credentials, out.path))
     return _bulk_outcome(report, strict=args.strict)
 
 

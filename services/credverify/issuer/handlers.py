@@ -243,6 +243,7 @@ class BulkReport:
     published: int = 0
     unchanged: int = 0
     not_confirmed: list[tuple[int, str, str]] = field(default_factory=list)  # (row, credential id, error)
+    credentials: int = 0  # practitioners' credentials handed to ``deliver_credentials``
 
     @property
     def complete(self) -> bool:
@@ -276,6 +277,7 @@ def issue_register(
     validation: tuple[int, list[RowError]] | None = None,
     strict: bool = False,
     progress: Callable[[int], object] = lambda rows: None,
+    deliver_credentials: Callable[[dict[str, IssuedCredential]], object] | None = None,
 ) -> BulkReport:
     """Issue every valid row of a register export; return the report.
 
@@ -284,7 +286,9 @@ def issue_register(
     rows are issued in batches through ``issue``: content the ledger holds as confirmed is not sent
     again, so a second run of the same file publishes nothing. ``progress`` is called with the number
     of rows each batch completed. ``validation`` is validate_register's result when the caller has it
-    already. Memory stays flat: the file is read twice, never held.
+    already. ``deliver_credentials`` gets, batch by batch, the practitioners' credentials of the rows
+    the hub holds (published now or confirmed before), signed now. Memory stays flat: the file is read
+    twice, never held.
     """
     report = BulkReport()
     report.rows, report.invalid = validation or validate_register(open_register, issuer_id=issuer_id,
@@ -297,8 +301,19 @@ def issue_register(
         events = issue([r.command for r in batch], signer=signer, publisher=publisher, topics=topics,
                        ledger=ledger, now=now)
         _tally(report, batch, events)
+        if deliver_credentials is not None:
+            report.credentials += _deliver(events, deliver_credentials, ledger=ledger, signer=signer, now=now)
         progress(len(batch))
     return report
+
+
+def _deliver(events: list[AttestationIssued], deliver_credentials: Callable[[dict[str, IssuedCredential]], object],
+             *, ledger: IssuedLedger, signer: Signer, now: dt.datetime) -> int:
+    """Hand over the credentials of the events the hub holds; return how many."""
+    held = [event.credential_id for event in events if event.confirmed]
+    issued = credentials(held, ledger=ledger, signer=signer, now=now)
+    deliver_credentials(issued)
+    return len(issued)
 
 
 def _valid_rows(open_register: Callable[[], TextIO], *, issuer_id: str, jurisdiction: str, bad_rows: set[int],

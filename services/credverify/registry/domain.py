@@ -210,12 +210,17 @@ def _check_presentation_key(presented: sdjwt.VerifiedPresentation, trust: TrustL
     held = trust.key(presented.keyid)
     assert held is not None  # the gate verified with it
     signed_at = dt.datetime.fromtimestamp(presented.issued_at, dt.UTC)
-    if held.compromised_at is not None and signed_at >= held.compromised_at:
+    # ``iat`` counts whole seconds: each bound is compared at that precision, so a credential signed in
+    # the second a key became valid is taken, and one signed in the second it was compromised or
+    # expired is refused (docs/sd-jwt.md).
+    not_before, not_after, compromised_at = (
+        None if moment is None else moment.replace(microsecond=0)
+        for moment in (held.not_before, held.not_after, held.compromised_at))
+    if compromised_at is not None and signed_at >= compromised_at:
         raise sdjwt.PresentationUntrusted("KEY_REVOKED", "key %s was reported compromised at %s; credential "
-                                          "signed at %s" % (presented.keyid[:16], held.compromised_at.isoformat(),
+                                          "signed at %s" % (presented.keyid[:16], compromised_at.isoformat(),
                                                             signed_at.isoformat()))
-    if (held.not_before is not None and signed_at < held.not_before) or (
-            held.not_after is not None and signed_at >= held.not_after):
+    if (not_before is not None and signed_at < not_before) or (not_after is not None and signed_at >= not_after):
         raise sdjwt.PresentationUntrusted("KEY_NOT_VALID", "key %s was not valid when the credential was signed "
                                           "at %s" % (presented.keyid[:16], signed_at.isoformat()))
 

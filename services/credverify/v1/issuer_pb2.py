@@ -28,37 +28,37 @@ from credverify.v1 import trust_pb2 as credverify_dot_v1_dot_trust__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63redverify/v1/issuer.proto\x12\rcredverify.v1\x1a\x1f\x63redverify/v1/attestation.proto\x1a\x1c\x63redverify/v1/envelope.proto\x1a\x19\x63redverify/v1/trust.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x0cIssueRequest\x12/\n\x0b\x61ttestation\x18\x01 \x01(\x0b\x32\x1a.credverify.v1.Attestation\"\xd1\x01\n\rIssueResponse\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12)\n\x08\x65nvelope\x18\x03 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12)\n\x08\x64\x65livery\x18\x04 \x01(\x0b\x32\x17.credverify.v1.Delivery\x12\x11\n\tunchanged\x18\x05 \x01(\x08\x12/\n\x0b\x61ttestation\x18\x06 \x01(\x0b\x32\x1a.credverify.v1.Attestation\"O\n\x08\x44\x65livery\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x11\n\tconfirmed\x18\x04 \x01(\x08\"|\n\x13\x43hangeStatusRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12+\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1b.credverify.v1.StatusAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tcondition\x18\x04 \x01(\t\"-\n\x14GetCredentialRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\"\x12\n\x10GetIssuerRequest\"\xd8\x01\n\x11GetIssuerResponse\x12\x11\n\tissuer_id\x18\x01 \x01(\t\x12\x14\n\x0cjurisdiction\x18\x02 \x01(\t\x12+\n\x06record\x18\x03 \x01(\x0b\x32\x1b.credverify.v1.IssuerRecord\x12\x30\n\x0frecord_envelope\x18\x04 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12\x15\n\rsigning_keyid\x18\x05 \x01(\t\x12$\n\x04keys\x18\x06 \x03(\x0b\x32\x16.credverify.v1.KeyInfo\"\xb7\x01\n\x07KeyInfo\x12\r\n\x05keyid\x18\x01 \x01(\t\x12\x16\n\x0epublic_key_pem\x18\x02 \x01(\t\x12\x16\n\x0epublic_key_jwk\x18\x03 \x01(\t\x12&\n\x05state\x18\x04 \x01(\x0e\x32\x17.credverify.v1.KeyState\x12\x32\n\x0e\x63ompromised_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tnext_step\x18\x06 \x01(\t\"\x12\n\x10RotateKeyRequest\"\\\n\x17ReportCompromiseRequest\x12\r\n\x05keyid\x18\x01 \x01(\t\x12\x32\n\x0e\x63ompromised_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xdb\x01\n\x0cStatusAction\x12\x1d\n\x19STATUS_ACTION_UNSPECIFIED\x10\x00\x12\x19\n\x15STATUS_ACTION_SUSPEND\x10\x01\x12\x1b\n\x17STATUS_ACTION_REINSTATE\x10\x02\x12\x18\n\x14STATUS_ACTION_REVOKE\x10\x03\x12\x17\n\x13STATUS_ACTION_LAPSE\x10\x04\x12\x1f\n\x1bSTATUS_ACTION_ADD_CONDITION\x10\x05\x12 \n\x1cSTATUS_ACTION_LIFT_CONDITION\x10\x06*\x9a\x01\n\x08KeyState\x12\x19\n\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11KEY_STATE_SIGNING\x10\x01\x12\x15\n\x11KEY_STATE_PENDING\x10\x02\x12\x13\n\x0fKEY_STATE_VALID\x10\x03\x12\x15\n\x11KEY_STATE_RETIRED\x10\x04\x12\x19\n\x15KEY_STATE_COMPROMISED\x10\x05\x32\xe3\x03\n\rIssuerService\x12\x42\n\x05Issue\x12\x1b.credverify.v1.IssueRequest\x1a\x1c.credverify.v1.IssueResponse\x12P\n\x0c\x43hangeStatus\x12\".credverify.v1.ChangeStatusRequest\x1a\x1c.credverify.v1.IssueResponse\x12R\n\rGetCredential\x12#.credverify.v1.GetCredentialRequest\x1a\x1c.credverify.v1.IssueResponse\x12N\n\tGetIssuer\x12\x1f.credverify.v1.GetIssuerRequest\x1a .credverify.v1.GetIssuerResponse\x12\x44\n\tRotateKey\x12\x1f.credverify.v1.RotateKeyRequest\x1a\x16.credverify.v1.KeyInfo\x12R\n\x10ReportCompromise\x12&.credverify.v1.ReportCompromiseRequest\x1a\x16.credverify.v1.KeyInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63redverify/v1/issuer.proto\x12\rcredverify.v1\x1a\x1f\x63redverify/v1/attestation.proto\x1a\x1c\x63redverify/v1/envelope.proto\x1a\x19\x63redverify/v1/trust.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x0cIssueRequest\x12/\n\x0b\x61ttestation\x18\x01 \x01(\x0b\x32\x1a.credverify.v1.Attestation\"\xe5\x01\n\rIssueResponse\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12)\n\x08\x65nvelope\x18\x03 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12)\n\x08\x64\x65livery\x18\x04 \x01(\x0b\x32\x17.credverify.v1.Delivery\x12\x11\n\tunchanged\x18\x05 \x01(\x08\x12/\n\x0b\x61ttestation\x18\x06 \x01(\x0b\x32\x1a.credverify.v1.Attestation\x12\x12\n\ncredential\x18\x07 \x01(\t\"O\n\x08\x44\x65livery\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x11\n\tconfirmed\x18\x04 \x01(\x08\"|\n\x13\x43hangeStatusRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12+\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1b.credverify.v1.StatusAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tcondition\x18\x04 \x01(\t\"-\n\x14GetCredentialRequest\x12\x15\n\rcredential_id\x18\x01 \x01(\t\"\x12\n\x10GetIssuerRequest\"\xd8\x01\n\x11GetIssuerResponse\x12\x11\n\tissuer_id\x18\x01 \x01(\t\x12\x14\n\x0cjurisdiction\x18\x02 \x01(\t\x12+\n\x06record\x18\x03 \x01(\x0b\x32\x1b.credverify.v1.IssuerRecord\x12\x30\n\x0frecord_envelope\x18\x04 \x01(\x0b\x32\x17.credverify.v1.Envelope\x12\x15\n\rsigning_keyid\x18\x05 \x01(\t\x12$\n\x04keys\x18\x06 \x03(\x0b\x32\x16.credverify.v1.KeyInfo\"\xb7\x01\n\x07KeyInfo\x12\r\n\x05keyid\x18\x01 \x01(\t\x12\x16\n\x0epublic_key_pem\x18\x02 \x01(\t\x12\x16\n\x0epublic_key_jwk\x18\x03 \x01(\t\x12&\n\x05state\x18\x04 \x01(\x0e\x32\x17.credverify.v1.KeyState\x12\x32\n\x0e\x63ompromised_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tnext_step\x18\x06 \x01(\t\"\x12\n\x10RotateKeyRequest\"\\\n\x17ReportCompromiseRequest\x12\r\n\x05keyid\x18\x01 \x01(\t\x12\x32\n\x0e\x63ompromised_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xdb\x01\n\x0cStatusAction\x12\x1d\n\x19STATUS_ACTION_UNSPECIFIED\x10\x00\x12\x19\n\x15STATUS_ACTION_SUSPEND\x10\x01\x12\x1b\n\x17STATUS_ACTION_REINSTATE\x10\x02\x12\x18\n\x14STATUS_ACTION_REVOKE\x10\x03\x12\x17\n\x13STATUS_ACTION_LAPSE\x10\x04\x12\x1f\n\x1bSTATUS_ACTION_ADD_CONDITION\x10\x05\x12 \n\x1cSTATUS_ACTION_LIFT_CONDITION\x10\x06*\x9a\x01\n\x08KeyState\x12\x19\n\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11KEY_STATE_SIGNING\x10\x01\x12\x15\n\x11KEY_STATE_PENDING\x10\x02\x12\x13\n\x0fKEY_STATE_VALID\x10\x03\x12\x15\n\x11KEY_STATE_RETIRED\x10\x04\x12\x19\n\x15KEY_STATE_COMPROMISED\x10\x05\x32\xe3\x03\n\rIssuerService\x12\x42\n\x05Issue\x12\x1b.credverify.v1.IssueRequest\x1a\x1c.credverify.v1.IssueResponse\x12P\n\x0c\x43hangeStatus\x12\".credverify.v1.ChangeStatusRequest\x1a\x1c.credverify.v1.IssueResponse\x12R\n\rGetCredential\x12#.credverify.v1.GetCredentialRequest\x1a\x1c.credverify.v1.IssueResponse\x12N\n\tGetIssuer\x12\x1f.credverify.v1.GetIssuerRequest\x1a .credverify.v1.GetIssuerResponse\x12\x44\n\tRotateKey\x12\x1f.credverify.v1.RotateKeyRequest\x1a\x16.credverify.v1.KeyInfo\x12R\n\x10ReportCompromise\x12&.credverify.v1.ReportCompromiseRequest\x1a\x16.credverify.v1.KeyInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credverify.v1.issuer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STATUSACTION']._serialized_start=1239
-  _globals['_STATUSACTION']._serialized_end=1458
-  _globals['_KEYSTATE']._serialized_start=1461
-  _globals['_KEYSTATE']._serialized_end=1615
+  _globals['_STATUSACTION']._serialized_start=1259
+  _globals['_STATUSACTION']._serialized_end=1478
+  _globals['_KEYSTATE']._serialized_start=1481
+  _globals['_KEYSTATE']._serialized_end=1635
   _globals['_ISSUEREQUEST']._serialized_start=168
   _globals['_ISSUEREQUEST']._serialized_end=231
   _globals['_ISSUERESPONSE']._serialized_start=234
-  _globals['_ISSUERESPONSE']._serialized_end=443
-  _globals['_DELIVERY']._serialized_start=445
-  _globals['_DELIVERY']._serialized_end=524
-  _globals['_CHANGESTATUSREQUEST']._serialized_start=526
-  _globals['_CHANGESTATUSREQUEST']._serialized_end=650
-  _globals['_GETCREDENTIALREQUEST']._serialized_start=652
-  _globals['_GETCREDENTIALREQUEST']._serialized_end=697
-  _globals['_GETISSUERREQUEST']._serialized_start=699
-  _globals['_GETISSUERREQUEST']._serialized_end=717
-  _globals['_GETISSUERRESPONSE']._serialized_start=720
-  _globals['_GETISSUERRESPONSE']._serialized_end=936
-  _globals['_KEYINFO']._serialized_start=939
-  _globals['_KEYINFO']._serialized_end=1122
-  _globals['_ROTATEKEYREQUEST']._serialized_start=1124
-  _globals['_ROTATEKEYREQUEST']._serialized_end=1142
-  _globals['_REPORTCOMPROMISEREQUEST']._serialized_start=1144
-  _globals['_REPORTCOMPROMISEREQUEST']._serialized_end=1236
-  _globals['_ISSUERSERVICE']._serialized_start=1618
-  _globals['_ISSUERSERVICE']._serialized_end=2101
+  _globals['_ISSUERESPONSE']._serialized_end=463
+  _globals['_DELIVERY']._serialized_start=465
+  _globals['_DELIVERY']._serialized_end=544
+  _globals['_CHANGESTATUSREQUEST']._serialized_start=546
+  _globals['_CHANGESTATUSREQUEST']._serialized_end=670
+  _globals['_GETCREDENTIALREQUEST']._serialized_start=672
+  _globals['_GETCREDENTIALREQUEST']._serialized_end=717
+  _globals['_GETISSUERREQUEST']._serialized_start=719
+  _globals['_GETISSUERREQUEST']._serialized_end=737
+  _globals['_GETISSUERRESPONSE']._serialized_start=740
+  _globals['_GETISSUERRESPONSE']._serialized_end=956
+  _globals['_KEYINFO']._serialized_start=959
+  _globals['_KEYINFO']._serialized_end=1142
+  _globals['_ROTATEKEYREQUEST']._serialized_start=1144
+  _globals['_ROTATEKEYREQUEST']._serialized_end=1162
+  _globals['_REPORTCOMPROMISEREQUEST']._serialized_start=1164
+  _globals['_REPORTCOMPROMISEREQUEST']._serialized_end=1256
+  _globals['_ISSUERSERVICE']._serialized_start=1638
+  _globals['_ISSUERSERVICE']._serialized_end=2121
 # @@protoc_insertion_point(module_scope)

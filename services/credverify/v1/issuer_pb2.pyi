@@ -52,20 +52,22 @@ class IssueRequest(_message.Message):
     def __init__(self, attestation: _Optional[_Union[_attestation_pb2.Attestation, _Mapping]] = ...) -> None: ...
 
 class IssueResponse(_message.Message):
-    __slots__ = ("credential_id", "version", "envelope", "delivery", "unchanged", "attestation")
+    __slots__ = ("credential_id", "version", "envelope", "delivery", "unchanged", "attestation", "credential")
     CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_FIELD_NUMBER: _ClassVar[int]
     UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     ATTESTATION_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
     credential_id: str
     version: int
     envelope: _envelope_pb2.Envelope
     delivery: Delivery
     unchanged: bool
     attestation: _attestation_pb2.Attestation
-    def __init__(self, credential_id: _Optional[str] = ..., version: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., delivery: _Optional[_Union[Delivery, _Mapping]] = ..., unchanged: _Optional[bool] = ..., attestation: _Optional[_Union[_attestation_pb2.Attestation, _Mapping]] = ...) -> None: ...
+    credential: str
+    def __init__(self, credential_id: _Optional[str] = ..., version: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., delivery: _Optional[_Union[Delivery, _Mapping]] = ..., unchanged: _Optional[bool] = ..., attestation: _Optional[_Union[_attestation_pb2.Attestation, _Mapping]] = ..., credential: _Optional[str] = ...) -> None: ...
 
 class Delivery(_message.Message):
     __slots__ = ("topic", "partition", "offset", "confirmed")

@@ -32,7 +32,7 @@ from credverify.core.keys import public_jwk, public_pem
 from credverify.core.timefmt import from_date, from_timestamp, to_timestamp
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.domain import ChangeStatus, IssueAttestation, choose_signing_key, key_state
-from credverify.issuer.handlers import AttestationIssued, current_attestation
+from credverify.issuer.handlers import AttestationIssued, credentials, current_attestation
 from credverify.v1 import attestation_pb2, envelope_pb2, issuer_pb2, issuer_pb2_grpc
 
 if TYPE_CHECKING:  # the composition root imports this module to build the server
@@ -148,7 +148,8 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
                 envelope=envelope_pb2.Envelope.FromString(entry.envelope_bytes), attestation=att,
                 delivery=issuer_pb2.Delivery(topic=self._submissions_of(entry.credential_id),
                                              partition=entry.partition or 0, offset=entry.offset or 0,
-                                             confirmed=entry.confirmed))
+                                             confirmed=entry.confirmed),
+                credential=self._credential_text(entry.credential_id))
 
     def GetIssuer(self, request: issuer_pb2.GetIssuerRequest, context: grpc.ServicerContext
                   ) -> issuer_pb2.GetIssuerResponse:
@@ -219,21 +220,25 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServiceServicer):
     def _response(self, event: AttestationIssued) -> issuer_pb2.IssueResponse:
         if not event.confirmed:
             raise DeliveryFailed("%s: %s" % (event.credential_id, event.error or "not confirmed"))
-        envelope = event.envelope
+        att, entry = current_attestation(event.credential_id, ledger=self._issuer.ledger)
         response = issuer_pb2.IssueResponse(
-            credential_id=event.credential_id, version=event.version, envelope=envelope,
-            unchanged=event.delivery is None,
-            attestation=attestation_pb2.Attestation.FromString(envelope.payload))
+            credential_id=event.credential_id, version=event.version, envelope=event.envelope,
+            unchanged=event.delivery is None, attestation=att, credential=self._credential_text(event.credential_id))
         if event.delivery is not None:
             response.delivery.CopyFrom(issuer_pb2.Delivery(
                 topic=event.delivery.record.topic, partition=event.delivery.partition or 0,
                 offset=event.delivery.offset or 0, confirmed=True))
         else:
-            entry = self._issuer.ledger.lookup([event.credential_id])[event.credential_id]
             response.delivery.CopyFrom(issuer_pb2.Delivery(
                 topic=self._submissions_of(event.credential_id), partition=entry.partition or 0,
                 offset=entry.offset or 0, confirmed=entry.confirmed))
         return response
+
+    def _credential_text(self, credential_id: str) -> str:
+        """The practitioner's credential, signed now; "" for a credential signed as v1."""
+        found = credentials([credential_id], ledger=self._issuer.ledger, signer=self._issuer.signer(),
+                            now=self._issuer.clock())
+        return found[credential_id].text if credential_id in found else ""
 
     def _key_info(self, keyid: str, public: object) -> issuer_pb2.KeyInfo:
         return issuer_pb2.KeyInfo(keyid=keyid, public_key_pem=public_pem(public),  # type: ignore[arg-type]
