@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from credverify.v1 import issuer_pb2
 from tests.e2e.browser import DESKTOP, ROOT, Checker, chromium  # noqa: F401 - chromium is a fixture
-from tests.e2e.web_stack import NURSE, SUSPENDED_NURSE, WebStack, web_stack
+from tests.e2e.web_stack import NURSE, SUSPENDED_NURSE, WATCHED_NURSE, WebStack, web_stack
 from tests.topic_reader import read_all
 from tests.web_support import OFFICER, PASSWORD, REGISTRAR
 
@@ -147,6 +147,29 @@ def test_a_typo_and_a_suspension_are_explained_in_plain_words(
     page.get_by_role("button", name="Verify").click()
     expect(page.locator("#presentation-error")).to_contain_text("This is not a credential file")
     checker.check(page, "verify-error")
+
+
+def test_a_suspension_reaches_the_watch_list_while_the_page_is_open(
+        context: BrowserContext, stack: WebStack, checker: Checker) -> None:
+    page = context.new_page()
+    sign_in(page, OFFICER)
+    page.get_by_role("link", name="Watch list").click()
+    expect(page.get_by_text("You follow no credential yet.")).to_be_visible()
+    page.get_by_label("Credential number").fill("not a number")
+    page.get_by_role("button", name="Follow").click()
+    expect(page.locator("#credential_id-error")).to_contain_text("Type a credential number such as KE-NCK/12345.")
+    page.get_by_label("Credential number").fill(WATCHED_NURSE)
+    page.get_by_role("button", name="Follow").click()
+    status = page.get_by_role("row", name=WATCHED_NURSE).locator('[data-field="status"]')
+    expect(status).to_have_text("active", timeout=15_000)
+    checker.check(page, "watch")
+
+    page.evaluate("window.stillTheSamePage = true")
+    stack.suspend_watched_nurse()
+    expect(status).to_have_text("suspended", timeout=15_000)
+    expect(page.get_by_role("row", name=WATCHED_NURSE)).to_contain_text("The practitioner is suspended by her council.")
+    assert page.evaluate("window.stillTheSamePage === true"), "the page was reloaded, not updated live"
+    checker.check(page, "watch-suspended")
 
 
 def test_keyboard_alone_reaches_every_field_of_the_verify_page(context: BrowserContext, stack: WebStack) -> None:

@@ -13,20 +13,23 @@ import grpc
 from grpc_health.v1 import health_pb2
 
 from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord
+from credverify.core.attestation import attestation_v2_of, sign_attestation_v2
 from credverify.core.sdjwt import present
+from credverify.core.settings import KafkaSettings
 from credverify.core.topics import Topics
 from credverify.issuer.domain import build_attestation
 from credverify.localrun import Service, cli_env, free_port, health_status, run_cli, wait_for
 from credverify.registry.bootstrap import Registry
 from credverify.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from credverify.web.bootstrap import WebServer, start_web
-from tests.factories import T0, kenya_record, nurse, signed_record_bytes
+from tests.factories import KE_KEY, T0, kenya_record, nurse, signed_record_bytes
 from tests.integration.test_registry_grpc import start_registry
 from tests.integration.test_registry_presentations import EVERYTHING, issue
 from tests.web_support import add_accounts
 
 NURSE = "KE-NCK/30001"
 SUSPENDED_NURSE = "KE-NCK/30002"
+WATCHED_NURSE = "KE-NCK/30003"  # suspended during a test, so kept apart from the others
 
 
 @dataclass
@@ -38,23 +41,50 @@ class WebStack:
     bootstrap: str
     credential: str  # the nurse's own SD-JWT VC, as her council handed it to her
     suspended_credential: str
+    kafka: KafkaSettings
+    watched_digests: tuple[str, ...]
+
+    def suspend_watched_nurse(self) -> None:
+        """Her council suspends WATCHED_NURSE: a newer version, same digests, on the registry's topic."""
+        suspended = build_attestation(nurse("30003", status=common_pb2.CREDENTIAL_STATUS_SUSPENDED,
+                                            status_reason="INTERIM_ORDER"), now=T0 + dt.timedelta(days=1))
+        envelope = sign_attestation_v2(attestation_v2_of(suspended, self.watched_digests), signer=KE_KEY)
+        publisher = ConfirmingProducer(self.kafka, client_id="test")
+        try:
+            [delivery] = publisher.publish([OutgoingRecord(self.kafka.topics.attestations, WATCHED_NURSE.encode(),
+                                                           envelope.SerializeToString())])
+        finally:
+            publisher.close()
+        assert delivery.confirmed, delivery.error
 
     def presentation(self, credential: str | None = None, disclose: tuple[str, ...] = EVERYTHING) -> str:
         return present(credential or self.credential, disclose=disclose, now=dt.datetime.now(dt.UTC))
 
 
-def _registry_with_nurses(bootstrap: str, work: Path) -> tuple[Registry, str, str, str]:
+@dataclass(frozen=True)
+class _Held:
+    registry: Registry
+    target: str
+    kafka: KafkaSettings
+    credential: str
+    suspended_credential: str
+    watched_digests: tuple[str, ...]
+
+
+def _registry_with_nurses(bootstrap: str, work: Path) -> _Held:
     work.mkdir()
     registry, kafka = start_registry(bootstrap, work)
     active, credential, _ = issue(build_attestation(nurse("30001"), now=T0))
     suspended, suspended_credential, _ = issue(build_attestation(nurse(
         "30002", status=common_pb2.CREDENTIAL_STATUS_SUSPENDED, status_reason="INTERIM_ORDER"), now=T0), salts=100)
+    watched, _, watched_digests = issue(build_attestation(nurse("30003"), now=T0), salts=200)
     publisher = ConfirmingProducer(kafka, client_id="test")
     try:
         deliveries = publisher.publish([
             OutgoingRecord(kafka.topics.trust_list, b"KE-NCK", signed_record_bytes(kenya_record())),
             OutgoingRecord(kafka.topics.attestations, NURSE.encode(), active),
-            OutgoingRecord(kafka.topics.attestations, SUSPENDED_NURSE.encode(), suspended)])
+            OutgoingRecord(kafka.topics.attestations, SUSPENDED_NURSE.encode(), suspended),
+            OutgoingRecord(kafka.topics.attestations, WATCHED_NURSE.encode(), watched)])
     finally:
         publisher.close()
     assert all(d.confirmed for d in deliveries)
@@ -64,10 +94,10 @@ def _registry_with_nurses(bootstrap: str, work: Path) -> tuple[Registry, str, st
              lambda: True if health_status(target) == health_pb2.HealthCheckResponse.SERVING else None)
     with grpc.insecure_channel(target) as channel:
         stub = registry_pb2_grpc.RegistryServiceStub(channel)
-        for credential_id in (NURSE, SUSPENDED_NURSE):
+        for credential_id in (NURSE, SUSPENDED_NURSE, WATCHED_NURSE):
             wait_for("%s to be ingested" % credential_id, lambda cid=credential_id: stub.Verify(  # type: ignore[misc]
                 registry_pb2.VerifyRequest(credential_id=cid), timeout=5).current_version or None, timeout=30)
-    return registry, target, credential, suspended_credential
+    return _Held(registry, target, kafka, credential, suspended_credential, watched_digests)
 
 
 def _issuer_service(bootstrap: str, work: Path, topics: Topics) -> tuple[Service, str]:
@@ -95,11 +125,12 @@ def web_stack(bootstrap: str, work: Path) -> Iterator[WebStack]:
     registry: Registry | None = None
     web: WebServer | None = None
     try:
-        registry, registry_target, credential, suspended = _registry_with_nurses(bootstrap, work / "registry")
-        web = start_web(registries={"GB": registry_target}, issuers={"KE-NCK": issuer_target},
-                        db_path=work / "web.db")
+        held = _registry_with_nurses(bootstrap, work / "registry")
+        registry = held.registry
+        web = start_web(registries={"GB": held.target}, issuers={"KE-NCK": issuer_target}, db_path=work / "web.db")
         add_accounts(web.deps.store)
-        yield WebStack(web, registry_target, issuer_target, topics, bootstrap, credential, suspended)
+        yield WebStack(web, held.target, issuer_target, topics, bootstrap, held.credential,
+                       held.suspended_credential, held.kafka, held.watched_digests)
     finally:
         if web is not None:
             web.stop()

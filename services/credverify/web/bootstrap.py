@@ -101,6 +101,8 @@ def open_deps(settings: WebSettings) -> WebDeps:
 
 
 def close_deps(deps: WebDeps) -> None:
+    for hub in deps.extras.get("watch_hubs", {}).values():
+        hub.stop()
     for client in [*deps.registries.values(), *deps.issuers.values()]:
         client.close()
     deps.store.close()

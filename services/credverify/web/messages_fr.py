@@ -310,4 +310,22 @@ MESSAGES: dict[str, str] = {
     "reason.KEY_BINDING_TIME": "La confirmation de son portefeuille est trop ancienne ou datée dans le futur.",
     "reason.SUBJECT_NOT_CHECKED": "Elle n'a pas divulgué une information que vous avez saisie : elle n'a pas "
                                   "pu être comparée.",
+    "nav.watch": "Suivi",
+    "watch.title": "Attestations suivies",
+    "watch.intro": "Suivez les attestations des candidates dont vous traitez le dossier : quand leur ordre en suspend, "
+                   "révoque ou réintègre une, sa ligne change ici en quelques secondes, sans recharger la page.",
+    "watch.id_hint": "Par exemple KE-NCK/12345.",
+    "watch.follow": "Suivre",
+    "watch.unfollow": "Ne plus suivre",
+    "watch.caption": "Attestations que vous suivez",
+    "watch.verdict": "Verdict",
+    "watch.since": "Depuis (UTC)",
+    "watch.actions": "Actions",
+    "watch.none": "Vous ne suivez encore aucune attestation.",
+    "watch.waiting": "en attente du registre…",
+    "watch.not_held": "inconnue du registre",
+    "watch.changed": "{credential_id} est désormais {status}.",
+    "watch.empty": "Vous ne suivez encore aucune attestation.",
+    "watch.error.id": "Saisissez un numéro d'attestation tel que KE-NCK/12345.",
+    "watch.error.full": "Vous suivez déjà {limit} attestations : cessez d'en suivre une d'abord.",
 }

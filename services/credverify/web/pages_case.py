@@ -36,7 +36,7 @@ def _shelf(page: Page) -> EvidenceShelf:
     return page.deps.extras.setdefault("evidence", EvidenceShelf())  # type: ignore[no-any-return]
 
 
-def _registry(page: Page) -> RegistryClient:
+def registry_of(page: Page) -> RegistryClient:
     registry = page.deps.registries.get(page.account.scope)
     if registry is None:
         raise PageError(503, "error.no_registry", "no registry configured for %s" % page.account.scope,
@@ -131,7 +131,7 @@ async def verify(request: Request) -> Response:
         page.deps.metrics.refusals.labels("verify-input").inc()
         logger.warning("verification refused: fields %s", ",".join(sorted(errors)))
         return page.render("verify.html", status=400, errors=errors, values=values)
-    answer = await call("registry", _registry(page).verify, registry_pb2.VerifyRequest(
+    answer = await call("registry", registry_of(page).verify, registry_pb2.VerifyRequest(
         credential_id=credential_id, claimed=_claimed(typed), presentation=presentation))
     verdict = verdict_of(credential_id, typed, answer)
     page.deps.metrics.verifications.labels(str(verdict.verified).lower()).inc()
@@ -171,7 +171,7 @@ async def register(request: Request) -> Response:
     kept = _kept(page, request.path_params["reference"])
     if not kept.verified:
         raise PageError(409, "register.error.not_verified", "registration of an unverified credential")
-    answer = await call("registry", _registry(page).record_registration, registry_pb2.RecordRegistrationRequest(
+    answer = await call("registry", registry_of(page).record_registration, registry_pb2.RecordRegistrationRequest(
         credential_id=kept.credential_id, presentation=kept.presentation,
         claimed=registry_pb2.ClaimedSubject(family_name=kept.family_name, given_names=kept.given_names)))
     page.deps.store.record_audit(AuditEntry(page.deps.now(), page.account.username, page.account.scope, "register",

@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS audit (
     disclosed_claims TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_credential ON audit(credential_id);
+CREATE TABLE IF NOT EXISTS watched (
+    username TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,
+    country TEXT NOT NULL,
+    credential_id TEXT NOT NULL,
+    PRIMARY KEY (username, credential_id)
+);
 """
 
 
@@ -196,3 +202,27 @@ class SqliteWebStore:
         for row in rows:
             yield AuditEntry(_instant(row[0]), row[1], row[2], row[3], row[4], row[5],
                              tuple(c for c in row[6].split(",") if c))
+
+    # --- watch lists ---------------------------------------------------------------------------------
+
+    def watch(self, username: str, country: str, credential_id: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO watched(username, country, credential_id) VALUES (?, ?, ?)",
+                             (username, country, credential_id))
+
+    def unwatch(self, username: str, credential_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM watched WHERE username = ? AND credential_id = ?", (username, credential_id))
+
+    def watched_by(self, username: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT credential_id FROM watched WHERE username = ? ORDER BY credential_id",
+                                    (username,)).fetchall()
+        return [row[0] for row in rows]
+
+    def watched_in(self, country: str) -> set[str]:
+        """Every credential some case officer of ``country`` follows."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT credential_id FROM watched WHERE country = ?",
+                                    (country,)).fetchall()
+        return {row[0] for row in rows}
