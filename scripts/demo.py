@@ -1,5 +1,9 @@
 """The demo: a closed Kafka hub, four source councils, a registry in London and the flow statistics.
 
+The hub carries proofs, not people: each council hands every nurse and doctor her own credential (an
+SD-JWT VC file and a QR code), the hub's attestations carry only salted digests of her details, and
+London learns them when she presents her credential, disclosing only what she chooses.
+
 Everything is real: an Apache Kafka broker (started here unless
 $KAFKA_BOOTSTRAP_SERVERS names one, with the operator's credentials in the
 environment) with SCRAM authentication and ACLs, each council, the hub's
@@ -34,13 +38,15 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from credverify.core.adapters.kafka import ConfirmingProducer, client_config
-from credverify.core.envelope import ATTESTATION_TYPE, Signer
+from credverify.core.envelope import Signer
 from credverify.core.errors import reason_code
 from credverify.core.keys import load_signer
+from credverify.core.sdjwt import SALT_BYTES, b64url, make_disclosure, present
 from credverify.core.settings import PASSPHRASE_ENV, KafkaSecurity, KafkaSettings, read_passphrase
 from credverify.core.timefmt import to_date
 from credverify.core.topics import Topics
 from credverify.flowstats.adapters.kafka_statistics import read_statistics
+from credverify.issuer.adapters.credential_files import file_stem
 from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
 from credverify.issuer.domain import IssueAttestation
 from credverify.issuer.handlers import issue
@@ -50,7 +56,10 @@ from credverify.v1 import common_pb2, envelope_pb2, moves_pb2, registry_pb2, reg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "kafka"))
+sys.path.insert(0, str(ROOT))
 import localkafka  # noqa: E402
+
+from tests.privacy_scan import personal_data_in  # noqa: E402  (the tests' own scan, every encoding)
 
 DEMO_PASSPHRASE = "demo passphrase, never for real keys"
 
@@ -241,17 +250,32 @@ class Demo:
                            ledger=SqliteIssuedLedger(self.work / ledger), now=now or dt.datetime.now(dt.UTC))
         assert deliveries[0].confirmed
 
-    def verify(self, credential_id: str, subject: registry_pb2.ClaimedSubject | None = None
-               ) -> registry_pb2.VerifyResponse:
-        request = registry_pb2.VerifyRequest(credential_id=credential_id, claimed=subject)
+    def verify(self, credential_id: str, subject: registry_pb2.ClaimedSubject | None = None,
+               presentation: str = "") -> registry_pb2.VerifyResponse:
+        request = registry_pb2.VerifyRequest(credential_id=credential_id, claimed=subject, presentation=presentation)
         reply: registry_pb2.VerifyResponse = self.stub.Verify(request, timeout=5)
         return reply
 
     def record_registration(self, credential_id: str, registered_on: common_pb2.Date | None = None
                             ) -> registry_pb2.RecordRegistrationResponse:
-        request = registry_pb2.RecordRegistrationRequest(credential_id=credential_id, registered_on=registered_on)
+        """Register an applicant who presents her credential, disclosing her register number and country
+        of training (for the pseudonym and the return-migration flag) and nothing else."""
+        shown = self.presentation(credential_id, "practitioner_number", "country_of_training")
+        request = registry_pb2.RecordRegistrationRequest(credential_id=credential_id, registered_on=registered_on,
+                                                         presentation=shown)
         reply: registry_pb2.RecordRegistrationResponse = self.stub.RecordRegistration(request, timeout=10)
         return reply
+
+    def credential_file(self, credential_id: str) -> Path:
+        """The file the council handed the practitioner (scene 2)."""
+        issuer_id = credential_id.split("/")[0]
+        return self.work / ("%s-credentials" % issuer_id.lower()) / (file_stem(credential_id) + ".sd-jwt")
+
+    def presentation(self, credential_id: str, *disclose: str) -> str:
+        """What the practitioner hands London: her credential with only the claims in ``disclose`` (made
+        here in-process; scene 4 shows the same with `credverify holder present`)."""
+        credential = self.credential_file(credential_id).read_text().strip()
+        return present(credential, disclose=disclose, now=dt.datetime.now(dt.UTC))
 
     def until(self, what: str, probe: Callable[[], T | None]) -> T:
         """Wait until London's registry makes ``probe`` return something; fail if the registry exits."""
@@ -325,11 +349,12 @@ def federation_admits_councils(demo: Demo) -> None:
 
 
 def bulk_publish(demo: Demo, issuer_id: str, country: str) -> str:
-    """Sign and publish a council's register file with `credverify issuer bulk`; return its summary line."""
+    """Sign and publish a council's register file with `credverify issuer bulk`, writing each practitioner's
+    credential into <id>-credentials/; return its summary line."""
     name = issuer_id.lower()
     bulk = demo.cli("issuer", "bulk", "--key", "%s.key" % name, "--issuer-id", issuer_id, "--jurisdiction", country,
                     "--register", "%s-register.csv" % name, "--no-progress", "--ledger", "%s.ledger.db" % name,
-                    principal=issuer_id)
+                    "--credentials-out", "%s-credentials" % name, principal=issuer_id)
     return bulk.stdout.strip().splitlines()[-1]
 
 
@@ -344,12 +369,17 @@ def councils_publish_registers(demo: Demo) -> None:
         say("  %-8s %s: %s" % (issuer_id, register, bulk_publish(demo, issuer_id, country)))
     demo.registers_signed_at = dt.datetime.now(dt.UTC)
     say("  KE-NCK   the same file again: " + bulk_publish(demo, "KE-NCK", "KE"))
+    grace = demo.credential_file("KE-NCK/10001")
+    qr = grace.with_name(grace.name.replace(".sd-jwt", ".qr.png"))
+    say("  each practitioner's credential is handed to her: e.g. %s (%d bytes, mode %o) and its QR code %s" % (
+        grace.relative_to(ROOT), grace.stat().st_size, grace.stat().st_mode & 0o777, qr.name))
     today = demo.today
     write_subject(demo.work / "kibet.subject", "NCK-900001", "Kibet", "Naomi Jeptoo", "1994-05-01")
     one = demo.cli("issuer", "issue", "--key", "ke-nck.key", "--ledger", "ke-nck.ledger.db", "--issuer-id", "KE-NCK",
                    "--jurisdiction", "KE", "--number", "900001", "--subject-file", "kibet.subject",
-                   "--isco", "2222", "--valid-until", str(today.replace(year=today.year + 2)), principal="KE-NCK")
-    say("  from the CLI: " + one.stdout.strip())
+                   "--isco", "2222", "--valid-until", str(today.replace(year=today.year + 2)),
+                   "--credential-out", "kibet.sd-jwt", principal="KE-NCK")
+    say("  from the CLI: " + " / ".join(one.stdout.strip().splitlines()))
 
 
 def write_subject(path: Path, number: str, family: str, given: str, dob: str, trained_in: str = "KE") -> None:
@@ -390,6 +420,30 @@ def london_registry_starts(demo: Demo) -> None:
     )
 
 
+def hub_carries_no_name(demo: Demo) -> None:
+    """(3, continued.) What the hub holds on disk, read byte by byte: not one name, birth date or register
+    number of the registers, in any encoding; only digests that her credential opens."""
+    data = demo.work / "hub" / "data"
+    topics = (demo.topics.attestations, demo.topics.submissions_prefix)
+    segments = sorted(path for path in data.glob("*/*.log") if path.parent.name.startswith(topics))
+    if not segments:
+        say("  (an external cluster: its log segments are not on this machine to inspect)")
+        return
+    values = [value for register in REGISTERS.values() for family, given, dob, _ in register
+              for value in (family, given, dob)]
+    values += [order.practitioner_number for issuer_id, country, *_ in COUNCILS
+               for order in commands(issuer_id, country, demo.today)]
+    carried = b"".join(path.read_bytes() for path in segments)
+    found = personal_data_in(carried, values)
+    say("  the hub's own log segments of %s and of every council's submission topic: %d files, %d bytes;"
+        % (demo.topics.attestations, len(segments), len(carried)))
+    say("  of the registers' %d names, birth dates and register numbers, %d found there (in clear, UTF-16, "
+        "hex or base64)" % (len(set(values)), len(found)))
+    say("  see for yourself with Kafka's own tool:")
+    say("    java -cp '%s/*' kafka.tools.DumpLogSegments --print-data-log --files %s" % (
+        localkafka.jar_dir(), segments[0].relative_to(ROOT)))
+
+
 def judged(demo: Demo, credential_id: str) -> bool | None:
     """True once London has a verdict on ``credential_id`` other than never having seen it."""
     return None if reasons(demo.verify(credential_id)) == "NOT_FOUND" else True
@@ -424,10 +478,10 @@ def hostile_writers_are_refused(demo: Demo) -> None:
     demo.cleanup.callback(demo.insider.close)
     forged = type(genuine)()
     forged.CopyFrom(genuine)
-    forged.payload = forged.payload.replace(b"Wanjiru", b"Wanjiro").replace(b"10001", b"19999")
+    forged.payload = forged.payload.replace(b"10001", b"19999")
     kenya = demo.topics.submissions("KE-NCK")
     demo.insider.send(kenya, key=b"KE-NCK/19999", value=forged.SerializeToString(),
-                      headers=[("payload-type", ATTESTATION_TYPE.encode())])
+                      headers=[("payload-type", forged.payloadType.encode())])
     demo.insider.send(kenya, key=b"KE-NCK/garbage", value=os.urandom(200))
     demo.insider.send(kenya, key=b"KE-NCK/10001", value=None)  # a tombstone: erase a genuine licence?
     demo.insider.flush()
@@ -455,25 +509,49 @@ def bad_records_reach_the_hub(demo: Demo) -> None:
         demo.topics.attestations, reasons(demo.verify("KE-NCK/10001")) or "VERIFIED"))
 
 
+IDENTITY = ("family_name", "given_names", "birth_date")
+
+
 def london_verifies_applicants(demo: Demo) -> None:
-    """4. London checks applicants' claims against what councils attested: typos, mismatches, forgeries."""
-    section("4. London verifies applicants (gRPC Verify)")
+    """4. Applicants present their credentials in London; the case officer types their details as on their
+    passports, and the registry compares them with what each disclosed: typos, mismatches, forgeries."""
+    section("4. Applicants present their credentials in London (gRPC Verify)")
+    shown = demo.cli("holder", "present", "--credential", str(demo.credential_file("KE-NCK/10001")),
+                     "--disclose", ",".join(IDENTITY), "--output", "grace.presentation")
+    say("  Grace Wanjiru, with her own file: credverify holder present --disclose %s: %s" % (
+        ",".join(IDENTITY), shown.stderr.strip()))
+    grace = (demo.work / "grace.presentation").read_text().strip()
+    forged = present(demo.credential_file("KE-NCK/10002").read_text().strip(), disclose=IDENTITY[:2],
+                     now=dt.datetime.now(dt.UTC))
+    forged += make_disclosure(b64url(os.urandom(SALT_BYTES)), "birth_date", "1998-11-02") + "~"
     queries = [
-        ("nurse, details as on her passport", "KE-NCK/10001", claimed("WANJIRU", "grace akinyi", "1992-03-14")),
-        ("doctor, name typed without diacritics", "RO-CMR/10003", claimed("Dumitrescu", "Stefan", "1982-09-04")),
-        ("nurse, wrong date of birth", "KE-NCK/10002", claimed("Otieno", "Brian Ochieng", "1988-11-20")),
-        ("nurse under investigation at home", "KE-NCK/10013", claimed("Barasa", "Ruth Naliaka")),
-        ("doctor whose licence lapsed last year", "LK-SLMC/10006", claimed("Bandara", "Sanduni")),
-        ("doctor with conditions on practice", "RO-CMR/10008", claimed("Munteanu", "Bianca")),
-        ("forged envelope (refused at admission)", "KE-NCK/19999", None),
-        ("nurses' council attesting a doctor (too)", "KE-NCK/77777", None),
-        ("number nobody issued", "TT-NMC/19999", None),
+        ("nurse, details as on her passport", "KE-NCK/10001", claimed("WANJIRU", "grace akinyi", "1992-03-14"),
+         grace),
+        ("doctor, name typed without diacritics", "RO-CMR/10003", claimed("Dumitrescu", "Stefan", "1982-09-04"),
+         demo.presentation("RO-CMR/10003", *IDENTITY)),
+        ("nurse, case officer's typo in the birth date", "KE-NCK/10002",
+         claimed("Otieno", "Brian Ochieng", "1988-11-20"), demo.presentation("KE-NCK/10002", *IDENTITY)),
+        ("nurse, a birth date she forged into it", "KE-NCK/10002", claimed("Otieno", "Brian Ochieng", "1998-11-02"),
+         forged),
+        ("nurse under investigation at home", "KE-NCK/10013", claimed("Barasa", "Ruth Naliaka"),
+         demo.presentation("KE-NCK/10013", *IDENTITY[:2])),
+        ("doctor whose licence lapsed last year", "LK-SLMC/10006", claimed("Bandara", "Sanduni"),
+         demo.presentation("LK-SLMC/10006", *IDENTITY[:2])),
+        ("doctor with conditions on practice", "RO-CMR/10008", claimed("Munteanu", "Bianca"),
+         demo.presentation("RO-CMR/10008", *IDENTITY[:2], "conditions")),
+        ("name typed, no credential presented", "KE-NCK/10003", claimed("Mwangi", "Faith Wambui"), ""),
+        ("forged envelope (refused at admission)", "KE-NCK/19999", None, ""),
+        ("nurses' council attesting a doctor (too)", "KE-NCK/77777", None, ""),
+        ("number nobody issued", "TT-NMC/19999", None, ""),
     ]
-    say("  %-42s %-16s %-9s %s" % ("applicant", "credential", "verdict", "reasons"))
-    for label, credential_id, subject in queries:
-        reply = demo.verify(credential_id, subject)
-        say("  %-42s %-16s %-9s %s" % (label, credential_id, "VERIFIED" if reply.verified else "REFUSED",
+    say("  %-45s %-16s %-9s %s" % ("applicant", "credential", "verdict", "reasons"))
+    for label, credential_id, subject, presentation in queries:
+        reply = demo.verify(credential_id, subject, presentation)
+        say("  %-45s %-16s %-9s %s" % (label, credential_id, "VERIFIED" if reply.verified else "REFUSED",
                                        reasons(reply)))
+    reply = demo.verify("RO-CMR/10008", None, demo.presentation("RO-CMR/10008", "conditions"))
+    say("  the conditions the Romanian doctor disclosed: %s" % reply.disclosed["conditions"])
+    say("  without a presentation London learns status and facts only: the registry keeps no name")
     evidence = demo.verify("KE-NCK/10001").evidence
     say(
         "  evidence kept by London: DSSE envelope, %d-byte payload, signed by key %s..."
@@ -498,6 +576,9 @@ def suspension_reaches_london(demo: Demo) -> None:
         "  London answers SUSPENDED for %s %.0f ms after the hub confirmed it"
         % (nurse.credential_id, (time.monotonic() - sent) * 1000)
     )
+    still = demo.verify(nurse.credential_id, claimed("Otieno", "Brian Ochieng"),
+                        demo.presentation(nurse.credential_id, *IDENTITY[:2]))
+    say("  his credential still opens the new version (a status change keeps the digests): %s" % reasons(still))
     replay_older_version(demo, nurse.credential_id, before)
 
 
@@ -528,11 +609,16 @@ def kenya_rotates_its_key(demo: Demo) -> None:
         "issuer", "issue", "--key", "ke-nck-2.key", "--ledger", "ke-nck.ledger.db", "--issuer-id", "KE-NCK",
         "--jurisdiction", "KE", "--number", "GS-10001", "--kind", "GOOD_STANDING", "--subject-file", "wanjiru.subject",
         "--isco", isco, "--valid-from", str(demo.today), "--valid-until", str(demo.today + dt.timedelta(days=180)),
-        principal="KE-NCK")
-    say("  council, with the new key: " + good_standing.stdout.strip())
-    demo.until("the good-standing certificate to verify",
+        "--credential-out", "wanjiru-good-standing.sd-jwt", principal="KE-NCK")
+    say("  council, with the new key: " + " / ".join(good_standing.stdout.strip().splitlines()))
+    demo.until("the good-standing certificate to reach London",
                lambda: True if demo.verify("KE-NCK/GS-10001").verified else None)
-    say("  London verifies KE-NCK/GS-10001 signed by the new key: VERIFIED")
+    # Grace proves her good standing to London: her name, and not her birth date.
+    credential = (demo.work / "wanjiru-good-standing.sd-jwt").read_text().strip()
+    shown = present(credential, disclose=IDENTITY[:2], now=dt.datetime.now(dt.UTC))
+    reply = demo.verify("KE-NCK/GS-10001", claimed("Wanjiru", "Grace Akinyi"), shown)
+    say("  Grace presents KE-NCK/GS-10001, signed by the new key, disclosing only %s: %s" % (
+        " and ".join(sorted(reply.disclosed)), "VERIFIED" if reply.verified else reasons(reply)))
 
 
 def stolen_key_is_refused(demo: Demo) -> None:
@@ -679,6 +765,7 @@ def main() -> int:
         federation_admits_councils(demo)  # 1
         councils_publish_registers(demo)  # 2
         london_registry_starts(demo)  # 3
+        hub_carries_no_name(demo)
         bad_records_reach_the_hub(demo)
         london_verifies_applicants(demo)  # 4
         suspension_reaches_london(demo)  # 5

@@ -3,14 +3,14 @@ key the arguments name; nothing else is opened."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from credverify.core.errors import ConfigurationError, InvalidInput
+from credverify.core.errors import InvalidInput
 from credverify.core.keys import generate_key_file, load_signer
+from credverify.core.private_files import write_private
 from credverify.core.settings import read_passphrase
 
 # A credential is about 1.5 KB; a file far larger is not one, and is not read whole.
@@ -51,14 +51,7 @@ def create_holder_key(path: Path, settings: HolderSettings, *, unencrypted: bool
     return generate_key_file(path, passphrase=passphrase, unencrypted=unencrypted).keyid
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a new file readable by its owner only: a presentation holds personal data.
-    Raises ConfigurationError when it exists."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as exc:
-        raise ConfigurationError("output: %s exists already; refusing to overwrite it" % path) from exc
-    except OSError as exc:
-        raise ConfigurationError("output: cannot write %s: %s" % (path, exc.strerror)) from exc
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(text + "\n")
+def write_presentation(path: Path, text: str) -> None:
+    """Write a presentation to a new file readable by its owner only: it holds personal data. Raises
+    ConfigurationError when it exists."""
+    write_private(path, text.encode("ascii") + b"\n")

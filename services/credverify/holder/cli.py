@@ -13,7 +13,7 @@ from credverify.holder.bootstrap import (
     create_holder_key,
     load_holder_key,
     read_credential,
-    write_private,
+    write_presentation,
 )
 from credverify.holder.domain import PresentCredential, describe, present_credential
 
@@ -62,7 +62,7 @@ def _present(args: argparse.Namespace) -> int:
     key = load_holder_key(args.holder_key, _settings(args)) if args.holder_key else None
     presentation = present_credential(cmd, holder_key=key, now=dt.datetime.now(dt.UTC))
     if args.output is not None:
-        write_private(args.output, presentation)
+        write_presentation(args.output, presentation)
         print("presentation written to %s (%d bytes; discloses %s)" % (
             args.output, len(presentation), ", ".join(cmd.disclose) or "no personal claim"), file=sys.stderr)
     else:

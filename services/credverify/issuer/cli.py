@@ -33,11 +33,12 @@ from credverify.core.keys import (
     public_pem,
 )
 from credverify.core.parsing import parse_date, parse_kind, parse_status
+from credverify.core.private_files import write_private
 from credverify.core.sdjwt import IssuedCredential
 from credverify.core.settings import read_passphrase
 from credverify.core.timefmt import parse_instant
 from credverify.issuer import bootstrap
-from credverify.issuer.adapters.credential_files import QR_SUFFIX, CredentialDirectory, qr_png, write_private
+from credverify.issuer.adapters.credential_files import QR_SUFFIX, CredentialDirectory, qr_png
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.bootstrap import (
     DEFAULT_LEDGER,
@@ -383,7 +384,7 @@ def _write_credential(credential: IssuedCredential, out: Path, *, qr: Path | Non
     if str(out) == "-":
         print(credential.text, flush=True)
     else:
-        write_private(out, credential.text.encode("ascii") + b"\n")
+        write_private(out, credential.text.encode("ascii") + b"\n", replace=True)
         print("credential written to %s (%d characters; hand it to the practitioner only)" % (
             out, len(credential.text)))
     if qr is not None:
@@ -391,7 +392,7 @@ def _write_credential(credential: IssuedCredential, out: Path, *, qr: Path | Non
         if png is None:
             print("no QR code: %d characters do not fit one" % len(credential.text))
         else:
-            write_private(qr, png)
+            write_private(qr, png, replace=True)
             print("QR code written to %s" % qr)
 
 

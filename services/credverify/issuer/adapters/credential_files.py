@@ -21,6 +21,7 @@ from urllib.parse import quote
 import segno
 
 from credverify.core.errors import ConfigurationError
+from credverify.core.private_files import write_private
 from credverify.core.sdjwt import IssuedCredential
 
 CREDENTIAL_SUFFIX = ".sd-jwt"
@@ -54,16 +55,6 @@ def qr_png(text: str) -> bytes | None:
         code.save(out, kind="png", scale=QR_SCALE)
         return out.getvalue()
     return None
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` (replacing it), readable and writable by the owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
-        os.write(fd, data)
-    finally:
-        os.close(fd)
 
 
 class CredentialDirectory:
@@ -111,9 +102,9 @@ class CredentialDirectory:
     def _write(self, credential_id: str, credential: IssuedCredential, png: bytes | None) -> WrittenCredential:
         stem = file_stem(credential_id)
         path = self.path / (stem + CREDENTIAL_SUFFIX)
-        write_private(path, credential.text.encode("ascii") + b"\n")
+        write_private(path, credential.text.encode("ascii") + b"\n", replace=True)
         qr_path = None
         if png is not None:
             qr_path = self.path / (stem + QR_SUFFIX)
-            write_private(qr_path, png)
+            write_private(qr_path, png, replace=True)
         return WrittenCredential(credential_id, path, qr_path)
