@@ -159,7 +159,7 @@ def _publish_row(row: RegisterRow, issue: Callable[[attestation_pb2.Attestation]
     outcome.published = answer.delivery.confirmed
     outcome.unchanged = answer.unchanged
     outcome.version = answer.version
-    outcome.credential = str(getattr(answer, "credential", ""))
+    outcome.credential = answer.credential
     if not answer.delivery.confirmed:
         outcome.failure = "UNCONFIRMED"
     return outcome

@@ -22,6 +22,7 @@ from credverify.web.adapters.grpc_clients import IssuerClient, RegistryClient
 from credverify.web.adapters.sqlite_store import SqliteWebStore
 from credverify.web.app import MeasuredApp, WebDeps
 from credverify.web.assembly import create_app
+from credverify.web.security import create_account
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +156,11 @@ class WebServer:
         finally:
             close_deps(self.deps)
 
-    def wait(self) -> None:
-        self._thread.join()
+    def add_account(self, *, username: str, role: str, scope: str, password: str, display_name: str = "") -> None:
+        """Create an account: ``role`` "case-officer" with a country as ``scope``, or "registrar" with an
+        issuer id. Raises InvalidInput (a bad name or scope, a password under 12 characters, a taken name)."""
+        create_account(self.deps.store, username=username, role=role, scope=scope, password=password,
+                       display_name=display_name)
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from credverify.web.accounts import Account, check_new_account, locked_until, session_expired
+from credverify.web.accounts import SESSION_ABSOLUTE, Account, check_new_account, locked_until, session_expired
 from credverify.web.adapters.sqlite_store import SqliteWebStore
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ def _matches(password_hash: str, password: str) -> bool:
 
 
 def new_session(store: SqliteWebStore, account: Account | None, *, now: dt.datetime) -> Session:
+    store.delete_sessions_before(now - SESSION_ABSOLUTE)  # none of them could be used any more
     session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), account)
     store.create_session(session.session_id, username=account.username if account else None,
                          csrf_token=session.csrf_token, now=now)
