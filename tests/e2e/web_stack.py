@@ -120,7 +120,7 @@ def _issuer_service(bootstrap: str, work: Path, topics: Topics) -> tuple[Service
 def web_stack(bootstrap: str, work: Path) -> Iterator[WebStack]:
     """Start the three and yield them; stop them all afterwards."""
     topics = Topics(prefix="tweb%s." % free_port())
-    (work / "issuer").mkdir()
+    (work / "issuer").mkdir(parents=True)
     issuer, issuer_target = _issuer_service(bootstrap, work / "issuer", topics)
     registry: Registry | None = None
     web: WebServer | None = None
