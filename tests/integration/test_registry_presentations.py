@@ -102,6 +102,20 @@ def test_verify_compares_the_typed_details_with_the_disclosed_ones(hub: Hub) -> 
     assert codes(unchecked) == ["SUBJECT_NOT_CHECKED"] and "birth_date" not in unchecked.disclosed
 
 
+def test_verify_presented_takes_her_envelope_with_her_presentation(hub: Hub) -> None:
+    evidence = hub.verify(shown(hub)).evidence
+    answer = hub.stub.VerifyPresented(registry_pb2.VerifyPresentedRequest(
+        envelope=evidence, claimed=registry_pb2.ClaimedSubject(family_name="WANJIRU"),
+        presentation=shown(hub, ("family_name",))), timeout=10)
+    assert codes(answer) == ["VERIFIED"] and dict(answer.disclosed) == {"family_name": "Wanjiru"}
+    bare = hub.stub.VerifyPresented(registry_pb2.VerifyPresentedRequest(
+        envelope=evidence, claimed=registry_pb2.ClaimedSubject(family_name="WANJIRU")), timeout=10)
+    assert codes(bare) == ["SUBJECT_NOT_CHECKED"] and dict(bare.disclosed) == {}
+    with pytest.raises(grpc.RpcError) as refused:
+        hub.stub.VerifyPresented(registry_pb2.VerifyPresentedRequest(envelope=evidence, nonce="n"), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+
+
 def test_a_forged_disclosure_is_a_verdict_not_an_error(hub: Hub) -> None:
     jwt = split_combined(hub.credential).jwt
     forged = "~".join([jwt, make_disclosure("c2FsdHNhbHQ", "family_name", "Otieno"), ""])

@@ -149,6 +149,39 @@ def test_a_forged_disclosure_is_refused_as_unknown_not_as_an_error(v2_registry) 
     assert outcome.disclosed == {}
 
 
+# --- VerifyPresented: the envelope and the presentation she hands over ---------------------------
+
+def verify_presented_with(registry: tuple[SqliteAttestationStore, TrustList, str], envelope_bytes: bytes,
+                          presentation: str, claimed_subject: registry_pb2.ClaimedSubject | None = None
+                          ) -> handlers.VerifyOutcome:
+    store, trust, _ = registry
+    return handlers.verify_presented(envelope_bytes, claimed_subject, store=store, trust=trust, today=TODAY, now=NOW,
+                                     presented=handlers.Presented(presentation, "", "", NOW))
+
+
+def test_verify_presented_compares_the_typed_details_with_those_she_disclosed(tmp_path: Path) -> None:
+    data, credential = credential_for(build_attestation(nurse(), now=T0))
+    store, trust = registry_holding(tmp_path, data)
+    registry = (store, trust, credential)
+    matching = verify_presented_with(registry, data, shown(credential), claimed("Wanjiru", "Grace Akinyi"))
+    assert codes(matching) == ["VERIFIED"] and matching.disclosed["given_names"] == "Grace Akinyi"
+    typo = verify_presented_with(registry, data, shown(credential), claimed("Wanjiku"))
+    assert codes(typo) == ["SUBJECT_MISMATCH"]
+    combined = split_combined(shown(credential, ()))
+    forged = "~".join([combined.jwt, make_disclosure("c2FsdHNhbHQ", "family_name", "Otieno"), ""])
+    assert codes(verify_presented_with(registry, data, forged, claimed("Otieno"))) == ["DISCLOSURE_UNKNOWN"]
+    unopened = handlers.verify_presented(data, claimed("Wanjiru"), store=store, trust=trust, today=TODAY, now=NOW)
+    assert codes(unopened) == ["SUBJECT_NOT_CHECKED"] and unopened.disclosed == {}
+
+
+def test_verify_presented_refuses_a_presentation_of_another_credential(tmp_path: Path) -> None:
+    data, credential = credential_for(build_attestation(nurse(), now=T0))
+    _, other = credential_for(build_attestation(nurse(), now=T0), salts=5000)
+    store, trust = registry_holding(tmp_path, data)
+    outcome = verify_presented_with((store, trust, credential), data, shown(other), claimed("Wanjiru"))
+    assert codes(outcome) == ["DIGESTS_NOT_CURRENT"] and outcome.disclosed == {}
+
+
 @pytest.mark.parametrize(("presentation", "reason"), [
     ("", "PRESENTATION_MALFORMED"),
     ("not an sd-jwt", "PRESENTATION_MALFORMED"),

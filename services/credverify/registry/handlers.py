@@ -144,7 +144,7 @@ def record_registration(
 
 def verify_presented(envelope_bytes: bytes, claimed: registry_pb2.ClaimedSubject | None, *,
                      store: AttestationStore, trust: TrustList, today: dt.date, now: dt.datetime,
-                     cache: VerificationCache | None = None) -> VerifyOutcome:
+                     cache: VerificationCache | None = None, presented: Presented | None = None) -> VerifyOutcome:
     """Judge an envelope an applicant hands over, as of ``today``.
 
     Nothing about it needs to be stored: it is checked offline, then against
@@ -155,6 +155,9 @@ def verify_presented(envelope_bytes: bytes, claimed: registry_pb2.ClaimedSubject
     Its witnessed time (spec 10.3) is the hub's append time when the registry holds these very
     bytes, else ``now``, when the registry first sees them: an envelope signed by a key reported
     compromised that the hub never witnessed before the compromise is KEY_REVOKED.
+
+    With ``presented`` (a v2 envelope), the claimed details are compared with those her presentation
+    discloses, checked against the envelope's digests, as ``verify`` does with the version held.
     """
     # (1) the envelope verifies against the current trust list, exactly as a Kafka record would
     try:
@@ -162,13 +165,24 @@ def verify_presented(envelope_bytes: bytes, claimed: registry_pb2.ClaimedSubject
     except RecordRejected as exc:
         return VerifyOutcome(Judgement(False, (exc.reason,), exc.detail), None)
 
-    # (2) what it says holds today and matches the applicant's claimed details
-    judgement = judge(verified, claimed, today=today)
+    # (2) what it says holds today and matches the applicant's claimed details (those she disclosed, v2)
+    judged = (_judge_presented(verified, claimed, presented, trust=trust, today=today, evidence=None, version=0)
+              if presented is not None else VerifyOutcome(judge(verified, claimed, today=today), verified))
+    judgement, disclosed = judged.judgement, judged.disclosed
 
     # (3) it is the version the registry holds, or newer (the registry has not caught up yet)
     stored = store.get(verified.credential_id)
     if stored is None:
-        return VerifyOutcome(_noted(judgement, "the registry holds no version of this credential"), verified)
+        return VerifyOutcome(_noted(judgement, "the registry holds no version of this credential"), verified,
+                             disclosed=disclosed)
+    return _against_held(envelope_bytes, verified, judgement, stored, trust=trust, cache=cache, disclosed=disclosed)
+
+
+def _against_held(envelope_bytes: bytes, verified: VerifiedAttestation, judgement: Judgement,
+                  stored: StoredAttestation, *, trust: TrustList, cache: VerificationCache | None,
+                  disclosed: Mapping[str, object]) -> VerifyOutcome:
+    """The verdict on a presented envelope given the version held: STALE when that is newer, or the
+    same version with other bytes."""
     presented_payload = envelope_pb2.Envelope.FromString(envelope_bytes).payload
     superseded = stored.version > verified.version or (
         stored.version == verified.version
@@ -182,10 +196,10 @@ def verify_presented(envelope_bytes: bytes, claimed: registry_pb2.ClaimedSubject
         if judgement.verified is False:
             detail += "; " + judgement.detail
         return VerifyOutcome(Judgement(False, reasons + (common_pb2.REASON_STALE,), detail), verified,
-                             current_version=stored.version)
+                             current_version=stored.version, disclosed=disclosed)
     if stored.version < verified.version:
         judgement = _noted(judgement, "newer than version %d the registry holds" % stored.version)
-    return VerifyOutcome(judgement, verified, current_version=stored.version)
+    return VerifyOutcome(judgement, verified, current_version=stored.version, disclosed=disclosed)
 
 
 def _witnessed(envelope_bytes: bytes, store: AttestationStore, now: dt.datetime) -> dt.datetime:

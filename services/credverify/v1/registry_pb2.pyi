@@ -65,12 +65,18 @@ class VerifyResponse(_message.Message):
     def __init__(self, verified: _Optional[bool] = ..., reasons: _Optional[_Iterable[_Union[_common_pb2.Reason, str]]] = ..., attestation: _Optional[_Union[_attestation_pb2.Attestation, _Mapping]] = ..., evidence: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., current_version: _Optional[int] = ..., disclosed: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class VerifyPresentedRequest(_message.Message):
-    __slots__ = ("envelope", "claimed")
+    __slots__ = ("envelope", "claimed", "presentation", "audience", "nonce")
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    PRESENTATION_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
     envelope: _envelope_pb2.Envelope
     claimed: ClaimedSubject
-    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., claimed: _Optional[_Union[ClaimedSubject, _Mapping]] = ...) -> None: ...
+    presentation: str
+    audience: str
+    nonce: str
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., claimed: _Optional[_Union[ClaimedSubject, _Mapping]] = ..., presentation: _Optional[str] = ..., audience: _Optional[str] = ..., nonce: _Optional[str] = ...) -> None: ...
 
 class GetAttestationRequest(_message.Message):
     __slots__ = ("credential_id",)

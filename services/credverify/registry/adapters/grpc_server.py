@@ -200,9 +200,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     MAX_ENVELOPE_BYTES, request.envelope.ByteSize()))
             claimed = request.claimed if request.HasField("claimed") else None
             _check_claimed(claimed)
+            now = self._ctx.now()
             outcome = handlers.verify_presented(
                 request.envelope.SerializeToString(), claimed, store=self._ctx.store, trust=self._ctx.trust(),
-                today=self._ctx.today(), now=self._ctx.now(), cache=self._ctx.cache)
+                today=self._ctx.today(), now=now, cache=self._ctx.cache,
+                presented=_presented(request.presentation, request.audience, request.nonce, now))
             self._ctx.on_verdict("VerifyPresented", outcome.judgement.reasons)
             return _response(outcome, self._ctx.now(), evidence=request.envelope)
         raise AssertionError("unreachable: RpcBoundary aborts")
