@@ -14,15 +14,18 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import qrcode
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from prometheus_client.parser import text_string_to_metric_families
 
 from credverify.core.sdjwt import holder_claims
 from tests.e2e.browser import DESKTOP, ROOT, Checker, chromium  # noqa: F401 - chromium is a fixture
 from tests.e2e.web_stack import NURSE, SUSPENDED_NURSE, WATCHED_NURSE, WebStack, web_stack
 from tests.topic_reader import read_all
-from tests.web_support import OFFICER, PASSWORD, REGISTRAR
+from tests.web_support import OFFICER, PASSWORD, REGISTRAR, csrf_of
+from tests.web_support import sign_in as sign_in_over_http
 
 pytestmark = pytest.mark.kafka
 
@@ -98,7 +101,7 @@ def test_a_case_officer_verifies_an_applicant_and_records_her_registration(
     page.get_by_role("link", name="Audit log").click()
     rows = page.get_by_role("row", name=NURSE)
     expect(rows).to_have_count(2)
-    expect(rows.first).to_contain_text("registered")
+    expect(rows.first).to_contain_text("Registration recorded.")
     expect(rows.last).to_contain_text("Family name")
     checker.check(page, "audit")
     with page.expect_download() as exported:
@@ -139,6 +142,9 @@ def test_a_typo_and_a_suspension_are_explained_in_plain_words(
     expect(page.get_by_role("heading", name="Verification of %s" % SUSPENDED_NURSE)).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("The practitioner is suspended by her council.")
     checker.check(page, "verdict-suspended")
+    page.goto("/audit?credential_id=%s" % SUSPENDED_NURSE)
+    expect(page.get_by_role("row", name=SUSPENDED_NURSE)).to_contain_text(
+        "The practitioner is suspended by her council.")
 
     page.goto("/verify")
     page.get_by_label("Or upload the credential file").set_input_files(
@@ -257,3 +263,18 @@ def test_the_pages_in_french(context: BrowserContext, stack: WebStack, checker: 
     page.get_by_role("button", name="Vérifier").click()
     expect(page.get_by_role("status")).to_contain_text("L'attestation est authentique")
     checker.check(page, "verdict-verified-fr")
+
+
+def test_operators_see_health_and_metrics(stack: WebStack) -> None:
+    with httpx.Client(base_url=stack.web.url) as client:
+        health = client.get("/health")
+        assert health.status_code == 200 and health.json() == {
+            "status": "SERVING", "parts": {"store": True, "registry:GB": True, "issuer:KE-NCK": True}}
+        sign_in_over_http(client, OFFICER)
+        page = client.get("/verify")
+        client.post("/verify", data={"csrf": csrf_of(page.text), "presentation": stack.presentation(),
+                                     "family_name": "Otieno"})
+        metrics = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(client.get("/metrics").text) for s in family.samples}
+    assert metrics[("credverify_web_verifications_total", (("verified", "false"),))] >= 1
+    assert metrics[("credverify_web_requests_total", (("route", "/verify"), ("status", "200")))] >= 1

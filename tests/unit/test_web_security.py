@@ -125,7 +125,8 @@ def test_an_idle_session_expires(client: TestClient, clock: Clock) -> None:
     assert client.get("/verify").status_code == 200
     clock.now += SESSION_IDLE + dt.timedelta(minutes=1)
     expired = client.get("/verify", follow_redirects=False)
-    assert expired.status_code == 303 and expired.headers["location"] == "/sign-in?next=/verify"
+    assert expired.status_code == 303 and expired.headers["location"] == "/sign-in?expired=1&next=%2Fverify"
+    assert "Your session has ended" in client.get(expired.headers["location"]).text
 
 
 @pytest.mark.parametrize(("username", "forbidden"), [
@@ -155,7 +156,7 @@ def test_a_registrar_cannot_look_up_another_councils_credential(client: TestClie
 def test_pages_without_sign_in_send_the_visitor_to_sign_in(client: TestClient) -> None:
     for path in ("/verify", "/register", "/audit", "/keys"):
         answer = client.get(path, follow_redirects=False)
-        assert answer.status_code == 303 and answer.headers["location"] == "/sign-in?next=%s" % path
+        assert answer.status_code == 303 and answer.headers["location"] == "/sign-in?next=%%2F%s" % path[1:]
 
 
 def test_an_internal_failure_shows_a_sentence_not_a_stack_trace(deps: WebDeps,

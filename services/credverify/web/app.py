@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -164,7 +165,11 @@ async def page_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)
     logger.warning("refused %s %s: %d %s", request.method, request.url.path, exc.status, exc.log)
     if exc.status == 401:
-        return redirect("/sign-in?next=%s" % request.url.path if request.method == "GET" else "/sign-in")
+        # A session cookie that opens no session: it expired (or was signed out elsewhere); say so.
+        query = {"expired": "1"} if request.cookies.get(SESSION_COOKIE) else {}
+        if request.method == "GET":
+            query["next"] = request.url.path
+        return redirect("/sign-in" + ("?" + urlencode(query) if query else ""))
     page = page_of(request)
     return page.render("error.html", status=exc.status, message=page.t(exc.message_id, **exc.values))
 

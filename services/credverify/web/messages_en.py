@@ -20,6 +20,8 @@ MESSAGES: dict[str, str] = {
     "sign_in.password": "Password",
     "sign_in.submit": "Sign in",
     "sign_in.wrong": "The username or the password is not right. Check them and try again.",
+    "sign_in.expired": "Your session has ended (after 30 minutes without activity, or on signing out). "
+                       "Sign in again.",
     "sign_in.locked": "Too many failed attempts: this account is locked for 15 minutes. "
                       "Try again later or ask your administrator.",
 
@@ -131,6 +133,8 @@ MESSAGES: dict[str, str] = {
     "audit.outcome": "Outcome",
     "audit.disclosed": "Details disclosed",
     "audit.empty": "No entries.",
+    "audit.outcome.RECORDED": "Registration recorded.",
+    "audit.outcome.ALREADY_RECORDED": "Registration recorded before; nothing new sent.",
     "audit.action.verify": "verified",
     "audit.action.register": "registered",
 

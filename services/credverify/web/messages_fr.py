@@ -20,6 +20,8 @@ MESSAGES: dict[str, str] = {
     "sign_in.password": "Mot de passe",
     "sign_in.submit": "Se connecter",
     "sign_in.wrong": "L'identifiant ou le mot de passe est inexact. Vérifiez-les et réessayez.",
+    "sign_in.expired": "Votre session a pris fin (après 30 minutes d'inactivité, ou à la déconnexion). "
+                       "Reconnectez-vous.",
     "sign_in.locked": "Trop de tentatives échouées : ce compte est bloqué pendant 15 minutes. "
                       "Réessayez plus tard ou contactez votre administrateur.",
 
@@ -134,6 +136,8 @@ MESSAGES: dict[str, str] = {
     "audit.outcome": "Résultat",
     "audit.disclosed": "Informations divulguées",
     "audit.empty": "Aucune entrée.",
+    "audit.outcome.RECORDED": "Inscription enregistrée.",
+    "audit.outcome.ALREADY_RECORDED": "Inscription déjà enregistrée ; rien de nouveau envoyé.",
     "audit.action.verify": "vérifiée",
     "audit.action.register": "inscrite",
 

@@ -47,7 +47,9 @@ async def sign_in_form(request: Request) -> Response:
     if page.session is None:
         # A visitor's session exists only to carry the CSRF token of this form; it is replaced on sign-in.
         page.session = security.new_session(page.deps.store, None, now=page.deps.now())
-    response = page.render("sign_in.html", next=_safe_next(request.query_params.get("next")) or "", error=None,
+    expired = request.query_params.get("expired") == "1"
+    response = page.render("sign_in.html", next=_safe_next(request.query_params.get("next")) or "",
+                           error=page.t("sign_in.expired") if expired else None,
                            username="")
     set_session_cookie(response, page, page.session.session_id)
     return response
