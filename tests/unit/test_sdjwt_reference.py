@@ -55,3 +55,27 @@ def test_digests_written_in_the_test_match_the_hub_digests() -> None:
     ours = sorted(base64.urlsafe_b64encode(hashlib.sha256(d.encode("ascii")).digest()).decode().rstrip("=")
                   for d in issued.text.split("~")[1:-1])
     assert ours == sorted(issued.digests)
+
+
+def test_reference_library_opens_the_credential_a_council_hands_out_after_a_new_condition() -> None:
+    """As `credverify issuer` issues and re-exports it: sealed, padded with decoys, re-sealed for a condition."""
+    import datetime as dt
+
+    from credverify.core.topics import Topics
+    from credverify.issuer import handlers
+    from credverify.issuer.domain import ChangeStatus
+    from credverify.v1 import attestation_pb2, envelope_pb2
+    from tests.factories import T0, nurse
+    from tests.fakes import FakePublisher, InMemoryIssuedLedger
+
+    ledger, publisher = InMemoryIssuedLedger(), FakePublisher()
+    handlers.issue([nurse()], signer=KE_KEY, publisher=publisher, topics=Topics(), ledger=ledger, now=T0)
+    [changed] = handlers.change_statuses([ChangeStatus("KE-NCK/12345", "add-condition", "CONDITIONS_IMPOSED",
+                                                       "no unsupervised night shifts")],
+                                         signer=KE_KEY, publisher=publisher, topics=Topics(), ledger=ledger,
+                                         now=T0 + dt.timedelta(days=1))
+    issued = handlers.credential("KE-NCK/12345", ledger=ledger, signer=KE_KEY, now=T0 + dt.timedelta(days=2))
+    claims = SDJWTVerifier(issued.text, issuer_key).get_verified_payload()
+    assert claims["conditions"] == ["no unsupervised night shifts"] and claims["family_name"] == "Wanjiru"
+    hub = attestation_pb2.AttestationV2.FromString(envelope_pb2.Envelope.FromString(changed.envelope_bytes).payload)
+    assert tuple(hub.subject_digests) == sdjwt.hub_digests(issued.text) and len(hub.subject_digests) == 10
