@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from credverify.core.errors import reason_code
 from credverify.core.sdjwt import PresentationRejected, parse_jws, split_combined
 from credverify.core.timefmt import from_date
+from credverify.registry.domain import normalise_name
 from credverify.v1 import common_pb2, registry_pb2
 
 # Reasons that say the issuer, its key or the trust list are at fault, not the practitioner's standing.
@@ -76,12 +76,6 @@ def credential_id_of(presentation: str) -> str:
     return credential_id
 
 
-def _folded(text: str) -> str:
-    """As the registry compares names: regardless of case, diacritics and spacing."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
-
-
 def _as_text(value: str) -> str:
     """A disclosed value (JSON for a list or object) as a person reads it."""
     try:
@@ -99,7 +93,8 @@ def compare(typed: Typed, disclosed: dict[str, str]) -> tuple[Comparison, ...]:
     rows = []
     for field, claim in COMPARED:
         mine, theirs = typed.value(field), disclosed.get(claim)
-        agrees = None if not mine or theirs is None else _folded(mine) == _folded(_as_text(theirs))
+        # The registry's own folding (case, diacritics, hyphens, spacing): the page never disagrees with its verdict.
+        agrees = None if not mine or theirs is None else normalise_name(mine) == normalise_name(_as_text(theirs))
         rows.append(Comparison(field, mine, _as_text(theirs) if theirs is not None else None, agrees))
     return tuple(rows)
 
