@@ -123,11 +123,13 @@ def test_final_counts_are_exact_after_the_worker_is_killed_mid_stream(
     try:
         def finals() -> dict[StatKey, moves_pb2.FlowStatistic] | None:
             found = {
-                StatKey(s.period, s.measure, s.origin_country, s.destination_country, s.profession_group): s
+                StatKey(s.period, s.measure, s.origin_country, s.destination_country, s.profession_group,
+                        s.country_of_training): s
                 for _, s in read_all_statistics(kafka_settings, topics.flow_statistics,
                                                 idle_timeout=1.0) if s.final
             }
-            done = {key.period for key in found if key.origin == key.destination == key.profession == "_T"}
+            done = {key.period for key in found
+                    if key.origin == key.destination == key.profession == key.training == "_T"}
             return found if done >= periods else None
 
         published = wait_for("final releases of %s after the restart" % sorted(periods), finals, timeout=180,

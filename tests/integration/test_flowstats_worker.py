@@ -43,7 +43,8 @@ def make_moves(first_day: dt.date, prefix: str, rng: random.Random) -> list[move
     moves = []
     for origin, destination, isco, count in FLOWS:
         for n in range(count):
-            trained = destination if n % 7 == 3 else origin  # some come back to their country of training
+            # Some come back to their country of training; half of Sri Lanka's doctors trained in Romania.
+            trained = destination if n % 7 == 3 else "RO" if origin == "LK" and n % 2 else origin
             moves.append(moves_pb2.VerifiedMove(
                 move_id="%s-%s%s%s-%d" % (prefix, origin, destination, isco, n), origin_country=origin,
                 destination_country=destination, profession_isco=isco,
@@ -67,7 +68,11 @@ def expected_table(moves: list[moves_pb2.VerifiedMove]) -> dict[StatKey, int]:
             seen.add(facts.move_id)
             cells[facts.cell] += 1
             period = facts.period
-    return tabulate(period, cells, load_m49(), margins=True)
+    return tabulate(period, cells, load_m49(), margins=True, by_training=True)
+
+
+def by_training_key(period: str) -> StatKey:
+    return StatKey(period, "moves", "_T", "GB", "doctors", "RO")
 
 
 def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
@@ -91,7 +96,7 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
 
     env = cli_env(kafka_settings.bootstrap_servers, topics.prefix)
     worker = Service("flowstats", ["flows", "worker", "--k", "5", "--grace", "1d", "--provisional-interval", "1s",
-                                   "--data-dir", "state"], env=env, cwd=tmp_path)
+                                   "--data-dir", "state", "--country-of-training"], env=env, cwd=tmp_path)
     closed_period = closed_month.strftime("%Y-%m")
     open_period = open_month.strftime("%Y-%m")
     try:
@@ -110,7 +115,8 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
 
     # The closed month: every statistic listed, every published value exact, duplicates counted once.
     truth = expected_table(closed)
-    final = {StatKey(s.period, s.measure, s.origin_country, s.destination_country, s.profession_group): s
+    final = {StatKey(s.period, s.measure, s.origin_country, s.destination_country, s.profession_group,
+                     s.country_of_training): s
              for s in everything if s.period == closed_period and s.final}
     assert set(final) == set(truth), "the final release should list every non-zero statistic"
     wrong = {key.record_key: (s.value, truth[key]) for key, s in final.items()
@@ -118,6 +124,10 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
     assert wrong == {}, "published values differ from the true counts (value, truth): %s" % wrong
     assert final[StatKey(closed_period, "moves", "_T", "_T", "_T")].value == len(closed)
     assert final[StatKey(closed_period, "moves", "NG", "IE", "nurses")].suppressed
+    # Flows by country of training beside those by issuing country: Romania trained more doctors for the
+    # United Kingdom than its council registered there (half of Sri Lanka's too).
+    assert by_training_key(closed_period) in final
+    assert truth[by_training_key(closed_period)] > truth[StatKey(closed_period, "moves", "RO", "GB", "doctors")]
     assert all(s.method == "threshold" and s.parameters["k"] == "5" and s.parameters["grace"] == "1d"
                for s in final.values())
 
@@ -128,7 +138,8 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
     # The open month: provisional cells that reached k, no totals.
     provisional = [s for s in everything if s.period == open_period]
     assert provisional and not any(s.final for s in provisional)
-    assert all(s.value >= 5 and "_T" not in (s.origin_country, s.profession_group) for s in provisional)
+    assert all(s.value >= 5 and StatKey(s.period, s.measure, s.origin_country, s.destination_country,
+                                        s.profession_group, s.country_of_training).is_cell for s in provisional)
 
     # The foreign record and the mis-keyed copy went to the dead-letter topic, with their reasons.
     consumer = new_consumer(kafka_settings, "test", topics.rejected, consumer_timeout_ms=3000)
@@ -143,5 +154,9 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
                      env=env, cwd=tmp_path)
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert rows and all(row["PERIOD"] == closed_period and row["Status"] == "final" for row in rows)
-    nigeria = next(r for r in rows if r["ORIGIN"] == "NG" and r["PROFESSION"] == "nurses" and r["MEASURE"] == "moves")
-    assert nigeria["Value"] == "" and nigeria["Flag Codes"] == "c"
+    nigeria = next(r for r in rows if r["ORIGIN"] == "NG" and r["PROFESSION"] == "nurses" and r["MEASURE"] == "moves"
+                   and r["DESTINATION"] == "IE")
+    assert nigeria["Value"] == "" and nigeria["Flag Codes"] == "c" and nigeria["Safeguards List"] == "yes"
+    romania = next(r for r in rows
+                   if r["TRAINING"] == "RO" and r["DESTINATION"] == "GB" and r["PROFESSION"] == "doctors")
+    assert romania["ORIGIN"] == "_T" and romania["Country of training"] == "Romania"

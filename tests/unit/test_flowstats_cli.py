@@ -77,3 +77,13 @@ def test_bad_settings_stop_the_worker_saying_what_was_expected(argv: tuple[str, 
 def test_a_count_in_the_environment_that_is_no_number_is_named(name: str) -> None:
     with pytest.raises(ConfigurationError, match="%s: expected a whole number, found 'five'" % name):
         worker_settings(environ={name: "five"})
+
+
+def test_flows_by_country_of_training_are_asked_for_by_flag_or_environment() -> None:
+    assert not worker_settings().policy.by_training
+    assert worker_settings("--country-of-training").policy.by_training
+    on = {"CREDVERIFY_FLOW_COUNTRY_OF_TRAINING": "1"}
+    assert worker_settings(environ=on).policy.by_training
+    assert not worker_settings("--no-country-of-training", environ=on).policy.by_training
+    with pytest.raises(ConfigurationError, match="CREDVERIFY_FLOW_COUNTRY_OF_TRAINING: expected 1 or 0"):
+        worker_settings(environ={"CREDVERIFY_FLOW_COUNTRY_OF_TRAINING": "maybe"})

@@ -83,14 +83,21 @@ def test_un_m49_regions_tell_intra_from_inter_regional_moves() -> None:
 
 def test_a_move_counts_once_in_each_published_level() -> None:
     regions = load_m49()
-    # Nigeria is on the WHO safeguards list and in another region than the United Kingdom: every level.
-    returning = MoveCell("NG", "GB", "nurses", True)
+    # A nurse registered by Nigeria's council, trained in Ghana, returning to Ghana: both countries are on
+    # the WHO safeguards list and in one region, so she counts in every level of both definitions.
+    returning = MoveCell("NG", "GH", "nurses", True, "GH")
     keys = keys_of("2026-06", returning, regions, margins=True)
     assert len(keys) == len(set(keys)) == keys_per_move(margins=True)
-    assert StatKey("2026-06", "returns", "_INTER", "_T", "_T") in keys
-    assert StatKey("2026-06", "returns", "_SSL", "GB", "_T") in keys
+    assert StatKey("2026-06", "returns", "_INTRA", "_T", "_T") in keys
+    assert StatKey("2026-06", "returns", "_SSL", "GH", "_T") in keys
+    assert StatKey("2026-06", "moves", "_T", "GH", "nurses", "GH") in keys
+    assert StatKey("2026-06", "moves", "_T", "_T", "_T", "_SSL") in keys
+    assert not any(key.measure == "returns" and key.by_training for key in keys)
     kenya = keys_of("2026-06", MoveCell("KE", "GB", "nurses", False), regions, margins=True)
-    assert len(kenya) == 12 and not any(key.origin == "_SSL" for key in kenya)  # Kenya is not on the list
+    # Kenya is not on the list; by country of training, not given: 12 by issuing country, 4 by training
+    assert len(kenya) == 16 and not any("_SSL" in (key.origin, key.training) for key in kenya)
+    assert len(keys_of("2026-06", returning, regions, margins=True, by_training=False)) == keys_per_move(
+        margins=True, by_training=False) == 32
 
 
 def test_tables_add_up_and_record_keys_round_trip() -> None:

@@ -27,7 +27,7 @@ def test_csv_rows_carry_codes_labels_value_and_flags() -> None:
     assert by_origin["KE"]["Destination"] == "United Kingdom" and by_origin["KE"]["Value"] == "12"
     assert by_origin["KE"]["Flag Codes"] == "" and by_origin["KE"]["Status"] == "final"
     assert by_origin["TT"]["Value"] == "" and by_origin["TT"]["Flag Codes"] == "c"
-    assert by_origin["_T"]["Origin"] == "All origins" and by_origin["_T"]["Flag Codes"] == "p"
+    assert by_origin["_T"]["Origin"] == "All issuing countries" and by_origin["_T"]["Flag Codes"] == "p"
     assert by_origin["KE"]["Parameters"] == "k=5"
 
 

@@ -28,7 +28,7 @@ from credverify.flowstats.releases import ReleasePolicy
 from credverify.flowstats.settings import PARTITIONS, FlowSettings
 from credverify.flowstats.windows import parse_duration
 
-__all__ = ["ENV_DATA_DIR", "ENV_DP_DESTINATIONS", "ENV_GRACE", "ENV_K", "ENV_PROVISIONAL_INTERVAL",
+__all__ = ["ENV_BY_TRAINING", "ENV_DATA_DIR", "ENV_DP_DESTINATIONS", "ENV_GRACE", "ENV_K", "ENV_PROVISIONAL_INTERVAL",
            "ENV_REPLICATION_FACTOR", "WorkerFailed", "WorkerOptions", "run", "settings_from"]
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ ENV_PROVISIONAL_INTERVAL = "CREDVERIFY_FLOW_PROVISIONAL_INTERVAL"
 ENV_DP_DESTINATIONS = "CREDVERIFY_FLOW_DP_DESTINATIONS"
 ENV_REPLICATION_FACTOR = "CREDVERIFY_FLOW_REPLICATION_FACTOR"
 ENV_DATA_DIR = "CREDVERIFY_FLOWSTATS_DIR"
+ENV_BY_TRAINING = "CREDVERIFY_FLOW_COUNTRY_OF_TRAINING"
 # One replica is all a single development broker can hold; production sets the cluster's.
 DEFAULT_REPLICATION_FACTOR = 1
 DEFAULT_DATA_DIR = "flowstats-data"
@@ -67,6 +68,7 @@ class WorkerOptions:
     dp_destinations: str | None = None
     replication_factor: int | None = None
     data_dir: Path | None = None
+    by_training: bool | None = None
 
 
 def _whole_number(given: int | None, environ: Mapping[str, str], name: str, default: int) -> int:
@@ -108,7 +110,18 @@ def _policy(options: WorkerOptions, environ: Mapping[str, str]) -> ReleasePolicy
     except InvalidInput as exc:
         raise ConfigurationError(str(exc)) from exc
     return ReleasePolicy(k=k, regions=load_m49(options.region_level), grace=grace, provisional_interval=interval,
-                         partitions=PARTITIONS, privacy=privacy)
+                         partitions=PARTITIONS, privacy=privacy, by_training=_by_training(options, environ))
+
+
+def _by_training(options: WorkerOptions, environ: Mapping[str, str]) -> bool:
+    """Return whether flows by country of training are published: the flag, else the environment (1, true,
+    yes), else not."""
+    if options.by_training is not None:
+        return options.by_training
+    raw = environ.get(ENV_BY_TRAINING, "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigurationError("%s: expected 1 or 0, found %r" % (ENV_BY_TRAINING, raw))
+    return raw in ("1", "true", "yes")
 
 
 def settings_from(options: WorkerOptions, environ: Mapping[str, str]) -> FlowSettings:

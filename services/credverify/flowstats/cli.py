@@ -41,6 +41,10 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
                              "env CREDVERIFY_FLOW_PROVISIONAL_INTERVAL)" % DEFAULT_PROVISIONAL_INTERVAL)
     worker.add_argument("--region-level", default="region", choices=["region", "sub-region", "intermediate-region"],
                         help="UN M49 level that tells intra- from inter-regional moves (default region)")
+    worker.add_argument("--country-of-training", action=argparse.BooleanOptionalAction, default=None,
+                        help="also publish flows by country of training beside those by issuing country (costs "
+                             "suppression and audit time, see docs/flowstats.md; env "
+                             "CREDVERIFY_FLOW_COUNTRY_OF_TRAINING=1)")
     worker.add_argument("--dp-epsilon", type=float, default=None,
                         help="publish with differential privacy instead of suppression: epsilon per release")
     worker.add_argument("--dp-window-budget", type=float, default=None,
@@ -86,6 +90,7 @@ def worker_options(args: argparse.Namespace) -> WorkerOptions:
         bootstrap=args.bootstrap, k=args.k, grace=args.grace, provisional_interval=args.provisional_interval,
         region_level=args.region_level, dp_epsilon=args.dp_epsilon, dp_window_budget=args.dp_window_budget,
         dp_destinations=args.dp_destinations, replication_factor=args.replication_factor, data_dir=args.data_dir,
+        by_training=args.country_of_training,
     )
 
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from credverify.core.timefmt import from_timestamp, to_timestamp
-from credverify.flowstats.tables import CountedMoveFacts, MoveCell
+from credverify.flowstats.tables import UNKNOWN, CountedMoveFacts, MoveCell
 from credverify.flowstats.windows import close_time, last_closed_period
 from credverify.v1 import moves_pb2
 
@@ -75,7 +75,7 @@ class PartitionCounter:
         move = moves_pb2.CountedMove(
             move_id=facts.move_id, period=facts.period, origin_country=cell.origin,
             destination_country=cell.destination, profession_group=cell.profession,
-            returning=cell.returning, offset=offset, late=late,
+            returning=cell.returning, offset=offset, late=late, country_of_training=_stored(cell.training),
         )
         self._apply(move)
         self.pending.append(move)
@@ -98,7 +98,8 @@ class PartitionCounter:
         if move.late:
             self.late[move.period] += 1
             return
-        cell = MoveCell(move.origin_country, move.destination_country, move.profession_group, move.returning)
+        cell = MoveCell(move.origin_country, move.destination_country, move.profession_group, move.returning,
+                        move.country_of_training or UNKNOWN)
         self.cells.setdefault(move.period, Counter())[cell] += 1
 
     # ---- windows ----
@@ -163,6 +164,7 @@ class PartitionCounter:
                 moves_pb2.FlowCellCount(
                     origin_country=cell.origin, destination_country=cell.destination,
                     profession_group=cell.profession, returning=cell.returning, count=count,
+                    country_of_training=_stored(cell.training),
                 )
                 for cell, count in sorted(cells.items())
             ],
@@ -180,11 +182,17 @@ class PartitionCounter:
         )
 
 
+def _stored(training: str) -> str:
+    """Return the country of training as state keeps it: empty when not known (as before it was kept)."""
+    return "" if training == UNKNOWN else training
+
+
 def cells_of_part(parts: Iterable[moves_pb2.WindowPart]) -> Counter[MoveCell]:
     """Return the cell counts of a window summed over its parts."""
     total: Counter[MoveCell] = Counter()
     for part in parts:
         for cell in part.cells:
-            key = MoveCell(cell.origin_country, cell.destination_country, cell.profession_group, cell.returning)
+            key = MoveCell(cell.origin_country, cell.destination_country, cell.profession_group, cell.returning,
+                           cell.country_of_training or UNKNOWN)
             total[key] += cell.count
     return total

@@ -24,6 +24,7 @@ least ``k``): the upper protection level of the minimum-frequency rule.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from scipy.sparse import csr_matrix
 
 from credverify.flowstats.defaults import DEFAULT_K, MIN_K
 from credverify.flowstats.regions import RegionClassification
-from credverify.flowstats.tables import INTER, INTRA, RETURNS, SAFEGUARDS, MoveCell, StatKey, members
+from credverify.flowstats.tables import INTER, INTRA, RETURNS, SAFEGUARDS, UNKNOWN, MoveCell, StatKey, members
 
 __all__ = ["DEFAULT_K", "MIN_K", "Exposure", "Intruder", "Protection", "audit", "protect"]
 METHOD_THRESHOLD = "threshold"
@@ -78,13 +79,39 @@ def primary_suppressions(table: Mapping[StatKey, int], k: int) -> frozenset[Stat
 def intruder_cells(listed: Iterable[StatKey]) -> list[MoveCell]:
     """Return the finest cells an intruder must allow for, given which statistics are listed.
 
-    Every listed moves cell may hold non-returning moves; a returns cell that is
-    not listed holds none. Only statistics at the finest level are looked at."""
-    cells: set[MoveCell] = set()
+    Flows are published by issuing country and by country of training, never crossed, so a finest
+    cell (origin, destination, profession, returning, training) is any pairing, within one destination
+    and profession, of a listed origin with a listed country of training. A move returns exactly when
+    its country of training is the destination (when it gave one), and returning cells need a listed
+    returns cell. Only statistics at the finest level are looked at."""
+    origins: dict[tuple[str, str], set[str]] = {}
+    returning: set[tuple[str, str, str]] = set()
+    trainings: dict[tuple[str, str], set[str]] = {}
     for key in listed:
-        if key.is_cell:
-            cells.add(MoveCell(key.origin, key.destination, key.profession, key.measure == RETURNS))
+        if not key.is_cell:
+            continue
+        where = (key.destination, key.profession)
+        if key.by_training:
+            trainings.setdefault(where, set()).add(key.training)
+        elif key.measure == RETURNS:
+            returning.add((key.origin, *where))
+        else:
+            origins.setdefault(where, set()).add(key.origin)
+    cells: set[MoveCell] = set()
+    for (destination, profession), found in origins.items():
+        # A table without flows by country of training (an earlier release) says nothing about it.
+        for origin, training in itertools.product(found, trainings.get((destination, profession), {UNKNOWN})):
+            can_return = (origin, destination, profession) in returning
+            for returns in _returning_options(training, destination, can_return=can_return):
+                cells.add(MoveCell(origin, destination, profession, returns, training))
     return sorted(cells)
+
+
+def _returning_options(training: str, destination: str, *, can_return: bool) -> tuple[bool, ...]:
+    if training != UNKNOWN:
+        returns = training == destination
+        return (returns,) if can_return or not returns else ()
+    return (False, True) if can_return else (False,)
 
 
 def _one_period(listed: Iterable[StatKey]) -> str:
@@ -233,11 +260,12 @@ def relations(
     """Return every (total, parts) of ``table`` where the parts' finest cells partition the total's."""
     period = next(iter(table)).period if table else ""
     member_sets = members(period, intruder_cells(table), regions, margins=True)
-    groups: dict[tuple[str, str, str, str], list[StatKey]] = {}
+    groups: dict[tuple[str, ...], list[StatKey]] = {}
     for key in table:
-        groups.setdefault((key.measure, "origin", key.destination, key.profession), []).append(key)
-        groups.setdefault((key.measure, "destination", key.origin, key.profession), []).append(key)
-        groups.setdefault((key.measure, "profession", key.origin, key.destination), []).append(key)
+        groups.setdefault((key.measure, "origin", key.training, key.destination, key.profession), []).append(key)
+        groups.setdefault((key.measure, "training", key.origin, key.destination, key.profession), []).append(key)
+        groups.setdefault((key.measure, "destination", key.origin, key.training, key.profession), []).append(key)
+        groups.setdefault((key.measure, "profession", key.origin, key.training, key.destination), []).append(key)
     found: list[tuple[StatKey, tuple[StatKey, ...]]] = []
     for _, keys in sorted(groups.items()):
         keys.sort()
@@ -252,7 +280,7 @@ def relations(
 def _family(key: StatKey) -> str:
     if key.origin in (INTRA, INTER):
         return "scope"
-    if key.origin == SAFEGUARDS:
+    if SAFEGUARDS in (key.origin, key.training):
         return "safeguards"
     return "category"
 

@@ -2,7 +2,9 @@
 
 OECD.Stat (and so the OECD Health Workforce Migration database) exports one
 row per observation, each dimension as a code column and a label column,
-then ``Value``, ``Flag Codes`` and ``Flags``. Flags follow Eurostat's codes:
+then ``Value``, ``Flag Codes`` and ``Flags``. Origin is the issuing country;
+a row with a country of training (``TRAINING``) is a flow by country of
+training, and its ``ORIGIN`` is then ``_T``. Flags follow Eurostat's codes:
 ``c`` confidential (suppressed, no value), ``e`` estimated (carries
 differential-privacy noise), ``p`` provisional (the window is still open).
 """
@@ -17,11 +19,12 @@ from collections.abc import Iterable
 
 import pycountry
 
-from credverify.flowstats.tables import INTER, INTRA, MOVES, RETURNS, SAFEGUARDS, TOTAL
+from credverify.flowstats.tables import INTER, INTRA, MOVES, RETURNS, SAFEGUARDS, TOTAL, UNKNOWN
 from credverify.v1 import moves_pb2
 
 COLUMNS = (
-    "DESTINATION", "Destination", "ORIGIN", "Origin", "PROFESSION", "Profession", "MEASURE", "Measure",
+    "DESTINATION", "Destination", "ORIGIN", "Origin", "TRAINING", "Country of training", "PROFESSION", "Profession",
+    "MEASURE", "Measure",
     "PERIOD", "Period", "Value", "Flag Codes", "Flags", "Safeguards List", "Status", "Method", "Parameters",
 )
 FLAGS = {
@@ -44,15 +47,26 @@ MEASURE_LABELS = {
 }
 
 
+def training_label(code: str) -> str:
+    """Return the label of a country-of-training code (TOTAL: the row is a flow by issuing country)."""
+    if code == TOTAL:
+        return "All countries of training"
+    if code == UNKNOWN:
+        return "Country of training not known"
+    if code == SAFEGUARDS:
+        return "Countries of training on the WHO Health Workforce Support and Safeguards List"
+    return country_label(code, origin=True)
+
+
 def country_label(code: str, *, origin: bool) -> str:
     if code == TOTAL:
-        return "All origins" if origin else "All destinations"
+        return "All issuing countries" if origin else "All destinations"
     if code == INTRA:
-        return "Origins in the destination's region"
+        return "Issuing countries in the destination's region"
     if code == INTER:
-        return "Origins in other regions"
+        return "Issuing countries in other regions"
     if code == SAFEGUARDS:
-        return "Origins on the WHO Health Workforce Support and Safeguards List"
+        return "Issuing countries on the WHO Health Workforce Support and Safeguards List"
     country = pycountry.countries.get(alpha_2=code)
     return str(country.name) if country is not None else code
 
@@ -67,15 +81,18 @@ def rows(statistics: Iterable[moves_pb2.FlowStatistic]) -> list[dict[str, str]]:
     result = []
     for stat in statistics:
         codes = flag_codes(stat)
+        training, measure = stat.country_of_training or TOTAL, stat.measure or MOVES
         result.append({
             "DESTINATION": stat.destination_country,
             "Destination": country_label(stat.destination_country, origin=False),
             "ORIGIN": stat.origin_country,
             "Origin": country_label(stat.origin_country, origin=True),
+            "TRAINING": training,
+            "Country of training": training_label(training),
             "PROFESSION": stat.profession_group,
             "Profession": PROFESSIONS.get(stat.profession_group, stat.profession_group),
-            "MEASURE": stat.measure or MOVES,
-            "Measure": MEASURE_LABELS.get(stat.measure or MOVES, stat.measure),
+            "MEASURE": measure,
+            "Measure": MEASURE_LABELS.get(measure, measure),
             "PERIOD": stat.period,
             "Period": stat.period,
             "Value": "" if stat.suppressed else str(stat.value),
@@ -86,7 +103,8 @@ def rows(statistics: Iterable[moves_pb2.FlowStatistic]) -> list[dict[str, str]]:
             "Method": stat.method,
             "Parameters": ";".join("%s=%s" % item for item in sorted(stat.parameters.items())),
         })
-    result.sort(key=lambda r: (r["DESTINATION"], r["ORIGIN"], r["PROFESSION"], r["MEASURE"], r["PERIOD"]))
+    result.sort(key=lambda r: (r["DESTINATION"], r["ORIGIN"], r["TRAINING"], r["PROFESSION"], r["MEASURE"],
+                               r["PERIOD"]))
     return result
 
 
@@ -128,5 +146,5 @@ def to_json(statistics: Iterable[moves_pb2.FlowStatistic]) -> str:
 
 
 def _sorted(statistics: Iterable[moves_pb2.FlowStatistic]) -> list[moves_pb2.FlowStatistic]:
-    return sorted(statistics, key=lambda s: (s.destination_country, s.origin_country, s.profession_group,
-                                             s.measure or MOVES, s.period))
+    return sorted(statistics, key=lambda s: (s.destination_country, s.origin_country, s.country_of_training or TOTAL,
+                                             s.profession_group, s.measure or MOVES, s.period))

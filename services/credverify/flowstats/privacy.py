@@ -5,7 +5,8 @@ No I/O. The mechanism (documented in docs/flowstats.md):
 - the privacy unit is one verified move: two windows' data are neighbours when
   they differ by one move;
 - a release is a set of *levels* (e.g. cells by origin, destination and
-  profession; totals by destination), each a vector of counts over a domain
+  profession; totals by destination; cells by country of training,
+  destination and profession), each a vector of counts over a domain
   fixed in advance (every ISO 3166-1 country as origin, the configured
   destination countries, the profession groups), so that which keys exist
   reveals nothing; a move adds 1 to exactly one entry of each level, so each
@@ -36,9 +37,11 @@ from credverify.flowstats.tables import (
     INTER,
     INTRA,
     MEASURES,
+    MOVES,
     PROFESSION_GROUPS,
     SAFEGUARDS,
     TOTAL,
+    UNKNOWN,
     MoveCell,
     StatKey,
     keys_of,
@@ -55,6 +58,13 @@ FINAL_LEVELS: tuple[tuple[str, str, str], ...] = (
     ("safeguards", "country", TOTAL),
 )
 PROVISIONAL_LEVELS: tuple[tuple[str, str, str], ...] = (("country", "country", "group"),)
+# (training level, destination level, profession level) of each published level of the flows by
+# country of training (measure moves only; their total is the one above).
+FINAL_TRAINING_LEVELS: tuple[tuple[str, str, str], ...] = (
+    ("country", "country", "group"),
+    ("safeguards", "country", TOTAL),
+)
+PROVISIONAL_TRAINING_LEVELS: tuple[tuple[str, str, str], ...] = (("country", "country", "group"),)
 _TOLERANCE = 1e-9
 # The origins of each origin level but "country" (every ISO 3166-1 code).
 _LEVEL_ORIGINS: dict[str, tuple[str, ...]] = {"scope": (INTRA, INTER), "safeguards": (SAFEGUARDS,), TOTAL: (TOTAL,)}
@@ -133,6 +143,25 @@ def _level_keys(
     ]
 
 
+def _training_level_keys(period: str, level: tuple[str, str, str], destinations: Sequence[str]) -> list[StatKey]:
+    training_level, _destination_level, profession_level = level
+    trainings: Sequence[str] = (SAFEGUARDS,) if training_level == "safeguards" else domain_origins() + (UNKNOWN,)
+    professions: Sequence[str] = PROFESSION_GROUPS if profession_level == "group" else (TOTAL,)
+    return [
+        StatKey(period, MOVES, TOTAL, d, p, t)
+        for t, d, p in itertools.product(trainings, destinations, professions)
+    ]
+
+
+def release_levels(period: str, destinations: Sequence[str], *, final: bool, by_training: bool
+                   ) -> list[list[StatKey]]:
+    """Return the statistics of each level a release publishes: a move adds 1 to at most one of each."""
+    levels = FINAL_LEVELS if final else PROVISIONAL_LEVELS
+    training_levels = (FINAL_TRAINING_LEVELS if final else PROVISIONAL_TRAINING_LEVELS) if by_training else ()
+    return [_level_keys(period, measure, level, destinations) for measure, level in itertools.product(MEASURES, levels)
+            ] + [_training_level_keys(period, level, destinations) for level in training_levels]
+
+
 def noisy_release(
     period: str,
     cells: Mapping[MoveCell, int],
@@ -141,6 +170,7 @@ def noisy_release(
     policy: PrivacyPolicy,
     final: bool,
     publish_at_least: int = 1,
+    by_training: bool = False,
 ) -> NoisyRelease:
     """Return one differentially private release of the window's ``cells`` (see the module's docstring).
 
@@ -149,8 +179,8 @@ def noisy_release(
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
-    levels = FINAL_LEVELS if final else PROVISIONAL_LEVELS
-    level_count = len(levels) * len(MEASURES)
+    levels = release_levels(period, policy.destinations, final=final, by_training=by_training)
+    level_count = len(levels)
     scale = level_count / policy.epsilon
     exact: dict[StatKey, int] = {}
     allowed = set(policy.destinations)
@@ -161,8 +191,7 @@ def noisy_release(
             exact[key] = exact.get(key, 0) + count
     values: dict[StatKey, int] = {}
     spent_per_level: list[float] = []
-    for measure, level in itertools.product(MEASURES, levels):
-        keys = _level_keys(period, measure, level, policy.destinations)
+    for keys in levels:
         domain = dp.vector_domain(dp.atom_domain(T=int), size=len(keys))
         mechanism = dp.m.make_geometric(domain, dp.l1_distance(T=int), scale=scale)
         spent_per_level.append(float(mechanism.map(1)))
@@ -173,6 +202,6 @@ def noisy_release(
                 values[key] = int(value)
     # Summed exactly (fsum): ten levels of 0.1 spend 1, not 0.9999999999999999.
     spent = math.fsum(spent_per_level)
-    if spent > policy.epsilon + _TOLERANCE:
+    if spent > policy.epsilon * (1 + _TOLERANCE):
         raise RuntimeError("dp release: expected to spend at most %g, opendp says %g" % (policy.epsilon, spent))
     return NoisyRelease(values=values, epsilon=spent, scale=scale, levels=level_count)

@@ -16,7 +16,7 @@ from credverify.core.timefmt import from_timestamp, to_timestamp
 from credverify.flowstats import disclosure, privacy
 from credverify.flowstats.counting import cells_of_part
 from credverify.flowstats.regions import RegionClassification
-from credverify.flowstats.tables import MOVES, SAFEGUARDS, MoveCell, StatKey, tabulate
+from credverify.flowstats.tables import MOVES, SAFEGUARDS, TOTAL, MoveCell, StatKey, tabulate
 from credverify.flowstats.windows import close_time, format_duration
 from credverify.v1 import moves_pb2
 
@@ -29,6 +29,8 @@ class ReleasePolicy:
     provisional_interval: dt.timedelta
     partitions: int  # of the moves topic: a window is complete when all of them closed it
     privacy: privacy.PrivacyPolicy | None = None
+    # Also publish flows by country of training (docs/flowstats.md: what it costs in suppression and time).
+    by_training: bool = False
 
     @property
     def method(self) -> str:
@@ -97,6 +99,7 @@ def build_release(
         "regions": policy.regions.label,
         "grace": format_duration(policy.grace),
         "closes_at": close_time(period, policy.grace).isoformat(),
+        "origins": "issuing-country,country-of-training" if policy.by_training else "issuing-country",
     })
     if policy.regions.safeguards is not None:
         release.parameters["safeguards_list"] = policy.regions.safeguards.label
@@ -148,7 +151,7 @@ def _noisy_statistics(
         return None
     k = release.policy.k
     noisy = privacy.noisy_release(release.period, cells, regions=release.policy.regions, policy=policy,
-                                  final=release.final, publish_at_least=k)
+                                  final=release.final, publish_at_least=k, by_training=release.policy.by_training)
     release.parameters.update({
         "epsilon": "%g" % noisy.epsilon,
         "delta": "0",
@@ -179,7 +182,7 @@ def _suppressed_statistics(
     policy = release.policy
     release.parameters["k"] = str(policy.k)
     if release.final:
-        table = tabulate(release.period, cells, policy.regions, margins=True)
+        table = tabulate(release.period, cells, policy.regions, margins=True, by_training=policy.by_training)
         floors = {StatKey.from_record_key(key): value for key, value in state.published_floor.items()}
         protection = disclosure.protect(table, k=policy.k, regions=policy.regions, floors=floors)
         release.parameters["secondary"] = disclosure.SECONDARY_METHOD
@@ -189,7 +192,7 @@ def _suppressed_statistics(
         # Provisional releases list cells that reached k and nothing else: no
         # totals (which would call for secondary suppression and let successive
         # releases be differenced) and no small cells (whose mere presence tells).
-        table = tabulate(release.period, cells, policy.regions, margins=False)
+        table = tabulate(release.period, cells, policy.regions, margins=False, by_training=policy.by_training)
         release.parameters["provisional"] = "cells at or above k only"
         statistics = [release.statistic(key, value, suppressed=False, noisy=False)
                       for key, value in sorted(table.items()) if value >= policy.k]
@@ -201,7 +204,8 @@ def _suppressed_statistics(
 
 
 def _key_of(stat: moves_pb2.FlowStatistic) -> StatKey:
-    return StatKey(stat.period, stat.measure, stat.origin_country, stat.destination_country, stat.profession_group)
+    return StatKey(stat.period, stat.measure or MOVES, stat.origin_country, stat.destination_country,
+                   stat.profession_group, stat.country_of_training or TOTAL)
 
 
 def record_key(stat: moves_pb2.FlowStatistic) -> bytes:
@@ -235,10 +239,12 @@ def _statistic(
         final=final,
         release=number,
         released_at=to_timestamp(now),
+        country_of_training=key.training,
         safeguards_list=on_safeguards_list(key, policy.regions),
     )
 
 
 def on_safeguards_list(key: StatKey, regions: RegionClassification) -> bool:
-    """Return True when the statistic's origin is on the WHO safeguards list or is the list's series."""
-    return key.origin == SAFEGUARDS or regions.on_safeguards_list(key.origin)
+    """Return True when the statistic's origin (issuing country, or country of training for a flow by
+    country of training) is on the WHO safeguards list, or is the list's series."""
+    return key.source == SAFEGUARDS or regions.on_safeguards_list(key.source)
