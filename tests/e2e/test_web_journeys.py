@@ -181,6 +181,7 @@ def test_a_suspension_reaches_the_watch_list_while_the_page_is_open(
 def test_keyboard_alone_reaches_every_field_of_the_verify_page(context: BrowserContext, stack: WebStack) -> None:
     page = context.new_page()
     sign_in(page, OFFICER)
+    expect(page.get_by_role("heading", name="Verify an applicant's credential")).to_be_visible()
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to the main content")).to_be_focused()
     page.keyboard.press("Enter")

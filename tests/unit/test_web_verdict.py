@@ -3,6 +3,7 @@ read from a presentation, before the registry checks it."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 
@@ -11,7 +12,7 @@ import pytest
 from credverify.core.sdjwt import content_of_attestation, issue_credential, present
 from credverify.issuer.domain import build_attestation
 from credverify.v1 import common_pb2, registry_pb2
-from credverify.web.verdict import NotACredential, Typed, compare, credential_id_of, verdict_of
+from credverify.web.verdict import NotACredential, Typed, compare, credential_id_of, file_name_of, verdict_of
 from tests.factories import KE_KEY, T0, nurse
 
 
@@ -44,3 +45,20 @@ def test_reasons_and_trust_come_from_the_answer() -> None:
     verdict = verdict_of("KE-NCK/1", Typed("", "", None), answer)
     assert verdict.reasons == ("KEY_REVOKED",) and not verdict.issuer_trusted and verdict.status == "ACTIVE"
     assert verdict_of("KE-NCK/2", Typed("", "", None), registry_pb2.VerifyResponse()).reasons == ("NOT_FOUND",)
+
+
+def test_a_download_name_carries_nothing_a_header_could_misread() -> None:
+    assert file_name_of('KE-NCK/1";evil=x') == "KE-NCK-1--evil-x"
+    with pytest.raises(NotACredential):
+        credential_id_of(present_with_id("KE-NCK/1\r\nSet-Cookie: a=b"))
+    assert credential_id_of(present_with_id("LK-SLMC/10006")) == "LK-SLMC/10006"
+
+
+def present_with_id(credential_id: str) -> str:
+    att = build_attestation(nurse("40002"), now=T0)
+    content = content_of_attestation(att)
+    content = dataclasses.replace(content, clear={**content.clear, "credential_id": credential_id})
+    counter = itertools.count()
+    credential = issue_credential(content, signer=KE_KEY, now=T0,
+                                  random_bytes=lambda n: next(counter).to_bytes(n, "big"))
+    return present(credential.text, disclose=(), now=T0)

@@ -24,7 +24,7 @@ from credverify.web.adapters.sqlite_store import AuditEntry
 from credverify.web.app import SECURITY_HEADERS, Page, PageError, signed_in
 from credverify.web.evidence import EvidenceShelf, Kept
 from credverify.web.grpc_calls import call
-from credverify.web.verdict import NotACredential, Typed, credential_id_of, verdict_of
+from credverify.web.verdict import NotACredential, Typed, credential_id_of, file_name_of, verdict_of
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def _kept(page: Page, reference: str) -> Kept:
 async def evidence(request: Request) -> Response:
     page = signed_in(request, Role.CASE_OFFICER)
     kept = _kept(page, request.path_params["reference"])
-    name = "evidence-%s.json" % kept.credential_id.replace("/", "-")
+    name = "evidence-%s.json" % file_name_of(kept.credential_id)
     return Response(kept.evidence_json, media_type="application/json", headers={
         **SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="%s"' % name})
 

@@ -10,7 +10,7 @@ import zipfile
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from credverify.core.attestation import STATUS_REASON_CODES
@@ -20,6 +20,7 @@ from credverify.web.adapters.grpc_clients import IssuerClient
 from credverify.web.app import SECURITY_HEADERS, Page, PageError, redirect, signed_in
 from credverify.web.batches import Batch, Batches, NotUtf8, State, check, decode_upload, publish
 from credverify.web.grpc_calls import call
+from credverify.web.verdict import file_name_of
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +124,8 @@ async def publish_batch(request: Request) -> Response:
 async def batch_progress(request: Request) -> Response:
     page = signed_in(request, Role.REGISTRAR)
     batch = _batch(page, request.path_params["batch_id"])
-    return Response('{"state": "%s", "done": %d, "total": %d, "failed": %d}' % (
-        batch.state.value, batch.done, len(batch.rows), batch.failed), media_type="application/json",
-        headers=SECURITY_HEADERS)
+    return JSONResponse({"state": batch.state.value, "done": batch.done, "total": len(batch.rows),
+                         "failed": batch.failed}, headers=SECURITY_HEADERS)
 
 
 async def batch_credentials(request: Request) -> Response:
@@ -137,7 +137,7 @@ async def batch_credentials(request: Request) -> Response:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for credential_id, text in credentials:
-            archive.writestr(credential_id.replace("/", "-") + ".sd-jwt", text + "\n")
+            archive.writestr(file_name_of(credential_id) + ".sd-jwt", text + "\n")
     logger.info("credentials of batch %s downloaded by %s: %d files", batch.batch_id[:6], page.account.username,
                 len(credentials))
     return Response(out.getvalue(), media_type="application/zip", headers={

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -16,11 +15,11 @@ from starlette.routing import Route
 from credverify.web.accounts import Role
 from credverify.web.app import SECURITY_HEADERS, Page, PageError, redirect, signed_in
 from credverify.web.pages_case import registry_of
+from credverify.web.verdict import CREDENTIAL_ID_SHAPE
 from credverify.web.watch import MAX_FOLLOWED, MAX_PER_OFFICER, Status, WatchHub
 
 logger = logging.getLogger(__name__)
 
-CREDENTIAL_ID = re.compile(r"^[A-Z]{2}-[A-Z0-9]{2,16}/[A-Za-z0-9._-]{1,64}$")
 KEEP_ALIVE_S = 15.0  # a comment line this often: proxies keep the stream open, a gone page is noticed
 
 
@@ -62,12 +61,12 @@ async def follow(request: Request) -> Response:
     credential_id = str(form.get("credential_id", "")).strip()[:100]
     followed = page.deps.store.watched_by(page.account.username)
     error = None
-    if not CREDENTIAL_ID.match(credential_id):
-        error = page.t("watch.error.id")
+    if not CREDENTIAL_ID_SHAPE.fullmatch(credential_id):
+        error, why = page.t("watch.error.id"), "not a credential id"
     elif len(followed) >= MAX_PER_OFFICER or len(page.deps.store.watched_in(page.account.scope)) >= MAX_FOLLOWED:
-        error = page.t("watch.error.full", limit=MAX_PER_OFFICER)
+        error, why = page.t("watch.error.full", limit=MAX_PER_OFFICER), "watch list full"
     if error:
-        logger.warning("watch refused for %s: %s", page.account.username, "bad id" if "id" in error else "full")
+        logger.warning("watch refused for %s: %s", page.account.username, why)
         latest = hub_of(page).latest(followed) if followed else {}
         return page.render("watch.html", status=400, rows=[shown(page, latest.get(c), c) for c in followed],
                            errors={"credential_id": error}, value=credential_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,8 @@ from credverify.v1 import common_pb2, registry_pb2
 # Reasons that say the issuer, its key or the trust list are at fault, not the practitioner's standing.
 TRUST_REASONS = frozenset({"ISSUER_UNKNOWN", "ISSUER_NOT_AUTHORISED", "KEY_REVOKED", "KEY_NOT_VALID",
                            "SIGNATURE_INVALID", "TRUST_LIST_INVALID", "SD_JWT_SIGNATURE_INVALID"})
+# docs/spec.md 7.1: issuer id and local number, each 1 to 64 printable ASCII characters without space or '/'.
+CREDENTIAL_ID_SHAPE = re.compile(r"[\x21-\x2e\x30-\x7e]{1,64}/[\x21-\x2e\x30-\x7e]{1,64}")
 # The typed details and the claim of her presentation each is compared with.
 COMPARED = (("family_name", "family_name"), ("given_names", "given_names"), ("date_of_birth", "birth_date"))
 
@@ -71,9 +74,15 @@ def credential_id_of(presentation: str) -> str:
     except PresentationRejected as exc:
         raise NotACredential(str(exc)) from exc
     credential_id = payload.get("credential_id")
-    if not isinstance(credential_id, str) or "/" not in credential_id or len(credential_id) > 200:
-        raise NotACredential("the issuer-signed JWT names no credential_id")
+    if not isinstance(credential_id, str) or not CREDENTIAL_ID_SHAPE.fullmatch(credential_id):
+        raise NotACredential("the issuer-signed JWT names no credential_id of the shape ISSUER/NUMBER")
     return credential_id
+
+
+def file_name_of(credential_id: str) -> str:
+    """A file name for a credential's download: only letters, digits, '.', '_' and '-' (no quote or
+    line break can reach a Content-Disposition header)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", credential_id)
 
 
 def _as_text(value: str) -> str:

@@ -116,6 +116,7 @@ class WatchHub:
             try:
                 self._follow(followed)
                 failures = 0
+                self._stopped.wait(RETRY_AFTER_S[0])  # the registry ended the stream (shutting down): not at once
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.CANCELLED and (self._changed.is_set() or self._stopped.is_set()):
                     continue
