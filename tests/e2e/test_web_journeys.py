@@ -204,7 +204,7 @@ def test_a_registrar_checks_a_register_publishes_it_once_and_suspends_a_nurse(
     page.get_by_label("Register export (CSV)").set_input_files(export)
     page.get_by_role("button", name="Check the file").click()
 
-    expect(page.get_by_text("6 rows ready to publish, 1 rows with problems")).to_be_visible()
+    expect(page.get_by_text("export.csv: ready to publish: 6; with problems: 1.")).to_be_visible()
     problem = page.get_by_role("row", name=re.compile("^8 "))
     expect(problem).to_contain_text("date_of_birth")
     expect(problem).not_to_contain_text("Kamau")

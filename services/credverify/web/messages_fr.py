@@ -129,7 +129,7 @@ MESSAGES: dict[str, str] = {
                    "praticienne peut demander qui a consulté son dossier : filtrez par son numéro d'attestation.",
     "audit.filter": "Afficher",
     "audit.export": "Exporter en CSV",
-    "audit.caption": "{count} entrées, les plus récentes d'abord",
+    "audit.caption": "Entrées : {count}, les plus récentes d'abord",
     "audit.when": "Quand (UTC)",
     "audit.who": "Agent instructeur",
     "audit.action": "Action",
@@ -153,7 +153,7 @@ MESSAGES: dict[str, str] = {
                              "« CSV UTF-8 » et déposez-le de nouveau.",
 
     "batch.title": "Export du registre : contrôle et publication",
-    "batch.summary": "{filename} : {valid} lignes prêtes à publier, {invalid} lignes avec des problèmes.",
+    "batch.summary": "{filename} : prêtes à publier : {valid} ; avec des problèmes : {invalid}.",
     "batch.errors_title": "Lignes avec des problèmes",
     "batch.errors_caption": "Ces lignes ne seront pas publiées. Corrigez-les dans votre registre et déposez "
                             "de nouveau le fichier.",
@@ -167,7 +167,7 @@ MESSAGES: dict[str, str] = {
     "batch.other_file": "Déposer un autre fichier",
     "batch.progress_title": "Publication",
     "batch.progress_label": "Lignes publiées",
-    "batch.progress": "{done} lignes traitées sur {total}, {failed} en échec.",
+    "batch.progress": "Lignes traitées : {done} sur {total} ; en échec : {failed}.",
     "batch.refresh": "Actualiser",
     "batch.results_title": "Résultats",
     "batch.results_caption": "Chaque ligne et ce que le hub a confirmé",
