@@ -70,7 +70,7 @@ MESSAGES: dict[str, str] = {
     "verify.qr_hint": "PNG or JPEG, up to 4 MB.",
     "verify.typed_legend": "Her details, as on her passport",
     "verify.typed_hint": "Capital letters, accents and spaces do not matter.",
-    "verify.date_hint": "For example 1992-03-14.",
+    "verify.date_hint": "Day, month and year, as on her passport.",
     "verify.submit": "Verify",
     "verify.error.no_credential": "Give her credential: paste it, upload its file or a picture of its QR code.",
     "verify.error.not_a_credential": "This is not a credential file. Ask the applicant for the file her "

@@ -71,7 +71,7 @@ MESSAGES: dict[str, str] = {
     "verify.qr_hint": "PNG ou JPEG, jusqu'à 4 Mo.",
     "verify.typed_legend": "Ses informations, comme sur son passeport",
     "verify.typed_hint": "Majuscules, accents et espaces n'ont pas d'importance.",
-    "verify.date_hint": "Par exemple 1992-03-14.",
+    "verify.date_hint": "Jour, mois et année, comme sur son passeport.",
     "verify.submit": "Vérifier",
     "verify.error.no_credential": "Fournissez son attestation : collez-la, déposez son fichier ou une image "
                                   "de son code QR.",
