@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import qrcode
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from credverify.core.sdjwt import holder_claims
+from credverify.issuer.adapters.credential_files import qr_png as credential_qr_png
 from tests.e2e.browser import DESKTOP, ROOT, Checker, chromium  # noqa: F401 - chromium is a fixture
 from tests.e2e.web_stack import NURSE, SUSPENDED_NURSE, WATCHED_NURSE, WebStack, web_stack
 from tests.topic_reader import read_all
@@ -117,7 +117,10 @@ def test_a_case_officer_verifies_an_applicant_and_records_her_registration(
 
 
 def qr_png(text: str, path: Path) -> Path:
-    qrcode.make(text, error_correction=qrcode.constants.ERROR_CORRECT_L).save(path)
+    """The QR code of ``text`` as a council's bulk issue draws it for the practitioner."""
+    png = credential_qr_png(text)
+    assert png is not None, "the presentation is too long for a QR code"
+    path.write_bytes(png)
     return path
 
 
