@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import sdmx
 
 from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics, new_consumer
 from credverify.core.moves import move_record_key
@@ -160,3 +161,16 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
     romania = next(r for r in rows
                    if r["TRAINING"] == "RO" and r["DESTINATION"] == "GB" and r["PROFESSION"] == "doctors")
     assert romania["ORIGIN"] == "_T" and romania["Country of training"] == "Romania"
+
+    # The annual tables a statistics office files, from what the worker published: the OECD layout as
+    # SDMX-CSV, read back by an SDMX library with the structure the command writes beside it.
+    year = closed_period[:4]
+    run_cli(["flows", "report", "--table", "oecd", "--year", year, "--format", "sdmx-csv", "--output", "oecd.csv",
+             "--structure-output", "dsd.xml", "--idle-timeout", "2"], env=env, cwd=tmp_path)
+    dataflow = sdmx.read_sdmx(tmp_path / "dsd.xml").dataflow["DF_OECD_HWM_INFLOWS"]
+    message = sdmx.read_sdmx(tmp_path / "oecd.csv", structure=dataflow)
+    keys = {tuple(str(kv.value) for kv in obs.dimension.values.values()) for ds in message.data for obs in ds.obs}
+    assert ("FT_INFLOW", "GB", "RO", "DOCTORS", year) in keys, sorted(keys)[:5]
+    who = run_cli(["flows", "report", "--table", "who", "--year", year, "--idle-timeout", "2"], env=env, cwd=tmp_path)
+    indicators = {row["INDICATOR"] for row in csv.DictReader(io.StringIO(who.stdout))}
+    assert indicators == {"FT_INFLOW", "RETURN_INFLOW"}

@@ -21,6 +21,7 @@ from credverify.core.settings import KafkaSettings
 from credverify.flowstats import export
 from credverify.flowstats.adapters.kafka_statistics import read_statistics
 from credverify.flowstats.defaults import DEFAULT_GRACE, DEFAULT_K, DEFAULT_PROVISIONAL_INTERVAL
+from credverify.flowstats.reports import TABLES
 from credverify.flowstats.windows import PERIOD_PATTERN
 from credverify.v1 import moves_pb2
 
@@ -81,6 +82,19 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     add_kafka_argument(exporter)
     exporter.set_defaults(handler=_export)
 
+    report = commands.add_parser(
+        "report", help="write an annual report table from the final flows by country of training: OECD Health "
+                       "Workforce Migration or WHO Code national reporting layout, as CSV or SDMX-CSV")
+    report.add_argument("--table", choices=list(TABLES), required=True)
+    report.add_argument("--year", required=True, metavar="YYYY")
+    report.add_argument("--format", choices=["csv", "sdmx-csv"], default="csv")
+    report.add_argument("--output", type=Path, help="file to write (default standard output)")
+    report.add_argument("--structure-output", type=Path,
+                        help="also write the SDMX data structure definition (SDMX-ML 2.1) to this file")
+    report.add_argument("--idle-timeout", type=float, default=5.0, help="stop reading after this long without news")
+    add_kafka_argument(report)
+    report.set_defaults(handler=_report)
+
 
 def worker_options(args: argparse.Namespace) -> WorkerOptions:
     """Return what the worker's command line gave (None where it gave nothing)."""
@@ -127,6 +141,40 @@ def _chosen(latest: dict[str, moves_pb2.FlowStatistic], *, final_only: bool, per
         stat for stat in latest.values()
         if (not final_only or stat.final) and (not periods or stat.period in periods)
     ]
+
+
+def report_text(table: str, text_format: str, statistics: list[moves_pb2.FlowStatistic], year: str
+                ) -> tuple[str, int]:
+    """Return the report table as text and its number of rows. Raises InvalidInput for a bad year."""
+    from credverify.flowstats import report_export
+    from credverify.flowstats.reports import report_table
+    from credverify.flowstats.safeguards import load_safeguards_list
+
+    try:
+        rows = report_table(table, statistics, year, safeguards=load_safeguards_list())
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if text_format == "sdmx-csv":
+        return report_export.sdmx_csv(table, rows), len(rows)
+    return (report_export.oecd_csv(rows) if table == "oecd" else report_export.who_csv(rows)), len(rows)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from credverify.flowstats.report_export import structure_message
+
+    settings = KafkaSettings.from_env(args.bootstrap)
+    latest = read_statistics(settings, settings.topics.flow_statistics, idle_timeout=args.idle_timeout)
+    text, count = report_text(args.table, args.format, list(latest.values()), args.year)
+    if args.structure_output is not None:
+        args.structure_output.write_text(structure_message(), encoding="utf-8")
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+    if not count:
+        print("no final flows by country of training for %s: they come from a worker run with "
+              "--country-of-training (docs/flowstats.md, \"Report tables\")" % args.year, file=sys.stderr)
+    return EXIT_OK if count else EXIT_PARTIAL
 
 
 def _export(args: argparse.Namespace) -> int:
