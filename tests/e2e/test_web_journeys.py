@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from credverify.core.sdjwt import holder_claims
 from credverify.issuer.adapters.credential_files import qr_png as credential_qr_png
+from credverify.web.adapters.qr_image import text_of_qr
 from tests.e2e.browser import DESKTOP, ROOT, Checker, chromium  # noqa: F401 - chromium is a fixture
 from tests.e2e.web_stack import NURSE, SUSPENDED_NURSE, WATCHED_NURSE, WebStack, web_stack
 from tests.topic_reader import read_all
@@ -229,15 +230,22 @@ def test_a_registrar_checks_a_register_publishes_it_once_and_suspends_a_nurse(
     with page.expect_download() as download:
         page.get_by_role("link", name=re.compile("Download the 6 credential files")).click()
     with zipfile.ZipFile(download.value.path()) as archive:
-        assert sorted(archive.namelist()) == ["KE-NCK-%d.sd-jwt" % n for n in range(20001, 20007)]
+        assert sorted(n for n in archive.namelist() if n.endswith(".sd-jwt")) == [
+            "KE-NCK-%d.sd-jwt" % n for n in range(20001, 20007)]
         wanjiru = archive.read("KE-NCK-20001.sd-jwt").decode()
+        qr = archive.read("KE-NCK-20001.qr.png")
     assert holder_claims(wanjiru)["family_name"] == "Wanjiru", "the file is not the practitioner's credential"
+    assert text_of_qr(qr) == wanjiru.strip(), "her QR code does not hold her credential"
 
     page.get_by_role("link", name="Look up a credential").click()
     page.get_by_label("Credential number").fill("KE-NCK/20001")
     page.get_by_role("button", name="Look up").click()
     expect(page.locator("#current-status")).to_have_text("active")
     checker.check(page, "credential")
+    with page.expect_download() as one:
+        page.get_by_role("link", name="Download her credential file").click()
+    again = holder_claims(Path(one.value.path()).read_text().strip())  # signed again, at the time of the export
+    assert (again["credential_id"], again["family_name"]) == ("KE-NCK/20001", "Wanjiru")
     page.get_by_label("Change", exact=True).select_option("suspend")
     page.get_by_label("Reason").select_option("INTERIM_ORDER")
     page.get_by_role("button", name="Continue").click()

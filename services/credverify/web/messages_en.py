@@ -177,6 +177,7 @@ MESSAGES: dict[str, str] = {
     "credential.title": "Look up a credential",
     "credential.id_hint": "For example {issuer}/12345.",
     "credential.look_up": "Look up",
+    "credential.download": "Download her credential file",
     "credential.reason": "Reason",
     "credential.delivery": "Delivered to the hub",
     "credential.delivered": "Yes ({topic}, partition {partition}, offset {offset})",

@@ -182,6 +182,7 @@ MESSAGES: dict[str, str] = {
     "credential.title": "Rechercher une attestation",
     "credential.id_hint": "Par exemple {issuer}/12345.",
     "credential.look_up": "Rechercher",
+    "credential.download": "Télécharger son fichier d'attestation",
     "credential.reason": "Motif",
     "credential.delivery": "Remise au hub",
     "credential.delivered": "Oui ({topic}, partition {partition}, position {offset})",

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from credverify.core.attestation import STATUS_REASON_CODES
+from credverify.issuer.adapters.credential_files import qr_png
 from credverify.v1 import common_pb2, issuer_pb2
 from credverify.web.accounts import Role
 from credverify.web.adapters.grpc_clients import IssuerClient
@@ -138,6 +139,9 @@ async def batch_credentials(request: Request) -> Response:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for credential_id, text in credentials:
             archive.writestr(file_name_of(credential_id) + ".sd-jwt", text + "\n")
+            qr = qr_png(text)  # the council's own drawing; None when the credential is too long for one
+            if qr is not None:
+                archive.writestr(file_name_of(credential_id) + ".qr.png", qr)
     logger.info("credentials of batch %s downloaded by %s: %d files", batch.batch_id[:6], page.account.username,
                 len(credentials))
     return Response(out.getvalue(), media_type="application/zip", headers={
@@ -146,6 +150,18 @@ async def batch_credentials(request: Request) -> Response:
 
 def _status_name(status: int) -> str:
     return common_pb2.CredentialStatus.Name(status).removeprefix("CREDENTIAL_STATUS_")
+
+
+async def credential_file(request: Request) -> Response:
+    """One practitioner's credential file, to hand her again (a lost file, a new phone)."""
+    page = signed_in(request, Role.REGISTRAR)
+    credential_id = _own_credential(page, request.query_params.get("credential_id", "").strip()[:200])
+    found = await call("issuer", _issuer(page).get_credential, credential_id)
+    if not found.credential:
+        raise PageError(404, "error.no_credentials", "no credential file for %s" % credential_id)
+    logger.info("credential file of %s downloaded by %s", credential_id, page.account.username)
+    return Response((found.credential + "\n").encode(), media_type="application/dc+sd-jwt", headers={
+        **SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="%s.sd-jwt"' % file_name_of(credential_id)})
 
 
 async def lookup(request: Request) -> Response:
@@ -222,6 +238,7 @@ ROUTES = [
     Route("/register/batches/{batch_id}/progress", batch_progress, methods=["GET"]),
     Route("/register/batches/{batch_id}/credentials.zip", batch_credentials, methods=["GET"]),
     Route("/credentials", lookup, methods=["GET"]),
+    Route("/credentials/file", credential_file, methods=["GET"]),
     Route("/credentials/change", change, methods=["POST"]),
     Route("/credentials/change/confirm", change_confirmed, methods=["POST"]),
     Route("/keys", keys, methods=["GET"]),
