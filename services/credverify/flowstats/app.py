@@ -122,7 +122,7 @@ class MoveCounting:
         counter = self.counter(message.partition)
         try:
             move = moves_pb2.VerifiedMove.FromString(event.value or b"")
-            facts = facts_of(move)
+            facts = facts_of(move, self.settings.policy.window)
             expected_key = move_record_key(move)
             if event.key != expected_key:
                 # De-duplication relies on every copy of a move landing in one partition.

@@ -26,10 +26,10 @@ from credverify.flowstats.privacy import PrivacyPolicy
 from credverify.flowstats.regions import load_m49
 from credverify.flowstats.releases import ReleasePolicy
 from credverify.flowstats.settings import PARTITIONS, FlowSettings
-from credverify.flowstats.windows import parse_duration
+from credverify.flowstats.windows import MONTH, WINDOWS, parse_duration
 
 __all__ = ["ENV_BY_TRAINING", "ENV_DATA_DIR", "ENV_DP_DESTINATIONS", "ENV_GRACE", "ENV_K", "ENV_PROVISIONAL_INTERVAL",
-           "ENV_REPLICATION_FACTOR", "WorkerFailed", "WorkerOptions", "run", "settings_from"]
+           "ENV_REPLICATION_FACTOR", "ENV_WINDOW", "WorkerFailed", "WorkerOptions", "run", "settings_from"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ ENV_DP_DESTINATIONS = "CREDVERIFY_FLOW_DP_DESTINATIONS"
 ENV_REPLICATION_FACTOR = "CREDVERIFY_FLOW_REPLICATION_FACTOR"
 ENV_DATA_DIR = "CREDVERIFY_FLOWSTATS_DIR"
 ENV_BY_TRAINING = "CREDVERIFY_FLOW_COUNTRY_OF_TRAINING"
+ENV_WINDOW = "CREDVERIFY_FLOW_WINDOW"
 # One replica is all a single development broker can hold; production sets the cluster's.
 DEFAULT_REPLICATION_FACTOR = 1
 DEFAULT_DATA_DIR = "flowstats-data"
@@ -69,6 +70,7 @@ class WorkerOptions:
     replication_factor: int | None = None
     data_dir: Path | None = None
     by_training: bool | None = None
+    window: str | None = None
 
 
 def _whole_number(given: int | None, environ: Mapping[str, str], name: str, default: int) -> int:
@@ -110,7 +112,16 @@ def _policy(options: WorkerOptions, environ: Mapping[str, str]) -> ReleasePolicy
     except InvalidInput as exc:
         raise ConfigurationError(str(exc)) from exc
     return ReleasePolicy(k=k, regions=load_m49(options.region_level), grace=grace, provisional_interval=interval,
-                         partitions=PARTITIONS, privacy=privacy, by_training=_by_training(options, environ))
+                         partitions=PARTITIONS, privacy=privacy, by_training=_by_training(options, environ),
+                         window=_window(options, environ))
+
+
+def _window(options: WorkerOptions, environ: Mapping[str, str]) -> str:
+    """Return the kind of window: the flag, else the environment, else month."""
+    window = options.window or environ.get(ENV_WINDOW) or MONTH
+    if window not in WINDOWS:
+        raise ConfigurationError("--window: expected one of %s, found %r" % (", ".join(WINDOWS), window))
+    return window
 
 
 def _by_training(options: WorkerOptions, environ: Mapping[str, str]) -> bool:

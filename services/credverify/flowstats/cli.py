@@ -22,7 +22,8 @@ from credverify.flowstats import export
 from credverify.flowstats.adapters.kafka_statistics import read_statistics
 from credverify.flowstats.defaults import DEFAULT_GRACE, DEFAULT_K, DEFAULT_PROVISIONAL_INTERVAL
 from credverify.flowstats.reports import TABLES
-from credverify.flowstats.windows import PERIOD_PATTERN
+from credverify.flowstats.windows import ANY_PERIOD_PATTERN
+from credverify.portal import cli as portal_cli
 from credverify.v1 import moves_pb2
 
 if TYPE_CHECKING:
@@ -42,6 +43,10 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
                              "env CREDVERIFY_FLOW_PROVISIONAL_INTERVAL)" % DEFAULT_PROVISIONAL_INTERVAL)
     worker.add_argument("--region-level", default="region", choices=["region", "sub-region", "intermediate-region"],
                         help="UN M49 level that tells intra- from inter-regional moves (default region)")
+    worker.add_argument("--window", choices=["month", "quarter", "year"],
+                        help="count by calendar month (default), quarter or year: wider windows suppress less "
+                             "(docs/flowstats.md); a quarterly or yearly worker runs beside the monthly one "
+                             "(env CREDVERIFY_FLOW_WINDOW)")
     worker.add_argument("--country-of-training", action=argparse.BooleanOptionalAction, default=None,
                         help="also publish flows by country of training beside those by issuing country (costs "
                              "suppression and audit time, see docs/flowstats.md; env "
@@ -76,8 +81,8 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     exporter.add_argument("--format", choices=["csv", "json"], default="csv")
     exporter.add_argument("--output", type=Path, help="file to write (default standard output)")
     exporter.add_argument("--final-only", action="store_true", help="only months whose window has closed")
-    exporter.add_argument("--period", action="append", default=[], metavar="YYYY-MM",
-                          help="only this month (repeatable)")
+    exporter.add_argument("--period", action="append", default=[], metavar="PERIOD",
+                          help="only this window, YYYY-MM, YYYY-Qn or YYYY (repeatable)")
     exporter.add_argument("--idle-timeout", type=float, default=5.0, help="stop reading after this long without news")
     add_kafka_argument(exporter)
     exporter.set_defaults(handler=_export)
@@ -95,6 +100,8 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     add_kafka_argument(report)
     report.set_defaults(handler=_report)
 
+    portal_cli.add_command(commands)  # credverify flows portal: the public portal (credverify.portal)
+
 
 def worker_options(args: argparse.Namespace) -> WorkerOptions:
     """Return what the worker's command line gave (None where it gave nothing)."""
@@ -104,7 +111,7 @@ def worker_options(args: argparse.Namespace) -> WorkerOptions:
         bootstrap=args.bootstrap, k=args.k, grace=args.grace, provisional_interval=args.provisional_interval,
         region_level=args.region_level, dp_epsilon=args.dp_epsilon, dp_window_budget=args.dp_window_budget,
         dp_destinations=args.dp_destinations, replication_factor=args.replication_factor, data_dir=args.data_dir,
-        by_training=args.country_of_training,
+        by_training=args.country_of_training, window=args.window,
     )
 
 
@@ -179,8 +186,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     for period in args.period:
-        if not PERIOD_PATTERN.match(period):
-            raise InvalidInput("--period: expected YYYY-MM, found %r" % period)
+        if not ANY_PERIOD_PATTERN.match(period):
+            raise InvalidInput("--period: expected YYYY-MM, YYYY-Qn or YYYY, found %r" % period)
     settings = KafkaSettings.from_env(args.bootstrap)
     latest = read_statistics(settings, settings.topics.flow_statistics,
                              idle_timeout=args.idle_timeout)

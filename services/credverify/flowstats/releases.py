@@ -17,7 +17,7 @@ from credverify.flowstats import disclosure, privacy
 from credverify.flowstats.counting import cells_of_part
 from credverify.flowstats.regions import RegionClassification
 from credverify.flowstats.tables import MOVES, SAFEGUARDS, TOTAL, MoveCell, StatKey, tabulate
-from credverify.flowstats.windows import close_time, format_duration
+from credverify.flowstats.windows import MONTH, close_time, format_duration
 from credverify.v1 import moves_pb2
 
 
@@ -31,6 +31,7 @@ class ReleasePolicy:
     privacy: privacy.PrivacyPolicy | None = None
     # Also publish flows by country of training (docs/flowstats.md: what it costs in suppression and time).
     by_training: bool = False
+    window: str = MONTH  # month, quarter or year
 
     @property
     def method(self) -> str:
@@ -100,6 +101,7 @@ def build_release(
         "grace": format_duration(policy.grace),
         "closes_at": close_time(period, policy.grace).isoformat(),
         "origins": "issuing-country,country-of-training" if policy.by_training else "issuing-country",
+        "window": policy.window,
     })
     if policy.regions.safeguards is not None:
         release.parameters["safeguards_list"] = policy.regions.safeguards.label
@@ -186,6 +188,7 @@ def _suppressed_statistics(
         floors = {StatKey.from_record_key(key): value for key, value in state.published_floor.items()}
         protection = disclosure.protect(table, k=policy.k, regions=policy.regions, floors=floors)
         release.parameters["secondary"] = disclosure.SECONDARY_METHOD
+        release.parameters.update(suppression_cost(len(protection.suppressed), len(table)))
         statistics = [release.statistic(key, value, suppressed=key in protection.suppressed, noisy=False)
                       for key, value in sorted(table.items())]
     else:
@@ -194,6 +197,7 @@ def _suppressed_statistics(
         # releases be differenced) and no small cells (whose mere presence tells).
         table = tabulate(release.period, cells, policy.regions, margins=False, by_training=policy.by_training)
         release.parameters["provisional"] = "cells at or above k only"
+        release.parameters.update(suppression_cost(sum(1 for v in table.values() if v < policy.k), len(table)))
         statistics = [release.statistic(key, value, suppressed=False, noisy=False)
                       for key, value in sorted(table.items()) if value >= policy.k]
     for stat in statistics:
@@ -201,6 +205,14 @@ def _suppressed_statistics(
             key = _key_of(stat).record_key
             next_state.published_floor[key] = max(next_state.published_floor.get(key, 0), stat.value)
     return statistics
+
+
+def suppression_cost(suppressed: int, statistics: int) -> dict[str, str]:
+    """Return what a release's disclosure control cost, as parameters every statistic of it carries:
+    "suppressed" as "hidden/all" (a provisional release leaves its small cells out: they count as
+    hidden) and "suppressed_share" (0 to 1, three decimals)."""
+    share = suppressed / statistics if statistics else 0.0
+    return {"suppressed": "%d/%d" % (suppressed, statistics), "suppressed_share": "%.3f" % share}
 
 
 def _key_of(stat: moves_pb2.FlowStatistic) -> StatKey:

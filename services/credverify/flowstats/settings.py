@@ -8,6 +8,7 @@ from pathlib import Path
 
 from credverify.core.settings import KafkaSettings
 from credverify.flowstats.releases import ReleasePolicy
+from credverify.flowstats.windows import MONTH
 
 # Source, internal and changelog topics must agree (Faust raises PartitionsMismatch otherwise);
 # it is also the number of moves partitions whose clocks a window waits for.
@@ -26,7 +27,9 @@ class FlowSettings:
 def app_id(settings: FlowSettings) -> str:
     """Return the Faust app id: the consumer group and the prefix of its internal topics."""
     prefix = re.sub(r"[^A-Za-z0-9_-]", "-", settings.kafka.topics.prefix)
-    return prefix + "credverify-flowstats"
+    # A quarterly or yearly worker runs beside the monthly one: its own group, state and internal topics.
+    suffix = "" if settings.policy.window == MONTH else "-" + settings.policy.window
+    return prefix + "credverify-flowstats" + suffix
 
 
 def parts_topic_name(settings: FlowSettings) -> str:

@@ -25,7 +25,7 @@ from credverify.core.codes import check_country, check_isco, profession_group
 from credverify.core.errors import InvalidInput
 from credverify.core.timefmt import from_date
 from credverify.flowstats.regions import RegionClassification, Scope
-from credverify.flowstats.windows import period_of
+from credverify.flowstats.windows import MONTH, period_of
 from credverify.v1 import moves_pb2
 
 TOTAL = "_T"  # SDMX's code for "all categories"
@@ -111,8 +111,9 @@ class CountedMoveFacts:
     cell: MoveCell
 
 
-def facts_of(move: moves_pb2.VerifiedMove) -> CountedMoveFacts:
-    """Return the checked facts of a move. Raises InvalidInput naming the first field that is wrong."""
+def facts_of(move: moves_pb2.VerifiedMove, window: str = MONTH) -> CountedMoveFacts:
+    """Return the checked facts of a move, its period that of ``window`` (month, quarter, year). Raises
+    InvalidInput naming the first field that is wrong."""
     if not move.move_id:
         raise InvalidInput("move_id: expected the move's de-duplication id, found none")
     origin = check_country("origin_country", move.origin_country)
@@ -130,7 +131,7 @@ def facts_of(move: moves_pb2.VerifiedMove) -> CountedMoveFacts:
     returning = trained == destination if trained else move.return_migration
     return CountedMoveFacts(
         move_id=move.move_id,
-        period=period_of(day),
+        period=period_of(day, window),
         cell=MoveCell(origin, destination, profession_group(isco), returning, trained or UNKNOWN),
     )
 

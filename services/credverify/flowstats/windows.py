@@ -1,8 +1,10 @@
-"""Calendar-month windows in event time, and when each one closes. No I/O, no clock.
+"""Calendar windows in event time (months, quarters or years), and when each one closes. No I/O, no clock.
 
-A move belongs to the month of its ``registered_on`` date (UTC). The window of
-month M closes at the first instant of the next month plus a grace period for
-late registrations; after that its statistics are final.
+A move belongs to the window (by default the month) of its ``registered_on``
+date (UTC): "YYYY-MM", "YYYY-Qn" or "YYYY". A window closes at the first
+instant after it plus a grace period for late registrations; after that its
+statistics are final. Window closes are checked at every month's close, which
+is also every quarter's and year's.
 """
 
 from __future__ import annotations
@@ -14,13 +16,24 @@ from collections.abc import Iterator
 from credverify.core.errors import InvalidInput
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# Any window's period: a month, a quarter or a year.
+ANY_PERIOD_PATTERN = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
+MONTH, QUARTER, YEAR = "month", "quarter", "year"
+WINDOWS = (MONTH, QUARTER, YEAR)
 _DURATION_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhms]?)\s*$")
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
 
 
-def period_of(day: dt.date) -> str:
-    """Return the window a date falls in, as "YYYY-MM"."""
-    return "%04d-%02d" % (day.year, day.month)
+def period_of(day: dt.date, window: str = MONTH) -> str:
+    """Return the window a date falls in: "YYYY-MM", "YYYY-Qn" or "YYYY". Raises ValueError for another
+    kind of window."""
+    if window == MONTH:
+        return "%04d-%02d" % (day.year, day.month)
+    if window == QUARTER:
+        return "%04d-Q%d" % (day.year, (day.month - 1) // 3 + 1)
+    if window == YEAR:
+        return "%04d" % day.year
+    raise ValueError("window: expected one of %s, found %r" % (", ".join(WINDOWS), window))
 
 
 def parse_period(period: str) -> tuple[int, int]:
@@ -31,17 +44,33 @@ def parse_period(period: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def window_end(period: str) -> dt.datetime:
+    """Return the first instant (UTC) after the window ``period`` (month, quarter or year); raise
+    InvalidInput for anything else."""
+    match = ANY_PERIOD_PATTERN.match(period)
+    if match is None:
+        raise InvalidInput("period: expected YYYY-MM, YYYY-Qn or YYYY, found %r" % period)
+    year = int(match.group(1))
+    if match.group(2):
+        last_month = int(match.group(2))
+    elif match.group(3):
+        last_month = int(match.group(3)) * 3
+    else:
+        last_month = 12
+    if last_month == 12:
+        return dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC)
+    return dt.datetime(year, last_month + 1, 1, tzinfo=dt.UTC)
+
+
 def month_end(period: str) -> dt.datetime:
     """Return the first instant (UTC) after the month ``period``."""
-    year, month = parse_period(period)
-    if month == 12:
-        return dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC)
-    return dt.datetime(year, month + 1, 1, tzinfo=dt.UTC)
+    parse_period(period)
+    return window_end(period)
 
 
 def close_time(period: str, grace: dt.timedelta) -> dt.datetime:
-    """Return when the window of ``period`` closes: the end of the month plus ``grace``."""
-    return month_end(period) + grace
+    """Return when the window of ``period`` closes: its end plus ``grace``."""
+    return window_end(period) + grace
 
 
 def next_period(period: str) -> str:
