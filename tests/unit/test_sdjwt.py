@@ -302,3 +302,18 @@ def test_error_details_never_carry_a_disclosed_value() -> None:
     with pytest.raises(PresentationRejected) as caught:
         verify("~".join([parts[0], parts[1], parts[1], ""]))
     assert "Wanjiru" not in str(caught.value) and "Grace" not in str(caught.value)
+
+
+def test_a_remembered_signature_never_outlives_the_trust_in_its_key_nor_covers_other_bytes() -> None:
+    text = sdjwt.present(credential().text, disclose=["family_name"], now=NOW)
+    assert verify(text).disclosed == {"family_name": "Wanjiru"}
+    assert verify(text).disclosed == {"family_name": "Wanjiru"}, "the second time, from memory"
+    with pytest.raises(sdjwt.PresentationUntrusted) as untrusted:
+        verify(text, keys_by_kid={})
+    assert untrusted.value.reason == sdjwt.SD_JWT_SIGNATURE_INVALID
+    jwt, rest = text.split("~", 1)
+    header, payload, signature = jwt.split(".")
+    flipped = signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]
+    with pytest.raises(sdjwt.PresentationUntrusted) as forged:
+        verify(".".join([header, payload, flipped]) + "~" + rest)
+    assert forged.value.reason == sdjwt.SD_JWT_SIGNATURE_INVALID

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -60,6 +61,9 @@ MAX_DISCLOSURE_CHARS = 24 * 1024
 MAX_DISCLOSURES = 16  # seven claims in the profile, room for more without thousands
 MAX_DIGESTS = 64  # the claims plus decoys
 MAX_AUDIENCE_CHARS = MAX_NONCE_CHARS = 512
+# Verdicts on issuer-signed JWT signatures kept in memory: at most MAX_JWT_CHARS of signed bytes each,
+# so at most 8 MiB, whatever a caller sends.
+SIGNATURES_REMEMBERED = 1024
 # How far a signer's clock may run ahead of the verifier's: NTP keeps them within seconds, minutes
 # cover a badly kept phone (as attestation.MAX_CLOCK_SKEW).
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -508,7 +512,7 @@ def verify_presentation(text: str, *, keys_by_kid: Mapping[str, Ed25519PublicKey
 
     # (3) the signature, with the issuer's key named by kid; only then the payload is read
     _check_signature(jws, keys_by_kid.get(keyid), SD_JWT_SIGNATURE_INVALID,
-                     "issuer-signed JWT: no trusted key %s verifies it" % keyid[:16])
+                     "issuer-signed JWT: no trusted key %s verifies it" % keyid[:16], remember=True)
 
     # (4) the payload: registered claims of the profile, validity at ``now``
     payload = jws.payload("issuer-signed JWT")
@@ -547,13 +551,32 @@ def _check_sd_jwt_header(header: Mapping[str, Any]) -> str:
     return kid
 
 
-def _check_signature(jws: Jws, key: Ed25519PublicKey | None, reason: str, detail: str) -> None:
+def _check_signature(jws: Jws, key: Ed25519PublicKey | None, reason: str, detail: str, *,
+                     remember: bool = False) -> None:
+    """Raise PresentationUntrusted unless ``key`` verifies ``jws``. With ``remember``, a verdict on the
+    very same key, signature and signed bytes is taken from memory (the issuer-signed JWT of a
+    credential presented again: the same bytes each time)."""
     if key is None:
         raise PresentationUntrusted(reason, detail)
+    if remember:
+        if not _verifies(raw_public_key(key), jws.signature, jws.signing_input):
+            raise PresentationUntrusted(reason, detail)
+        return
     try:
         key.verify(jws.signature, jws.signing_input)
     except InvalidSignature as exc:
         raise PresentationUntrusted(reason, detail) from exc
+
+
+@functools.lru_cache(maxsize=SIGNATURES_REMEMBERED)
+def _verifies(raw_key: bytes, signature: bytes, signing_input: bytes) -> bool:
+    """Whether the Ed25519 ``signature`` over ``signing_input`` verifies with ``raw_key``: a fact about
+    these bytes alone, so remembering it is sound; whether the key is trusted is decided per call."""
+    try:
+        Ed25519PublicKey.from_public_bytes(raw_key).verify(signature, signing_input)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def _is_int(value: object) -> bool:
