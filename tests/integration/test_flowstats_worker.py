@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -113,6 +114,9 @@ def test_worker_publishes_exact_final_flows_that_no_intruder_can_undo(
         worker.assert_running()
     finally:
         worker.stop()
+    # Exact window totals stay inside the processor: its log names windows, never how many moves they hold.
+    assert "window %s" % closed_period in worker.log()
+    assert not re.search(r"\b\d+ moves\b", worker.log()), "the worker logged a count of moves"
 
     # The closed month: every statistic listed, every published value exact, duplicates counted once.
     truth = expected_table(closed)

@@ -2,9 +2,9 @@
 
 Epsilon must be positive; a window's budget must hold at least one release; a provisional release
 is made only while the budget holds it and the final one; each release spends exactly epsilon,
-split over its levels as noise of scale levels / epsilon; only noisy values of at least k are
-published. Noise is random, so the publication threshold is checked with an epsilon so large that
-the noise is zero: what remains is the rule itself.
+split over its levels as noise of scale levels x (moves one person can add) / epsilon; only noisy
+values of at least k are published. Noise is random, so the publication threshold is checked with an
+epsilon so large that the noise is zero: what remains is the rule itself.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def test_each_entry_of_the_ledger_records_its_release() -> None:
 
 @pytest.mark.parametrize(("final", "levels"), [(True, len(FINAL_LEVELS) * len(MEASURES)),
                                                (False, len(PROVISIONAL_LEVELS) * len(MEASURES))])
-def test_a_release_spends_exactly_epsilon_as_noise_of_scale_levels_over_epsilon(
+def test_a_release_spends_exactly_epsilon_as_noise_of_scale_levels_times_bound_over_epsilon(
     final: bool, levels: int, regions: RegionClassification
 ) -> None:
     assert (len(FINAL_LEVELS), len(PROVISIONAL_LEVELS), len(MEASURES)) == (5, 1, 2)
@@ -96,7 +96,9 @@ def test_a_release_spends_exactly_epsilon_as_noise_of_scale_levels_over_epsilon(
     release = noisy_release(PERIOD, {MoveCell("KE", "GB", "nurses", False): 400}, regions=regions, policy=policy,
                             final=final)
     assert release.levels == levels
-    assert release.scale == pytest.approx(levels / 0.5)
+    # Per person: one adds at most one move per window in each of the 3 moves partitions.
+    assert policy.contribution_bound == 3
+    assert release.scale == pytest.approx(levels * 3 / 0.5)
     assert release.epsilon == pytest.approx(0.5)
 
 

@@ -87,3 +87,11 @@ def test_flows_by_country_of_training_are_asked_for_by_flag_or_environment() -> 
     assert not worker_settings("--no-country-of-training", environ=on).policy.by_training
     with pytest.raises(ConfigurationError, match="CREDVERIFY_FLOW_COUNTRY_OF_TRAINING: expected 1 or 0"):
         worker_settings(environ={"CREDVERIFY_FLOW_COUNTRY_OF_TRAINING": "maybe"})
+
+
+def test_differential_privacy_bounds_each_persons_moves_as_asked() -> None:
+    settings = worker_settings("--dp-epsilon", "1", "--dp-destinations", "GB", "--dp-moves-per-person", "2")
+    assert settings.policy.privacy is not None
+    assert settings.policy.privacy.max_moves_per_partition == 2 and settings.policy.privacy.contribution_bound == 6
+    default = worker_settings("--dp-epsilon", "1", "--dp-destinations", "GB").policy.privacy
+    assert default is not None and default.contribution_bound == 3  # one move per person and partition

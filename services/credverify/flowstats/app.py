@@ -102,18 +102,20 @@ class MoveCounting:
         return found
 
     def _restore(self, partition: int) -> PartitionCounter:
-        counter = PartitionCounter(partition=partition, grace=self.settings.policy.grace)
-        moves = 0
+        privacy = self.settings.policy.privacy
+        counter = PartitionCounter(partition=partition, grace=self.settings.policy.grace,
+                                   max_per_subject=privacy.max_moves_per_partition if privacy else None)
+        batches = 0
         for _, value in self.table.with_prefix(b"b/%d/" % partition):
-            batch = moves_pb2.CountedBatch.FromString(value)
-            counter.restore_batch(batch)
-            moves += len(batch.moves)
+            counter.restore_batch(moves_pb2.CountedBatch.FromString(value))
+            batches += 1
         for _, value in self.table.with_prefix(b"c/%d/" % partition):
             counter.restore_clock(moves_pb2.WindowClock.FromString(value))
         # Offsets below the committed one were counted by an earlier run, with their state written first.
         counter.next_offset = committed_offset(self.app, self.moves_topic, partition)
-        logger.info("partition %d: %d moves and %d window closes restored, resuming at offset %d",
-                    partition, moves, len(counter.clock_times), counter.next_offset)
+        # Counts of moves stay out of the log: exact window totals are for the release stage only.
+        logger.info("partition %d: %d state entries and %d window closes restored, resuming at offset %d",
+                    partition, batches, len(counter.clock_times), counter.next_offset)
         return counter
 
     async def handle(self, event: Any) -> None:
@@ -196,7 +198,7 @@ class MoveCounting:
             final = counter.part(period, final=True)
             await self._send_part(final, wait=True)
             self.finals_sent.add((counter.partition, period))
-            logger.info("partition %d: window %s final, %d moves", counter.partition, period, final.counted)
+            logger.info("partition %d: window %s final", counter.partition, period)
         return durable
 
     async def _send_provisional_parts(self, counter: PartitionCounter, now: dt.datetime) -> None:
@@ -343,8 +345,8 @@ class WindowReleasing:
             logger.warning("window %s: release %d not confirmed (%s); publishing it again shortly", period,
                            released.releases, exc)
             return
-        logger.info("window %s: release %d (%s) published, %d statistics, %d moves", period, released.releases,
-                    "final" if released.final else "provisional", len(released.latest), released.counted)
+        logger.info("window %s: release %d (%s) published, %d statistics", period, released.releases,
+                    "final" if released.final else "provisional", len(released.latest))
 
     async def publish(self, here: int, released: moves_pb2.WindowReleases) -> None:
         futures = [

@@ -71,6 +71,7 @@ class WorkerOptions:
     data_dir: Path | None = None
     by_training: bool | None = None
     window: str | None = None
+    dp_moves_per_person: int = 1
 
 
 def _whole_number(given: int | None, environ: Mapping[str, str], name: str, default: int) -> int:
@@ -95,7 +96,8 @@ def _privacy(options: WorkerOptions, environ: Mapping[str, str]) -> PrivacyPolic
     budget = options.dp_window_budget
     if budget is None:
         budget = DEFAULT_RELEASES_PER_WINDOW * options.dp_epsilon
-    return PrivacyPolicy(epsilon=options.dp_epsilon, window_budget=budget, destinations=destinations)
+    return PrivacyPolicy(epsilon=options.dp_epsilon, window_budget=budget, destinations=destinations,
+                         max_moves_per_partition=options.dp_moves_per_person, partitions=PARTITIONS)
 
 
 def _policy(options: WorkerOptions, environ: Mapping[str, str]) -> ReleasePolicy:

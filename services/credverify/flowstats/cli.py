@@ -53,6 +53,10 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
                              "CREDVERIFY_FLOW_COUNTRY_OF_TRAINING=1)")
     worker.add_argument("--dp-epsilon", type=float, default=None,
                         help="publish with differential privacy instead of suppression: epsilon per release")
+    worker.add_argument("--dp-moves-per-person", type=int, default=1,
+                        help="with differential privacy, each person counts with at most this many moves per "
+                             "window in each of the moves topic's partitions (default 1); the noise is scaled "
+                             "for the most one person can add")
     worker.add_argument("--dp-window-budget", type=float, default=None,
                         help="total epsilon per month (default 4 x --dp-epsilon: three provisional releases "
                              "and the final one)")
@@ -111,7 +115,7 @@ def worker_options(args: argparse.Namespace) -> WorkerOptions:
         bootstrap=args.bootstrap, k=args.k, grace=args.grace, provisional_interval=args.provisional_interval,
         region_level=args.region_level, dp_epsilon=args.dp_epsilon, dp_window_budget=args.dp_window_budget,
         dp_destinations=args.dp_destinations, replication_factor=args.replication_factor, data_dir=args.data_dir,
-        by_training=args.country_of_training, window=args.window,
+        by_training=args.country_of_training, window=args.window, dp_moves_per_person=args.dp_moves_per_person,
     )
 
 

@@ -34,6 +34,7 @@ class Outcome(enum.Enum):
     COUNTED = "counted"
     DUPLICATE = "duplicate"  # the same move_id was seen before: redelivered or registered again
     LATE = "late"  # its window had closed before it arrived
+    CAPPED = "capped"  # its person reached the bound of moves per window (differential privacy only)
 
 
 @dataclass
@@ -42,7 +43,10 @@ class PartitionCounter:
 
     partition: int
     grace: dt.timedelta
+    # With differential privacy: each person counts with at most this many moves per window here.
+    max_per_subject: int | None = None
     seen: set[str] = field(default_factory=set)
+    per_subject: dict[str, Counter[bytes]] = field(default_factory=dict)
     cells: dict[str, Counter[MoveCell]] = field(default_factory=dict)
     late: Counter[str] = field(default_factory=Counter)
     clock_times: list[dt.datetime] = field(default_factory=list)
@@ -77,9 +81,14 @@ class PartitionCounter:
             destination_country=cell.destination, profession_group=cell.profession,
             returning=cell.returning, offset=offset, late=late, country_of_training=_stored(cell.training),
         )
+        if self.max_per_subject is not None and facts.subject:
+            # The digest is kept only to bound contributions, and only when the bound applies.
+            move.subject = facts.subject
+            move.capped = not late and self.per_subject.get(facts.period, Counter())[facts.subject] >= \
+                self.max_per_subject
         self._apply(move)
         self.pending.append(move)
-        return Outcome.LATE if late else Outcome.COUNTED
+        return Outcome.LATE if late else Outcome.CAPPED if move.capped else Outcome.COUNTED
 
     def skip(self, offset: int) -> None:
         """Note a record that counts nothing (a foreign record) as read."""
@@ -98,6 +107,10 @@ class PartitionCounter:
         if move.late:
             self.late[move.period] += 1
             return
+        if move.capped:
+            return
+        if move.subject:
+            self.per_subject.setdefault(move.period, Counter())[move.subject] += 1
         cell = MoveCell(move.origin_country, move.destination_country, move.profession_group, move.returning,
                         move.country_of_training or UNKNOWN)
         self.cells.setdefault(move.period, Counter())[cell] += 1

@@ -2,18 +2,24 @@
 
 No I/O. The mechanism (documented in docs/flowstats.md):
 
-- the privacy unit is one verified move: two windows' data are neighbours when
-  they differ by one move;
+- the privacy unit is one person: the counter keeps at most
+  ``max_moves_per_partition`` moves of each subject per window and moves
+  partition (by a per-window digest of the registry's subject token; the
+  token itself is never kept), so one person adds at most
+  ``contribution_bound`` moves to a window, and two windows' data are
+  neighbours when they differ by one person's moves;
 - a release is a set of *levels* (e.g. cells by origin, destination and
   profession; totals by destination; cells by country of training,
   destination and profession), each a vector of counts over a domain
   fixed in advance (every ISO 3166-1 country as origin, the configured
   destination countries, the profession groups), so that which keys exist
-  reveals nothing; a move adds 1 to exactly one entry of each level, so each
-  level has L1 sensitivity 1;
-- each level gets epsilon / levels and OpenDP's geometric mechanism
-  (``make_geometric``, discrete Laplace) with scale levels / epsilon: the
-  release is (epsilon, 0)-differentially private by sequential composition;
+  reveals nothing; a move adds 1 to at most one entry of each level;
+- each level has L1 sensitivity ``contribution_bound`` (a person adds at most
+  that many moves, each 1 to one entry of the level) and gets epsilon /
+  levels through OpenDP's geometric mechanism (``make_geometric``, discrete
+  Laplace) with scale levels x bound / epsilon, its privacy map asked at that
+  sensitivity: the release is (epsilon, 0)-differentially private per person
+  by sequential composition;
 - only noisy counts of at least ``k`` are published (post-processing of the
   noisy values, which costs no privacy and keeps noise on the many empty
   cells of the domain out of the tables);
@@ -77,8 +83,21 @@ class PrivacyPolicy:
     epsilon: float  # spent by each release
     window_budget: float  # total epsilon a window may spend
     destinations: tuple[str, ...]  # the public domain of destination countries
+    # The privacy unit is a person: each counts with at most this many moves per window in each moves
+    # partition (moves are partitioned by country pair, so a person's moves may fall in several) ...
+    max_moves_per_partition: int = 1
+    # ... of this many partitions: a person adds at most their product to a window.
+    partitions: int = 3
+
+    @property
+    def contribution_bound(self) -> int:
+        """Return the most moves one person adds to a window: the L1 sensitivity of each level."""
+        return self.max_moves_per_partition * self.partitions
 
     def __post_init__(self) -> None:
+        if self.max_moves_per_partition < 1 or self.partitions < 1:
+            raise ConfigurationError("dp moves per person: expected at least 1, found %d"
+                                     % self.max_moves_per_partition)
         if not self.epsilon > 0:
             raise ConfigurationError("dp epsilon: expected a positive number, found %r" % self.epsilon)
         if self.window_budget + _TOLERANCE < self.epsilon:
@@ -181,7 +200,8 @@ def noisy_release(
     dp.enable_features("contrib")
     levels = release_levels(period, policy.destinations, final=final, by_training=by_training)
     level_count = len(levels)
-    scale = level_count / policy.epsilon
+    bound = policy.contribution_bound
+    scale = level_count * bound / policy.epsilon
     exact: dict[StatKey, int] = {}
     allowed = set(policy.destinations)
     for cell, count in cells.items():
@@ -194,7 +214,7 @@ def noisy_release(
     for keys in levels:
         domain = dp.vector_domain(dp.atom_domain(T=int), size=len(keys))
         mechanism = dp.m.make_geometric(domain, dp.l1_distance(T=int), scale=scale)
-        spent_per_level.append(float(mechanism.map(1)))
+        spent_per_level.append(float(mechanism.map(bound)))
         noisy = mechanism([exact.get(key, 0) for key in keys])
         for key, value in zip(keys, noisy, strict=True):
             # Post-processing of noisy values only: costs no privacy, keeps noise on empty cells out.

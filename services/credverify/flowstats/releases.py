@@ -162,7 +162,8 @@ def _noisy_statistics(
         "levels": str(noisy.levels),
         "window_budget": "%g" % policy.window_budget,
         "window_spent": "%g" % (ledger.spent + noisy.epsilon),
-        "privacy_unit": "verified move",
+        "privacy_unit": "person",
+        "moves_per_person": str(policy.contribution_bound),
         "published_at_least": str(k),
     })
     statistics = [release.statistic(key, value, suppressed=False, noisy=True)

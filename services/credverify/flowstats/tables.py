@@ -17,6 +17,7 @@ country of training they are the flow from the destination itself.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -109,6 +110,16 @@ class CountedMoveFacts:
     move_id: str
     period: str
     cell: MoveCell
+    # A digest of the window and the subject token: the same person gives the same digest within a
+    # window and another in the next; empty when the move has no token (older producers).
+    subject: bytes = b""
+
+
+def subject_digest(period: str, token: str) -> bytes:
+    """Return the per-window digest of a subject token (empty for no token)."""
+    if not token:
+        return b""
+    return hashlib.sha256(("%s\x00%s" % (period, token)).encode()).digest()[:16]
 
 
 def facts_of(move: moves_pb2.VerifiedMove, window: str = MONTH) -> CountedMoveFacts:
@@ -129,10 +140,12 @@ def facts_of(move: moves_pb2.VerifiedMove, window: str = MONTH) -> CountedMoveFa
     # is taken when a registry does not send the country (older producers).
     trained = check_country("country_of_training", move.country_of_training) if move.country_of_training else ""
     returning = trained == destination if trained else move.return_migration
+    period = period_of(day, window)
     return CountedMoveFacts(
         move_id=move.move_id,
-        period=period_of(day, window),
+        period=period,
         cell=MoveCell(origin, destination, profession_group(isco), returning, trained or UNKNOWN),
+        subject=subject_digest(period, move.subject_token),
     )
 
 

@@ -74,7 +74,7 @@ class FlowStatistic(_message.Message):
     def __init__(self, period: _Optional[str] = ..., origin_country: _Optional[str] = ..., destination_country: _Optional[str] = ..., profession_group: _Optional[str] = ..., value: _Optional[int] = ..., suppressed: _Optional[bool] = ..., method: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ..., final: _Optional[bool] = ..., measure: _Optional[str] = ..., noisy: _Optional[bool] = ..., release: _Optional[int] = ..., released_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., country_of_training: _Optional[str] = ..., safeguards_list: _Optional[bool] = ...) -> None: ...
 
 class CountedMove(_message.Message):
-    __slots__ = ("move_id", "period", "origin_country", "destination_country", "profession_group", "returning", "offset", "late", "country_of_training")
+    __slots__ = ("move_id", "period", "origin_country", "destination_country", "profession_group", "returning", "offset", "late", "country_of_training", "subject", "capped")
     MOVE_ID_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_COUNTRY_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,8 @@ class CountedMove(_message.Message):
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LATE_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_OF_TRAINING_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    CAPPED_FIELD_NUMBER: _ClassVar[int]
     move_id: str
     period: str
     origin_country: str
@@ -93,7 +95,9 @@ class CountedMove(_message.Message):
     offset: int
     late: bool
     country_of_training: str
-    def __init__(self, move_id: _Optional[str] = ..., period: _Optional[str] = ..., origin_country: _Optional[str] = ..., destination_country: _Optional[str] = ..., profession_group: _Optional[str] = ..., returning: _Optional[bool] = ..., offset: _Optional[int] = ..., late: _Optional[bool] = ..., country_of_training: _Optional[str] = ...) -> None: ...
+    subject: bytes
+    capped: bool
+    def __init__(self, move_id: _Optional[str] = ..., period: _Optional[str] = ..., origin_country: _Optional[str] = ..., destination_country: _Optional[str] = ..., profession_group: _Optional[str] = ..., returning: _Optional[bool] = ..., offset: _Optional[int] = ..., late: _Optional[bool] = ..., country_of_training: _Optional[str] = ..., subject: _Optional[bytes] = ..., capped: _Optional[bool] = ...) -> None: ...
 
 class CountedBatch(_message.Message):
     __slots__ = ("partition", "moves")
