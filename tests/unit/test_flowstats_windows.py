@@ -115,3 +115,31 @@ def test_every_release_states_its_share_of_suppressed_statistics_and_a_year_lose
     assert min(monthly) > 0.3, "a sparse month loses much: %s" % monthly
     assert share(yearly) == 0.0, "the same flows over a year reach k everywhere"
     assert yearly.latest[0].parameters["window"] == "year"
+
+
+def test_flows_tail_sums_up_each_windows_latest_release_and_its_cost() -> None:
+    from credverify.flowstats.cli import release_summaries
+
+    rng = random.Random(7)
+    month = Counter({MoveCell("KE", "GB", "nurses", False): rng.randint(15, 25),
+                     MoveCell("RO", "GB", "doctors", False): 2})
+    released = final("2026-03", month, "month")
+    old = moves_pb2.FlowStatistic(period="2026-03", release=0, parameters={"suppressed": "0/1"})
+    [line] = release_summaries([old, *released.latest])
+    hidden = sum(s.suppressed for s in released.latest)
+    assert line == "window 2026-03 release 1 (final): %d/%d statistics suppressed (share %s)" % (
+        hidden, len(released.latest), released.latest[0].parameters["suppressed_share"])
+    assert hidden > 0
+
+
+def test_flows_tail_labels_a_flow_by_country_of_training() -> None:
+    from credverify.flowstats.cli import tail_line
+
+    by_training = moves_pb2.FlowStatistic(period="2026-03", origin_country="_T", destination_country="GB",
+                                          profession_group="doctors", measure="moves", value=21, final=True,
+                                          country_of_training="RO", method="threshold")
+    assert "_T     (trained RO) -> GB" in tail_line(by_training)
+    by_council = moves_pb2.FlowStatistic(period="2026-03", origin_country="LK", destination_country="GB",
+                                         profession_group="doctors", measure="moves", suppressed=True,
+                                         country_of_training="_T", method="threshold")
+    assert "trained" not in tail_line(by_council) and "suppressed" in tail_line(by_council)

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -132,17 +133,44 @@ def _tail(args: argparse.Namespace) -> int:
     settings = KafkaSettings.from_env(args.bootstrap)
     latest = read_statistics(settings, settings.topics.flow_statistics,
                              idle_timeout=args.idle_timeout)
-    for key in sorted(latest):
-        stat = latest[key]
-        if args.json:
-            print(json.dumps(json_format.MessageToDict(stat)))
-        else:
-            print("%s  %-6s -> %-3s %-12s %-8s %10s  %s %s, %s" % (
-                stat.period, stat.origin_country, stat.destination_country, stat.profession_group,
-                stat.measure or "moves", "suppressed" if stat.suppressed else stat.value, stat.method,
-                ",".join("%s=%s" % kv for kv in sorted(stat.parameters.items()) if kv[0] in ("k", "epsilon")),
-                "final" if stat.final else "provisional"))
+    if args.json:
+        for key in sorted(latest):
+            print(json.dumps(json_format.MessageToDict(latest[key])))
+    else:
+        for key in sorted(latest):
+            print(tail_line(latest[key]))
+        for line in release_summaries(latest.values()):
+            print(line)
     return EXIT_OK if latest else EXIT_PARTIAL
+
+
+def tail_line(stat: moves_pb2.FlowStatistic) -> str:
+    """Return one statistic as a line of `flows tail`."""
+    training = stat.country_of_training if stat.country_of_training not in ("", "_T") else ""
+    return "%s  %-6s%s -> %-3s %-12s %-8s %10s  %s %s, %s" % (
+        stat.period, stat.origin_country, " (trained %s)" % training if training else "", stat.destination_country,
+        stat.profession_group, stat.measure or "moves", "suppressed" if stat.suppressed else stat.value, stat.method,
+        ",".join("%s=%s" % kv for kv in sorted(stat.parameters.items()) if kv[0] in ("k", "epsilon")),
+        "final" if stat.final else "provisional")
+
+
+def release_summaries(statistics: Iterable[moves_pb2.FlowStatistic]) -> list[str]:
+    """Return one line per window's latest release: what its disclosure control cost (the share of
+    suppressed statistics its parameters state)."""
+    latest: dict[str, moves_pb2.FlowStatistic] = {}
+    for stat in statistics:
+        current = latest.get(stat.period)
+        if current is None or stat.release > current.release:
+            latest[stat.period] = stat
+    lines = []
+    for period, stat in sorted(latest.items()):
+        cost = stat.parameters.get("suppressed")
+        if cost is None:
+            continue  # differential privacy suppresses nothing; releases before this parameter say nothing
+        lines.append("window %s release %d (%s): %s statistics suppressed (share %s)" % (
+            period, stat.release, "final" if stat.final else "provisional", cost,
+            stat.parameters.get("suppressed_share", "?")))
+    return lines
 
 
 def _chosen(latest: dict[str, moves_pb2.FlowStatistic], *, final_only: bool, periods: list[str]
