@@ -44,16 +44,27 @@ def axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
+# One Playwright and one Chromium per test process, however many modules import the fixture below
+# (each import is a fixture of its own to pytest; a second Playwright in one process refuses to start).
+_SHARED: dict[str, Any] = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True,
-                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    if not _SHARED["users"]:
+        executable = chromium_path()
+        playwright = sync_playwright().start()
+        _SHARED["playwright"] = playwright
+        _SHARED["browser"] = playwright.chromium.launch(executable_path=executable, headless=True,
+                                                        args=["--no-sandbox", "--disable-dev-shm-usage"])
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["browser"]
+    finally:
+        _SHARED["users"] -= 1
+        if not _SHARED["users"]:
+            _SHARED.pop("browser").close()
+            _SHARED.pop("playwright").stop()
 
 
 class Checker:

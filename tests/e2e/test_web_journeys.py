@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from credverify.core.sdjwt import holder_claims
 from credverify.issuer.adapters.credential_files import qr_png as credential_qr_png
 from credverify.web.adapters.qr_image import text_of_qr
-from tests.e2e.browser import DESKTOP, ROOT, Checker, chromium  # noqa: F401 - chromium is a fixture
+from tests.e2e.browser import DESKTOP, ROOT, Checker
 from tests.e2e.web_stack import NURSE, SUSPENDED_NURSE, WATCHED_NURSE, WebStack, web_stack
 from tests.topic_reader import read_all
 from tests.web_support import OFFICER, PASSWORD, REGISTRAR, csrf_of
@@ -47,7 +47,7 @@ def checker() -> Iterator[Checker]:
 
 
 @pytest.fixture
-def context(chromium: Browser, stack: WebStack) -> Iterator[BrowserContext]:  # noqa: F811
+def context(chromium: Browser, stack: WebStack) -> Iterator[BrowserContext]:
     # bypass_csp: axe-core is injected as a script the pages' Content-Security-Policy would refuse.
     context = chromium.new_context(base_url=stack.web.url, viewport=DESKTOP, accept_downloads=True,
                                    bypass_csp=True, locale="en-GB")

@@ -64,3 +64,24 @@ def test_serve_refuses_settings_that_cannot_work_safely(tmp_path: Path, capsys: 
     monkeypatch.chdir(tmp_path)
     assert main(["web", "serve", *args]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_an_account_for_single_sign_on_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "web.db"
+    assert main(["web", "add-account", "--db", str(db), "--username", "a.mensah", "--country", "GB",
+                 "--sso-issuer", "https://login.nmc.example/realm/", "--sso-subject", "ama@nmc", "--no-password"]) == 0
+    store = SqliteWebStore(db)
+    assert store.username_of_sso("https://login.nmc.example/realm", "ama@nmc") == "a.mensah"
+    store.close()
+    assert main(["web", "add-account", "--db", str(db), "--username", "b.b", "--country", "GB", "--no-password"]) == 2
+    assert "--no-password needs them" in capsys.readouterr().err
+
+
+def test_single_sign_on_needs_https_except_on_this_machine(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    base = ["web", "serve", "--registry", "GB=127.0.0.1:50051", "--grpc-plaintext-for-local-use"]
+    assert main([*base, "--oidc-issuer", "http://login.nmc.example/realm", "--oidc-client-id", "web"]) == 2
+    assert "expected an https:// URL" in capsys.readouterr().err
+    assert main([*base, "--oidc-issuer", "https://login.nmc.example/realm"]) == 2
+    assert "needs both --oidc-issuer and --oidc-client-id" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from credverify.web import security
 from credverify.web.accounts import SESSION_ABSOLUTE, Account, Role
 from credverify.web.adapters.grpc_clients import IssuerClient, RegistryClient
+from credverify.web.adapters.oidc_http import OidcClient
 from credverify.web.adapters.sqlite_store import SqliteWebStore
 from credverify.web.i18n import LANGUAGE_NAMES, Translate, negotiate, translator
 
@@ -76,6 +77,7 @@ class WebDeps:
     issuers: Mapping[str, IssuerClient]  # by issuer id
     secure_cookies: bool
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    oidc: OidcClient | None = None  # single sign-on, when a provider is configured
     metrics: WebMetrics = field(default_factory=WebMetrics)
     extras: dict[str, Any] = field(default_factory=dict)  # per-page state (batches, evidence)
 
@@ -98,7 +100,7 @@ class Page:
     def render(self, template: str, status: int = 200, **context: object) -> HTMLResponse:
         html = _templates().get_template(template).render(
             t=self.t, lang=self.language, languages=LANGUAGE_NAMES, path=self.request.url.path,
-            csrf=self.session.csrf_token if self.session else "",
+            csrf=self.session.csrf_token if self.session else "", sso=self.deps.oidc is not None,
             account=self.session.account if self.session else None, **context)
         response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
         remember_language(response, self)
@@ -189,7 +191,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     language = negotiate(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
     t = translator(language)
     html = _templates().get_template("error.html").render(
-        t=t, lang=language, languages=LANGUAGE_NAMES, path="", csrf="", account=None,
+        t=t, lang=language, languages=LANGUAGE_NAMES, path="", csrf="", account=None, sso=False,
         message=t("error.internal"))
     return HTMLResponse(html, status_code=500, headers=SECURITY_HEADERS)
 

@@ -7,7 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from credverify.web import pages_auth, pages_case, pages_registrar, pages_watch
+from credverify.web import pages_auth, pages_case, pages_registrar, pages_sso, pages_watch
 from credverify.web.app import (
     HERE,
     MAX_BODY_BYTES,
@@ -20,8 +20,8 @@ from credverify.web.app import (
 
 
 def create_app(deps: WebDeps) -> Starlette:
-    routes: list[BaseRoute] = [*pages_auth.ROUTES, *pages_case.ROUTES, *pages_registrar.ROUTES, *pages_watch.ROUTES,
-
+    routes: list[BaseRoute] = [*pages_auth.ROUTES, *pages_sso.ROUTES, *pages_case.ROUTES, *pages_watch.ROUTES,
+                               *pages_registrar.ROUTES,
                                Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
     app = Starlette(routes=routes, exception_handlers={PageError: page_error, HTTPException: http_error,
                                                        Exception: unexpected_error},

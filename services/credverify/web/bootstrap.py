@@ -10,7 +10,8 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+import urllib.parse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -19,6 +20,7 @@ from credverify.core.adapters.grpc_security import ClientTls
 from credverify.core.adapters.observability import split_host_port
 from credverify.core.errors import ConfigurationError
 from credverify.web.adapters.grpc_clients import IssuerClient, RegistryClient
+from credverify.web.adapters.oidc_http import OidcClient
 from credverify.web.adapters.sqlite_store import SqliteWebStore
 from credverify.web.app import MeasuredApp, WebDeps
 from credverify.web.assembly import create_app
@@ -57,17 +59,34 @@ class WebSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     behind_https_proxy: bool = False
+    oidc_issuer: str = ""  # single sign-on: the OpenID Connect provider's issuer URL
+    oidc_client_id: str = ""
+    oidc_client_secret: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
+        self._check_listen()
+        self._check_oidc()
+        if not self.registries and not self.issuers:
+            raise ConfigurationError("no service to talk to: pass --registry COUNTRY=host:port and/or "
+                                     "--issuer ISSUER=host:port ($%sREGISTRIES, $%sISSUERS)" % (ENV_PREFIX, ENV_PREFIX))
+
+    def _check_oidc(self) -> None:
+        if not (self.oidc_issuer or self.oidc_client_id):
+            return
+        if not (self.oidc_issuer and self.oidc_client_id):
+            raise ConfigurationError("single sign-on needs both --oidc-issuer and --oidc-client-id")
+        url = urllib.parse.urlsplit(self.oidc_issuer)
+        if url.scheme != "https" and not (url.scheme == "http" and _loopback(url.hostname or "")):
+            raise ConfigurationError("--oidc-issuer: expected an https:// URL (http:// only on this machine), "
+                                     "found %r" % self.oidc_issuer)
+
+    def _check_listen(self) -> None:
         host, _ = split_host_port(self.listen)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigurationError("--tls-cert and --tls-key go together")
         if self.tls_cert is None and not self.behind_https_proxy and not _loopback(host):
             raise ConfigurationError("plain HTTP is served only on a loopback address: pass --tls-cert/--tls-key, "
                                      "or --behind-https-proxy when a proxy terminates TLS")
-        if not self.registries and not self.issuers:
-            raise ConfigurationError("no service to talk to: pass --registry COUNTRY=host:port and/or "
-                                     "--issuer ISSUER=host:port ($%sREGISTRIES, $%sISSUERS)" % (ENV_PREFIX, ENV_PREFIX))
 
     @property
     def secure_cookies(self) -> bool:
@@ -86,19 +105,26 @@ class WebSettings:
             value = pick(name)
             return Path(value) if value else None
 
+        secret = pick("oidc_client_secret")
+        if not secret and pick("oidc_client_secret_file"):
+            secret = Path(pick("oidc_client_secret_file")).read_text(encoding="utf-8").strip()
         tls = ClientTls.chosen(ca=path("grpc_ca_cert"), cert=path("grpc_client_cert"), key=path("grpc_client_key"),
                                plaintext_for_local_use=pick("grpc_plaintext_for_local_use") in ("1", "True"))
         return cls(listen=pick("listen", "127.0.0.1:8080"), db_path=Path(pick("db", "web.db")),
                    registries=_targets(pick("registries"), "registries"), issuers=_targets(pick("issuers"), "issuers"),
                    grpc_tls=tls, tls_cert=path("tls_cert"), tls_key=path("tls_key"),
-                   behind_https_proxy=pick("behind_https_proxy") in ("1", "True"))
+                   behind_https_proxy=pick("behind_https_proxy") in ("1", "True"),
+                   oidc_issuer=pick("oidc_issuer").rstrip("/"), oidc_client_id=pick("oidc_client_id"),
+                   oidc_client_secret=secret)
 
 
 def open_deps(settings: WebSettings) -> WebDeps:
     return WebDeps(store=SqliteWebStore(settings.db_path),
                    registries={c: RegistryClient(t, settings.grpc_tls) for c, t in settings.registries.items()},
                    issuers={i: IssuerClient(t, settings.grpc_tls) for i, t in settings.issuers.items()},
-                   secure_cookies=settings.secure_cookies)
+                   secure_cookies=settings.secure_cookies,
+                   oidc=OidcClient(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret)
+                   if settings.oidc_issuer else None)
 
 
 def close_deps(deps: WebDeps) -> None:
@@ -170,8 +196,12 @@ class WebServer:
 
 
 def start_web(*, registries: dict[str, str] | None = None, issuers: dict[str, str] | None = None,
-              db_path: Path, listen: str = "127.0.0.1:0", grpc_tls: ClientTls | None = None) -> WebServer:
+              db_path: Path, listen: str = "127.0.0.1:0", grpc_tls: ClientTls | None = None,
+              oidc: tuple[str, str, str] | None = None) -> WebServer:
     """Start the pages in this process, talking to the given services (plaintext gRPC when ``grpc_tls``
-    is None: local use only); return the running server (``.url``, ``.stop()``)."""
-    return WebServer(WebSettings(listen=listen, db_path=db_path, registries=registries or {},
-                                 issuers=issuers or {}, grpc_tls=grpc_tls)).start()
+    is None: local use only), with single sign-on when ``oidc`` is (issuer URL, client id, client
+    secret); return the running server (``.url``, ``.add_account(...)``, ``.stop()``)."""
+    issuer, client_id, secret = oidc or ("", "", "")
+    return WebServer(WebSettings(listen=listen, db_path=db_path, registries=registries or {}, issuers=issuers or {},
+                                 grpc_tls=grpc_tls, oidc_issuer=issuer, oidc_client_id=client_id,
+                                 oidc_client_secret=secret)).start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -39,6 +40,11 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--behind-https-proxy", action="store_true",
                        help="a proxy terminates TLS: cookies are Secure, X-Forwarded-* is trusted "
                             "($CREDVERIFY_WEB_BEHIND_HTTPS_PROXY=1)")
+    serve.add_argument("--oidc-issuer", help="single sign-on: the OpenID Connect provider's issuer URL "
+                                             "($CREDVERIFY_WEB_OIDC_ISSUER)")
+    serve.add_argument("--oidc-client-id", help="the pages' client id at the provider ($CREDVERIFY_WEB_OIDC_CLIENT_ID)")
+    serve.add_argument("--oidc-client-secret-file", help="a file holding the client secret "
+                                                         "($CREDVERIFY_WEB_OIDC_CLIENT_SECRET[_FILE])")
     serve.set_defaults(handler=_serve)
 
     account = commands.add_parser("add-account", help="create the account of a case officer or a registrar")
@@ -50,6 +56,10 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     account.add_argument("--display-name", default="")
     account.add_argument("--password-file", type=Path, help="read the password from this file "
                                                              "(default: ask for it twice)")
+    account.add_argument("--sso-issuer", help="single sign-on: the provider's issuer URL, as --oidc-issuer")
+    account.add_argument("--sso-subject", help="her subject (sub) at that provider: signing in "
+                                                           "there opens this account")
+    account.add_argument("--no-password", action="store_true", help="single sign-on only (needs --sso-subject)")
     account.set_defaults(handler=_add_account)
 
 
@@ -76,11 +86,17 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _add_account(args: argparse.Namespace) -> int:
+    if bool(args.sso_issuer) != bool(args.sso_subject) or (args.no_password and not args.sso_subject):
+        raise ConfigurationError("--sso-issuer and --sso-subject go together, and --no-password needs them")
+    # An account for single sign-on only gets a password nobody knows: the password form never opens it.
+    password = secrets.token_urlsafe(32) if args.no_password else _password(args)
     store = SqliteWebStore(args.db)
     try:
         role, scope = ("case-officer", args.country) if args.country else ("registrar", args.issuer_id)
-        account = create_account(store, username=args.username, role=role, scope=scope, password=_password(args),
+        account = create_account(store, username=args.username, role=role, scope=scope, password=password,
                                  display_name=args.display_name)
+        if args.sso_subject:
+            store.bind_sso(account.username, args.sso_issuer.rstrip("/"), args.sso_subject)
     finally:
         store.close()
     print("account %s created: %s of %s" % (account.username, account.role.value, account.scope), file=sys.stdout)

@@ -325,4 +325,13 @@ MESSAGES: dict[str, str] = {
     "watch.empty": "You follow no credential yet.",
     "watch.error.id": "Type a credential number such as KE-NCK/12345.",
     "watch.error.full": "You follow {limit} credentials already: stop following one first.",
+    "sso.title": "Or through your organisation",
+    "sso.submit": "Sign in with your organisation's account",
+    "sso.error.unavailable": "Your organisation's sign-in service does not answer. Try again in a minute, or sign "
+                             "in with your password.",
+    "sso.error.not_started": "This sign-in was not started here or has expired. Start again from the sign-in page.",
+    "sso.error.refused": "Your organisation's sign-in service did not confirm who you are. Start again from the "
+                         "sign-in page.",
+    "sso.error.no_account": "No account on these pages is bound to your organisation's identity. Ask your "
+                            "administrator to create one.",
 }

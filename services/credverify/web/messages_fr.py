@@ -333,4 +333,14 @@ MESSAGES: dict[str, str] = {
     "watch.empty": "Vous ne suivez encore aucune attestation.",
     "watch.error.id": "Saisissez un numéro d'attestation tel que KE-NCK/12345.",
     "watch.error.full": "Vous suivez déjà {limit} attestations : cessez d'en suivre une d'abord.",
+    "sso.title": "Ou par votre organisation",
+    "sso.submit": "Se connecter avec le compte de votre organisation",
+    "sso.error.unavailable": "Le service de connexion de votre organisation ne répond pas. Réessayez dans une "
+                             "minute, ou connectez-vous avec votre mot de passe.",
+    "sso.error.not_started": "Cette connexion n'a pas été commencée ici ou a expiré. Recommencez depuis la page de "
+                             "connexion.",
+    "sso.error.refused": "Le service de connexion de votre organisation n'a pas confirmé votre identité. "
+                         "Recommencez depuis la page de connexion.",
+    "sso.error.no_account": "Aucun compte de ces pages n'est lié à votre identité dans votre organisation. Demandez "
+                            "à votre administrateur d'en créer un.",
 }

@@ -109,6 +109,10 @@ def load_session(store: SqliteWebStore, session_id: str | None, *, now: dt.datet
     return Session(session_id, stored.csrf_token, account)
 
 
+def same_secret(expected: str, submitted: object) -> bool:
+    """Compare in constant time (the time taken says nothing of how much matched)."""
+    return isinstance(submitted, str) and hmac.compare_digest(expected.encode(), submitted.encode())
+
+
 def csrf_ok(session: Session | None, submitted: object) -> bool:
-    return session is not None and isinstance(submitted, str) and hmac.compare_digest(
-        session.csrf_token.encode(), submitted.encode())
+    return session is not None and same_secret(session.csrf_token, submitted)

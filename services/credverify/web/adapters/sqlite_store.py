@@ -44,6 +44,18 @@ CREATE TABLE IF NOT EXISTS audit (
     disclosed_claims TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_credential ON audit(credential_id);
+CREATE TABLE IF NOT EXISTS sso_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    username TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE TABLE IF NOT EXISTS sso_pending (
+    session_sha256 TEXT PRIMARY KEY REFERENCES sessions(id_sha256) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    verifier TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS watched (
     username TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,
     country TEXT NOT NULL,
@@ -226,3 +238,33 @@ class SqliteWebStore:
             rows = self._db.execute("SELECT DISTINCT credential_id FROM watched WHERE country = ?",
                                     (country,)).fetchall()
         return {row[0] for row in rows}
+
+    # --- single sign-on -------------------------------------------------------------------------------
+
+    def bind_sso(self, username: str, issuer: str, subject: str) -> None:
+        """Raises InvalidInput when that identity opens another account already."""
+        with self._lock:
+            try:
+                self._db.execute("INSERT INTO sso_identities(issuer, subject, username) VALUES (?, ?, ?)",
+                                 (issuer, subject, username))
+            except sqlite3.IntegrityError:
+                raise InvalidInput("sso subject: %r of %s opens another account already" % (subject, issuer)) from None
+
+    def username_of_sso(self, issuer: str, subject: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT username FROM sso_identities WHERE issuer = ? AND subject = ?",
+                                   (issuer, subject)).fetchone()
+        return str(row[0]) if row else None
+
+    def put_pending_sso(self, session_id: str, state: str, nonce: str, verifier: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO sso_pending(session_sha256, state, nonce, verifier) "
+                             "VALUES (?, ?, ?, ?)", (_sha256(session_id), state, nonce, verifier))
+
+    def take_pending_sso(self, session_id: str) -> tuple[str, str, str] | None:
+        """The (state, nonce, verifier) of the session's sign-in through the provider, once: it is deleted."""
+        with self._lock:
+            row = self._db.execute("SELECT state, nonce, verifier FROM sso_pending WHERE session_sha256 = ?",
+                                   (_sha256(session_id),)).fetchone()
+            self._db.execute("DELETE FROM sso_pending WHERE session_sha256 = ?", (_sha256(session_id),))
+        return (row[0], row[1], row[2]) if row else None
