@@ -189,3 +189,26 @@ def test_a_report_refuses_what_it_cannot_make() -> None:
         report_table("oecd", [], "26", safeguards=None)
     assert report_table("oecd", [], YEAR, safeguards=None) == []
     assert ReportRow("FT_INFLOW", "GB", "RO", "doctors", YEAR, None).value is None
+
+
+def test_a_year_published_by_a_monthly_and_a_yearly_worker_is_counted_once(
+    finals: list[moves_pb2.FlowStatistic]
+) -> None:
+    # The yearly worker's release of the same moves: every monthly value summed, nothing suppressed.
+    sums: dict[tuple[str, str, str], int] = {}
+    template: dict[tuple[str, str, str], moves_pb2.FlowStatistic] = {}
+    for stat in finals:
+        if stat.origin_country == "_T" and stat.measure == "moves" and stat.destination_country != "_T":
+            key = (stat.destination_country, stat.profession_group, stat.country_of_training)
+            sums[key] = sums.get(key, 0) + stat.value
+            template[key] = stat
+    yearly = []
+    for key, value in sums.items():
+        stat = moves_pb2.FlowStatistic()
+        stat.CopyFrom(template[key])
+        stat.period, stat.value, stat.suppressed = YEAR, value, False
+        yearly.append(stat)
+    rows = report_table("oecd", finals + yearly, YEAR, safeguards=None)
+    alone = report_table("oecd", yearly, YEAR, safeguards=None)
+    assert rows == alone, "the yearly figures are used, not added to the monthly ones"
+    assert all(row.value is not None for row in rows)

@@ -89,20 +89,39 @@ def _is_last_window_of_year(period: str) -> bool:
     return period[4:] in ("", "-12", "-Q4")
 
 
+def window_of(period: str) -> str:
+    """Return the kind of window of a period: "year", "quarter" or "month"."""
+    return "year" if len(period) == 4 else "quarter" if "-Q" in period else "month"
+
+
+# Widest first: a yearly worker's figures are the least suppressed.
+WINDOW_PREFERENCE = ("year", "quarter", "month")
+
+
 def annual_sums(statistics: Iterable[moves_pb2.FlowStatistic], year: str
                 ) -> tuple[dict[tuple[str, str], _Year], bool]:
     """Return the final flows by country of training of ``year`` summed per (destination, occupation),
-    and whether the year's last window is final (else the sums are provisional)."""
+    and whether the year's last window is final (else the sums are provisional). When workers of
+    several windows published the year (a monthly and a yearly one on the same moves), the widest
+    window's figures are used, never a sum of both."""
+    finals = _finals_of_widest_window(statistics, year)
     years: dict[tuple[str, str], _Year] = {}
     complete = False
-    for stat in statistics:
-        if not stat.final or year_of(stat.period) != year:
-            continue
+    for stat in finals:
         complete |= _is_last_window_of_year(stat.period)
         if _by_training_of_a_destination(stat):
             key = (stat.destination_country, stat.profession_group)
             years.setdefault(key, _Year()).by_training.setdefault(stat.country_of_training, _Annual()).add(stat)
     return years, complete
+
+
+def _finals_of_widest_window(statistics: Iterable[moves_pb2.FlowStatistic], year: str
+                             ) -> list[moves_pb2.FlowStatistic]:
+    """Return the final statistics of ``year`` of the widest window with flows by country of training."""
+    finals = [s for s in statistics if s.final and year_of(s.period) == year]
+    kinds = {window_of(s.period) for s in finals if _by_training_of_a_destination(s)}
+    chosen = next((kind for kind in WINDOW_PREFERENCE if kind in kinds), "month")
+    return [s for s in finals if window_of(s.period) == chosen]
 
 
 def _by_training_of_a_destination(stat: moves_pb2.FlowStatistic) -> bool:
