@@ -166,12 +166,15 @@ def test_no_chart_draws_a_suppressed_value(statistics: Statistics) -> None:
                 if row.get("status") == SUPPRESSED or row.get("shown") == SUPPRESSED:
                     assert row.get("moves") is None, "%s draws a suppressed value: %s" % (chart_id, row)
         assert "description" in spec and text
+    assert all(_inline_data(spec) for spec in specs.values()), "a chart without data"
     ribbons, nodes, not_drawn = charts.sankey_rows(view.flows)
     assert {r["origin"] for r in ribbons} == {"Romania", "Nigeria"} and not_drawn == 1  # Kenya: suppressed
 
 
 def _inline_data(spec: object) -> list[list[dict[str, object]]]:
     found: list[list[dict[str, object]]] = []
+    if isinstance(spec, dict) and isinstance(spec.get("datasets"), dict):
+        found.extend(rows for rows in spec["datasets"].values() if rows and isinstance(rows[0], dict))
     if isinstance(spec, dict):
         values = spec.get("values")
         if isinstance(values, list) and values and isinstance(values[0], dict):

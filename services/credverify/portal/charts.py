@@ -34,8 +34,11 @@ WIDTH = "container"
 Spec = dict[str, Any]
 
 
-def _done(chart: alt.TopLevelMixin, description: str) -> Spec:
+def _done(chart: alt.TopLevelMixin, description: str, datasets: dict[str, list[dict[str, Any]]]) -> Spec:
+    """Return the chart's specification, checked against Vega-Lite's schema, with its data attached
+    after the check: the schema says nothing about rows, and checking thousands of them costs seconds."""
     spec: Spec = chart.properties(description=description).to_dict()
+    spec["datasets"] = {**spec.get("datasets", {}), **datasets}
     return spec
 
 
@@ -120,31 +123,34 @@ def _stack(codes: Sequence[str], size: dict[str, int], grand: int, gap: float, r
     return placed
 
 
-def _values(rows: list[dict[str, Any]]) -> alt.Data:
-    return alt.Data(values=rows)  # type: ignore[no-untyped-call]  # Altair's generated schema classes
+def _named(datasets: dict[str, list[dict[str, Any]]], name: str, rows: list[dict[str, Any]]) -> alt.Data:
+    """Keep ``rows`` aside under ``name`` (see _done) and return a reference to them."""
+    datasets[name] = rows
+    return alt.Data(name=name)  # type: ignore[no-untyped-call]  # Altair's generated schema classes
 
 
 def flows_spec(view: Overview) -> Spec:
     ribbons, nodes, _ = sankey_rows(view.flows)
+    data: dict[str, list[dict[str, Any]]] = {}
     x = alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, 1]))
     y = alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[0, 1], reverse=True))
-    ribbon = alt.Chart(_values(ribbons)).mark_area(opacity=0.55, interpolate="monotone").encode(
+    ribbon = alt.Chart(_named(data, "ribbons", ribbons)).mark_area(opacity=0.55, interpolate="monotone").encode(
         x=x, y=y, y2="y2:Q", detail="flow:N",
         color=alt.Color("origin:N", legend=None, scale=alt.Scale(range=PALETTE)),
         tooltip=[alt.Tooltip("origin:N", title="Issuing country"), alt.Tooltip("destination:N", title="Destination"),
                  alt.Tooltip("moves:N", title="Moves")])
-    box = alt.Chart(_values(nodes)).mark_rect(color="#1b1b1b").encode(
+    box = alt.Chart(_named(data, "nodes", nodes)).mark_rect(color="#1b1b1b").encode(
         x=x, x2="x2:Q", y=y, y2="y2:Q", tooltip=[alt.Tooltip("name:N", title="Country")])
     middle = alt.Y("middle:Q", axis=None, scale=alt.Scale(domain=[0, 1], reverse=True))
-    left = alt.Chart(_values(nodes)).mark_text(fontSize=12, align="left", dx=26).encode(
+    left = alt.Chart(_named(data, "nodes", nodes)).mark_text(fontSize=12, align="left", dx=26).encode(
         x=x, y=middle, text="name:N").transform_calculate(middle="(datum.y + datum.y2) / 2").transform_filter(
         "datum.side !== 'destination'")
-    right = alt.Chart(_values(nodes)).mark_text(fontSize=12, align="right", dx=-26).encode(
+    right = alt.Chart(_named(data, "nodes", nodes)).mark_text(fontSize=12, align="right", dx=-26).encode(
         x=x, y=middle, text="name:N").transform_calculate(middle="(datum.y + datum.y2) / 2").transform_filter(
         "datum.side === 'destination'")
     chart = alt.layer(ribbon, box, left, right).properties(width=WIDTH, height=360)
     return _done(chart, "Sankey diagram of verified moves from issuing countries (left) to destinations (right); "
-                        "ribbon width is the number of moves. The table beside it lists every flow.")
+                        "ribbon width is the number of moves. The table beside it lists every flow.", data)
 
 
 def map_spec(view: Overview, topology_url: str) -> Spec:
@@ -157,7 +163,9 @@ def map_spec(view: Overview, topology_url: str) -> Spec:
                      "shown": figure.text(), "status": figure.status,
                      "listed": "yes" if code in view.listed else "no"})
     shapes = alt.topo_feature(topology_url, "countries")
-    found = alt.LookupData(data=_values(rows), key="id", fields=["name", "moves", "shown", "status", "listed"])
+    data: dict[str, list[dict[str, Any]]] = {}
+    found = alt.LookupData(data=_named(data, "origins", rows), key="id",
+                           fields=["name", "moves", "shown", "status", "listed"])
     base = alt.Chart(shapes).mark_geoshape(fill="#e8e8e8", stroke="#ffffff", strokeWidth=0.5)
     published = alt.Chart(shapes).mark_geoshape(stroke="#ffffff", strokeWidth=0.5).encode(
         color=alt.Color("moves:Q", title="Moves", scale=alt.Scale(scheme="blues", type="sqrt")),
@@ -172,7 +180,7 @@ def map_spec(view: Overview, topology_url: str) -> Spec:
     chart = alt.layer(base, published, hidden, listed).project(type="equalEarth").properties(width=WIDTH, height=380)
     return _done(chart, "World map of the issuing countries of verified moves, shaded by the number of moves; "
                         "suppressed countries in dark grey, countries on the WHO safeguards list outlined in orange. "
-                        "The table beside it lists every country.")
+                        "The table beside it lists every country.", data)
 
 
 def _monthly_rows(series: Sequence[Series]) -> list[dict[str, Any]]:
@@ -191,39 +199,41 @@ def monthly_spec(series: Sequence[Series], description: str) -> Spec:
     color = alt.Color("series:N", title=None, scale=alt.Scale(range=PALETTE), legend=alt.Legend(orient="bottom"))
     tooltip = [alt.Tooltip("period:N", title="Month"), alt.Tooltip("series:N", title="Series"),
                alt.Tooltip("shown:N", title="Moves"), alt.Tooltip("status:N", title="Status")]
-    band = alt.Chart(_values(bands)).mark_rect(color="#fff2cc").encode(
+    data: dict[str, list[dict[str, Any]]] = {}
+    band = alt.Chart(_named(data, "bands", bands)).mark_rect(color="#fff2cc").encode(
         x=x, x2="end:T", tooltip=[alt.Tooltip("note:N", title="")])
-    line = alt.Chart(_values(rows)).mark_line().encode(
+    line = alt.Chart(_named(data, "rows", rows)).mark_line().encode(
         x=x, y=alt.Y("moves:Q", title="Moves"), color=color, detail="series:N",
     ).transform_filter("datum.moves != null")
-    points = alt.Chart(_values(rows)).mark_point(size=60, filled=True).encode(
+    points = alt.Chart(_named(data, "rows", rows)).mark_point(size=60, filled=True).encode(
         x=x, y="moves:Q", color=color,
         shape=alt.Shape("status:N", title="Status", scale=alt.Scale(domain=["final", "provisional"],
                                                                      range=["circle", "triangle-up"]),
                         legend=alt.Legend(orient="bottom")),
         tooltip=tooltip,
     ).transform_filter("datum.moves != null")
-    hidden = alt.Chart(_values(rows)).mark_rule(strokeDash=[4, 3], strokeWidth=2).encode(
+    hidden = alt.Chart(_named(data, "rows", rows)).mark_rule(strokeDash=[4, 3], strokeWidth=2).encode(
         x=x, color=color, tooltip=tooltip,
     ).transform_filter("datum.status === '%s' || datum.status === '%s'" % (SUPPRESSED, NOT_PUBLISHED))
     chart = alt.layer(band, line, points, hidden).properties(width=WIDTH, height=300)
-    return _done(chart, description)
+    return _done(chart, description, data)
 
 
 def professions_spec(view: Overview) -> Spec:
     rows = [{"profession": profession_label(code), "moves": figure.number, "shown": figure.text(),
              "status": figure.status} for code, figure in view.professions]
+    data: dict[str, list[dict[str, Any]]] = {}
     y = alt.Y("profession:N", title=None, sort=None, axis=alt.Axis(labelLimit=320))
-    bars = alt.Chart(_values(rows)).mark_bar(color=PALETTE[0]).encode(
+    bars = alt.Chart(_named(data, "rows", rows)).mark_bar(color=PALETTE[0]).encode(
         x=alt.X("moves:Q", title="Moves"), y=y,
         tooltip=[alt.Tooltip("profession:N", title="Profession"), alt.Tooltip("shown:N", title="Moves")],
     ).transform_filter("datum.moves != null")
-    words = alt.Chart(_values(rows)).mark_text(align="left", dx=4, fontStyle="italic").encode(
+    words = alt.Chart(_named(data, "rows", rows)).mark_text(align="left", dx=4, fontStyle="italic").encode(
         y=y, x=alt.datum(0), text="shown:N",
     ).transform_filter("datum.moves == null")
     chart = alt.layer(bars, words).properties(width=WIDTH, height=34 * len(rows))
     return _done(chart, "Bar chart of verified moves by profession group; a suppressed group carries the word "
-                        "suppressed instead of a bar.")
+                        "suppressed instead of a bar.", data)
 
 
 def suppression_spec(view: Overview) -> Spec:
@@ -233,7 +243,8 @@ def suppression_spec(view: Overview) -> Spec:
                                   "share": round(release.share, 4), "release": release.number,
                                   "status": "final" if release.final else "provisional",
                                   "statistics": release.statistics, "suppressed": release.suppressed}
-    chart = alt.Chart(_values(list(latest.values()))).mark_bar(color=PALETTE[1]).encode(
+    data: dict[str, list[dict[str, Any]]] = {}
+    chart = alt.Chart(_named(data, "releases", list(latest.values()))).mark_bar(color=PALETTE[1]).encode(
         x=alt.X("month:T", title="Month", timeUnit="yearmonth", axis=alt.Axis(format="%Y-%m", labelAngle=-45)),
         y=alt.Y("share:Q", title="Share of statistics suppressed", axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1])),
@@ -241,7 +252,7 @@ def suppression_spec(view: Overview) -> Spec:
                  alt.Tooltip("status:N", title="Status"), alt.Tooltip("share:Q", title="Suppressed", format=".0%"),
                  alt.Tooltip("statistics:Q", title="Statistics")],
     ).properties(width=WIDTH, height=220)
-    return _done(chart, "Bar chart of the share of statistics suppressed in the latest release of each month.")
+    return _done(chart, "Bar chart of the share of statistics suppressed in the latest release of each month.", data)
 
 
 def specs(view: Overview, topology_url: str) -> dict[str, Spec]:
