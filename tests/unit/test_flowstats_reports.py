@@ -212,3 +212,16 @@ def test_a_year_published_by_a_monthly_and_a_yearly_worker_is_counted_once(
     alone = report_table("oecd", yearly, YEAR, safeguards=None)
     assert rows == alone, "the yearly figures are used, not added to the monthly ones"
     assert all(row.value is not None for row in rows)
+
+
+def test_the_report_command_writes_the_asked_layout_and_names_a_bad_year(finals: list[moves_pb2.FlowStatistic]) -> None:
+    from credverify.core.errors import InvalidInput
+    from credverify.flowstats.cli import report_text
+
+    text, count = report_text("who", "sdmx-csv", finals, YEAR)
+    assert count > 0 and text.splitlines()[0].startswith("STRUCTURE,STRUCTURE_ID,ACTION,MEASURE")
+    assert all(line.startswith("dataflow,CREDVERIFY:DF_WHO_CODE_FLOWS(1.0),I,") for line in text.splitlines()[1:])
+    text, _ = report_text("oecd", "csv", finals, YEAR)
+    assert text.startswith(",".join(OECD_COLUMNS))
+    with pytest.raises(InvalidInput, match="year: expected YYYY, found '2026-10'"):
+        report_text("oecd", "csv", finals, "2026-10")
