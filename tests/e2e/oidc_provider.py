@@ -70,7 +70,9 @@ def oidc_provider(work: Path) -> Iterator[str]:
     process = subprocess.Popen(["java", "-Xmx256m", "-cp", "%s/*" % jar_dir(), MAIN_CLASS], stdout=log,
                                stderr=subprocess.STDOUT, env={**os.environ, "SERVER_PORT": str(port),
                                                                "SERVER_HOSTNAME": "127.0.0.1"})
-    issuer = "http://127.0.0.1:%d/%s" % (port, ISSUER_NAME)
+    # "localhost", while the pages are on 127.0.0.1: another site to the browser, as a real provider is, so
+    # the return from the provider is a cross-site navigation (SameSite=Strict cookies stay behind).
+    issuer = "http://localhost:%d/%s" % (port, ISSUER_NAME)
     try:
         deadline = time.monotonic() + 60
         while _discovery(issuer) is None:

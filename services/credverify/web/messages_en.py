@@ -334,4 +334,6 @@ MESSAGES: dict[str, str] = {
                          "sign-in page.",
     "sso.error.no_account": "No account on these pages is bound to your organisation's identity. Ask your "
                             "administrator to create one.",
+    "sso.signed_in": "You are signed in",
+    "sso.continue": "Continue",
 }

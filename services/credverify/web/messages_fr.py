@@ -343,4 +343,6 @@ MESSAGES: dict[str, str] = {
                          "Recommencez depuis la page de connexion.",
     "sso.error.no_account": "Aucun compte de ces pages n'est lié à votre identité dans votre organisation. Demandez "
                             "à votre administrateur d'en créer un.",
+    "sso.signed_in": "Vous êtes connecté·e",
+    "sso.continue": "Continuer",
 }

@@ -50,11 +50,12 @@ CREATE TABLE IF NOT EXISTS sso_identities (
     username TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,
     PRIMARY KEY (issuer, subject)
 );
-CREATE TABLE IF NOT EXISTS sso_pending (
-    session_sha256 TEXT PRIMARY KEY REFERENCES sessions(id_sha256) ON DELETE CASCADE,
+CREATE TABLE IF NOT EXISTS sso_pending_sign_ins (
+    ticket_sha256 TEXT PRIMARY KEY,
     state TEXT NOT NULL,
     nonce TEXT NOT NULL,
-    verifier TEXT NOT NULL
+    verifier TEXT NOT NULL,
+    started_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS watched (
     username TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,
@@ -256,15 +257,18 @@ class SqliteWebStore:
                                    (issuer, subject)).fetchone()
         return str(row[0]) if row else None
 
-    def put_pending_sso(self, session_id: str, state: str, nonce: str, verifier: str) -> None:
+    def put_pending_sso(self, ticket: str, state: str, nonce: str, verifier: str, now: dt.datetime) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO sso_pending(session_sha256, state, nonce, verifier) "
-                             "VALUES (?, ?, ?, ?)", (_sha256(session_id), state, nonce, verifier))
+            abandoned = _iso(now - dt.timedelta(hours=1))  # sign-ins begun and never finished
+            self._db.execute("DELETE FROM sso_pending_sign_ins WHERE started_at < ?", (abandoned,))
+            self._db.execute("INSERT INTO sso_pending_sign_ins(ticket_sha256, state, nonce, verifier, started_at) "
+                             "VALUES (?, ?, ?, ?, ?)", (_sha256(ticket), state, nonce, verifier, _iso(now)))
 
-    def take_pending_sso(self, session_id: str) -> tuple[str, str, str] | None:
-        """The (state, nonce, verifier) of the session's sign-in through the provider, once: it is deleted."""
+    def take_pending_sso(self, ticket: str) -> tuple[str, str, str, dt.datetime] | None:
+        """The (state, nonce, verifier, started at) of the sign-in through the provider that ``ticket``
+        names, once: it is deleted."""
         with self._lock:
-            row = self._db.execute("SELECT state, nonce, verifier FROM sso_pending WHERE session_sha256 = ?",
-                                   (_sha256(session_id),)).fetchone()
-            self._db.execute("DELETE FROM sso_pending WHERE session_sha256 = ?", (_sha256(session_id),))
-        return (row[0], row[1], row[2]) if row else None
+            row = self._db.execute("SELECT state, nonce, verifier, started_at FROM sso_pending_sign_ins "
+                                   "WHERE ticket_sha256 = ?", (_sha256(ticket),)).fetchone()
+            self._db.execute("DELETE FROM sso_pending_sign_ins WHERE ticket_sha256 = ?", (_sha256(ticket),))
+        return (row[0], row[1], row[2], _instant(row[3])) if row else None
