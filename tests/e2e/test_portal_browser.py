@@ -22,9 +22,7 @@ from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
 from credverify.flowstats.adapters.kafka_statistics import read_statistics
 from credverify.flowstats.export import PROFESSIONS
-from credverify.localrun import Service, cli_env, wait_for
-from credverify.portal.adapters.kafka_feed import KafkaStatisticsFeed
-from credverify.portal.bootstrap import PortalServer
+from credverify.localrun import Service, cli_env, free_port, wait_for
 from credverify.portal.model import destination_label, origin_label
 from credverify.v1 import moves_pb2
 from tests.e2e.browser import DESKTOP, Checker, chromium  # noqa: F401 - chromium is a fixture
@@ -83,7 +81,7 @@ def text_of(stat: moves_pb2.FlowStatistic) -> str:
 @pytest.fixture(scope="module")
 def published(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     """A flows worker counts a closed month and an open one of verified moves into statistics; the
-    portal follows the statistics topic."""
+    portal, started as `credverify flows portal`, follows the statistics topic."""
     from credverify.core.topics import Topics
 
     work = tmp_path_factory.mktemp("portal")
@@ -110,15 +108,23 @@ def published(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) ->
     finally:
         worker.stop()
     latest = read_statistics(kafka, kafka.topics.flow_statistics, idle_timeout=1.0)
-    feed = KafkaStatisticsFeed(kafka, kafka.topics.flow_statistics, refresh=1.0).start()
-    server = PortalServer(feed, "127.0.0.1:0").start()
+    # The portal as its operators start it: `credverify flows portal`, a process of its own.
+    url = "http://127.0.0.1:%d" % free_port()
+    portal = Service("portal", ["flows", "portal", "--listen", url.removeprefix("http://"), "--refresh", "1"],
+                     env=cli_env(kafka_bootstrap, kafka.topics.prefix), cwd=work)
     try:
-        wait_for("the portal to report SERVING", lambda: httpx.get(server.url + "/health").status_code == 200
-                 or None, timeout=60)
-        yield Published(server.url, closed, opened, latest)
+        wait_for("the portal to report SERVING", lambda: _serving(url), timeout=60, services=(portal,))
+        yield Published(url, closed, opened, latest)
+        portal.assert_running()
     finally:
-        server.stop()
-        feed.stop()
+        portal.stop()
+
+
+def _serving(url: str) -> bool | None:
+    try:
+        return httpx.get(url + "/health", timeout=5).status_code == 200 or None
+    except httpx.TransportError:
+        return None
 
 
 @pytest.fixture(scope="module")

@@ -104,6 +104,11 @@ def _filters(request: Request, snapshot: Snapshot) -> model.Filters:
     return model.Filters.parse(dict(request.query_params), snapshot.statistics)
 
 
+def _path(request: Request, name: str, **params: str) -> str:
+    """The path of a route, with the prefix the portal is mounted under: links never name a host."""
+    return request.url_for(name, **params).path
+
+
 def _script_json(value: object) -> str:
     # Inside <script type="application/json">: nothing may close the element early.
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
@@ -111,8 +116,8 @@ def _script_json(value: object) -> str:
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     html = _templates().get_template("error.html").render(
-        message=message, home=str(request.url_for("overview")),
-        css=str(request.url_for("static", path="portal.css")))
+        message=message, home=_path(request, "overview"),
+        css=_path(request, "static", path="portal.css"))
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
@@ -128,7 +133,7 @@ async def overview_page(request: Request) -> Response:
     except model.InvalidFilter as exc:
         metrics.requests.labels("overview", "400").inc()
         return _error_page(request, 400, "That choice of filters cannot be shown: %s." % exc)
-    base = str(request.url_for("overview"))
+    base = _path(request, "overview")
     key = ("page", base, filters.query())
     html = cache.get(snapshot, key)
     if html is None:
@@ -141,16 +146,16 @@ async def overview_page(request: Request) -> Response:
 
 def _render_overview(request: Request, snapshot: Snapshot, filters: model.Filters) -> str:
     view = model.overview(snapshot.statistics, filters)
-    topology = str(request.url_for("static", path="vendor/countries-110m.json"))
+    topology = _path(request, "static", path="vendor/countries-110m.json")
     specs = charts.specs(view, topology)
     tables = {chart_id: build(view) for chart_id, build in model.TABLES.items()}
     glance = _at_a_glance(view)
     return _templates().get_template("portal.html").render(
         view=view, filters=filters, specs={k: _script_json(v) for k, v in specs.items()}, tables=tables,
         titles=CHART_TITLES, not_drawn=charts.sankey_rows(view.flows)[2], glance=glance, snapshot=snapshot,
-        query=filters.query(), static=lambda path: str(request.url_for("static", path=path)),
-        download=lambda chart: str(request.url_for("download", chart=chart)) + "?" + filters.query(),
-        home=str(request.url_for("overview")), Figure=model.Figure,
+        query=filters.query(), static=lambda path: _path(request, "static", path=path),
+        download=lambda chart: _path(request, "download", chart=chart) + "?" + filters.query(),
+        home=_path(request, "overview"), Figure=model.Figure,
     )
 
 
