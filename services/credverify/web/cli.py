@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import secrets
 import sys
 from pathlib import Path
 
+from credverify.core.adapters.observability import configure_logging
 from credverify.core.cli_support import EXIT_OK
 from credverify.core.errors import ConfigurationError
 from credverify.web import bootstrap
@@ -40,6 +42,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--behind-https-proxy", action="store_true",
                        help="a proxy terminates TLS: cookies are Secure, X-Forwarded-* is trusted "
                             "($CREDVERIFY_WEB_BEHIND_HTTPS_PROXY=1)")
+    serve.add_argument("--log-format", choices=("json", "text"),
+                       default=os.environ.get("CREDVERIFY_LOG_FORMAT", "json"),
+                       help="log lines as JSON (default) or text for people ($CREDVERIFY_LOG_FORMAT)")
     serve.add_argument("--oidc-issuer", help="single sign-on: the OpenID Connect provider's issuer URL "
                                              "($CREDVERIFY_WEB_OIDC_ISSUER)")
     serve.add_argument("--oidc-client-id", help="the pages' client id at the provider ($CREDVERIFY_WEB_OIDC_CLIENT_ID)")
@@ -66,6 +71,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     args.registries = ",".join(args.registry)
     args.issuers = ",".join(args.issuer)
+    configure_logging(logging.getLevelName(logging.getLogger().level), json_lines=args.log_format == "json")
     settings = bootstrap.WebSettings.from_env(args)
     server = bootstrap.WebServer(settings)
     print("pages served at %s://%s" % ("https" if settings.tls_cert else "http", settings.listen), flush=True)
