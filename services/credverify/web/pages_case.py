@@ -146,7 +146,7 @@ async def verify(request: Request) -> Response:
     reference = _shelf(page).keep(Kept(page.account.username, page.account.scope, credential_id, presentation,
                                        json.dumps(evidence, indent=2, ensure_ascii=False).encode(),
                                        verdict.verified, typed.family_name, typed.given_names, now))
-    return page.render("verdict.html", verdict=verdict, reference=reference, registered=None)
+    return page.render("verdict.html", verdict=verdict, reference=reference)
 
 
 def _kept(page: Page, reference: str) -> Kept:
