@@ -108,6 +108,8 @@ def _ribbon(flow: Flow, start: float, end: float, height: float) -> list[dict[st
         top = start + (end - start) * _smooth(t)
         points.append({"flow": "%s to %s" % (flow.origin, flow.destination), "origin": origin_label(flow.origin),
                        "destination": destination_label(flow.destination), "moves": flow.figure.text(),
+                       "label": "%s to %s: %s moves" % (origin_label(flow.origin), destination_label(flow.destination),
+                                                        flow.figure.text()),
                        "x": 0.03 + 0.94 * t, "y": top, "y2": top + height})
     return points
 
@@ -135,19 +137,19 @@ def flows_spec(view: Overview) -> Spec:
     x = alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, 1]))
     y = alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[0, 1], reverse=True))
     ribbon = alt.Chart(_named(data, "ribbons", ribbons)).mark_area(opacity=0.55, interpolate="monotone").encode(
-        x=x, y=y, y2="y2:Q", detail="flow:N",
+        x=x, y=y, y2="y2:Q", detail="flow:N", description="label:N",
         color=alt.Color("origin:N", legend=None, scale=alt.Scale(range=PALETTE)),
         tooltip=[alt.Tooltip("origin:N", title="Issuing country"), alt.Tooltip("destination:N", title="Destination"),
                  alt.Tooltip("moves:N", title="Moves")])
     box = alt.Chart(_named(data, "nodes", nodes)).mark_rect(color="#1b1b1b").encode(
-        x=x, x2="x2:Q", y=y, y2="y2:Q", tooltip=[alt.Tooltip("name:N", title="Country")])
+        x=x, x2="x2:Q", y=y, y2="y2:Q", description="name:N", tooltip=[alt.Tooltip("name:N", title="Country")])
     middle = alt.Y("middle:Q", axis=None, scale=alt.Scale(domain=[0, 1], reverse=True))
     left = alt.Chart(_named(data, "nodes", nodes)).mark_text(fontSize=12, align="left", dx=26).encode(
-        x=x, y=middle, text="name:N").transform_calculate(middle="(datum.y + datum.y2) / 2").transform_filter(
-        "datum.side !== 'destination'")
+        x=x, y=middle, text="name:N", description="name:N").transform_calculate(
+        middle="(datum.y + datum.y2) / 2").transform_filter("datum.side !== 'destination'")
     right = alt.Chart(_named(data, "nodes", nodes)).mark_text(fontSize=12, align="right", dx=-26).encode(
-        x=x, y=middle, text="name:N").transform_calculate(middle="(datum.y + datum.y2) / 2").transform_filter(
-        "datum.side === 'destination'")
+        x=x, y=middle, text="name:N", description="name:N").transform_calculate(
+        middle="(datum.y + datum.y2) / 2").transform_filter("datum.side === 'destination'")
     chart = alt.layer(ribbon, box, left, right).properties(width=WIDTH, height=360)
     return _done(chart, "Sankey diagram of verified moves from issuing countries (left) to destinations (right); "
                         "ribbon width is the number of moves. The table beside it lists every flow.", data)
