@@ -112,6 +112,7 @@ MESSAGES: dict[str, str] = {
     "verdict.checked_at": "Checked at (UTC)",
     "verdict.download": "Download the evidence",
     "verdict.register": "Record the registration",
+    "verdict.follow": "Follow this credential",
     "verdict.another": "Verify another credential",
 
     "registered.title": "Registration recorded",

@@ -115,6 +115,7 @@ MESSAGES: dict[str, str] = {
     "verdict.checked_at": "Vérifiée le (UTC)",
     "verdict.download": "Télécharger la preuve",
     "verdict.register": "Enregistrer l'inscription",
+    "verdict.follow": "Suivre cette attestation",
     "verdict.another": "Vérifier une autre attestation",
 
     "registered.title": "Inscription enregistrée",
