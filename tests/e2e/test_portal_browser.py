@@ -97,7 +97,8 @@ def published(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) ->
     producer.close()
     closed, opened = closed_month.strftime("%Y-%m"), open_month.strftime("%Y-%m")
     worker = Service("flowstats", ["flows", "worker", "--k", "5", "--grace", "1d", "--provisional-interval", "1s",
-                                   "--data-dir", "state"], env=cli_env(kafka_bootstrap, kafka.topics.prefix), cwd=work)
+                                   "--data-dir", "state", "--country-of-training"],
+                     env=cli_env(kafka_bootstrap, kafka.topics.prefix), cwd=work)
     try:
         def both() -> dict[str, moves_pb2.FlowStatistic] | None:
             latest = read_statistics(kafka, kafka.topics.flow_statistics, idle_timeout=1.0)
@@ -281,6 +282,25 @@ def test_the_filters_work_from_the_keyboard(page: Page, published: Published) ->
                   and not s.origin_country.startswith("_")}
     assert sorted(r[0] for r in table(page, "flows")) == sorted(origin_label(o) for o in to_ireland)
     assert httpx.get(published.url + "/", params={"destination": "<b>"}).status_code == 400
+
+
+def test_flows_by_country_of_training_are_a_choice_of_the_filters(page: Page, published: Published,
+                                                                  checker: Checker) -> None:
+    month = published.closed
+    drawn(page, "?from=%s&to=%s" % (month, month))
+    page.get_by_label("Count practitioners by").select_option("training")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**by=training**")
+    page.wait_for_function(ALL_DRAWN, timeout=30_000)
+    checker.check(page, "portal-country-of-training")
+    trained = {(s.country_of_training, s.destination_country): s for s in published.latest.values()
+               if s.period == month and s.country_of_training not in ("", "_T", "_U", "_SSL")
+               and s.profession_group == "_T" and (s.measure or "moves") == "moves"
+               and not s.destination_country.startswith("_")}
+    assert trained, "the worker published no flows by country of training"
+    assert sorted(table(page, "flows")) == sorted(
+        [origin_label(c), destination_label(d), text_of(s)] for (c, d), s in trained.items())
+    assert page.get_by_role("columnheader", name="Country of training").first.is_visible()
 
 
 def test_statistics_published_later_reach_the_pages_without_a_restart(page: Page, published: Published) -> None:

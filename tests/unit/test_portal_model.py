@@ -191,3 +191,27 @@ def test_quarterly_and_yearly_windows_are_left_out_of_the_monthly_charts() -> No
     held = Statistics(final_month("2026-09") + [stat("2026-Q3", "RO", "GB", "doctors", 30), stat("2026", "_T",
                                                                                                  "_T", "_T", 90)])
     assert held.periods == ["2026-09"]
+
+
+def test_flows_by_country_of_training_are_offered_beside_those_by_issuing_country(statistics: Statistics) -> None:
+    assert statistics.has_training
+    filters = Filters.parse({"by": "training", "from": "2026-09", "to": "2026-09", "profession": "doctors"},
+                            statistics)
+    view = overview(statistics, filters)
+    assert view.origin_heading == "Country of training"
+    # Romania trained 11 doctors registered in GB (3 of them licensed elsewhere), shown as Romania's.
+    assert [(f.origin, f.destination, f.figure.text()) for f in view.flows] == [("RO", "GB", "11")]
+    # totals are shared by both definitions
+    assert [(p, f.text()) for p, f in view.months[0].figures] == [("2026-09", "8")]
+    assert [(p, f.text()) for p, f in view.regions[0].figures] == [("2026-09", "not published")]
+    assert model.TABLES["flows"](view).columns[0] == "Country of training"
+    assert "by=training" in filters.query()
+
+
+def test_country_of_training_is_refused_where_none_was_published() -> None:
+    issuing_only = Statistics(final_month("2026-09")[:-1])
+    assert not issuing_only.has_training
+    with pytest.raises(model.InvalidFilter):
+        Filters.parse({"by": "training"}, issuing_only)
+    with pytest.raises(model.InvalidFilter):
+        Filters.parse({"by": "nationality"}, issuing_only)

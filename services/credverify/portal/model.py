@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from credverify.flowstats.export import PROFESSIONS, country_label
+from credverify.flowstats.export import PROFESSIONS, country_label, training_label
 from credverify.flowstats.tables import (
     INTER,
     INTRA,
@@ -122,28 +122,51 @@ class Release:
         return self.suppressed / self.statistics if self.statistics else 0.0
 
 
-def _by_issuing_country(stat: moves_pb2.FlowStatistic) -> bool:
-    # Flows by country of training carry it (origin is then _T); the portal's charts are by issuing country.
-    return stat.country_of_training in ("", TOTAL)
+ISSUING = "issuing"  # where practitioners come from: the country of the council that attested them
+TRAINING = "training"  # or the country where they trained (OECD's and WHO's "foreign-trained")
+BASES = (ISSUING, TRAINING)
+
+
+def _origin_of(stat: moves_pb2.FlowStatistic, basis: str) -> str | None:
+    """The statistic's origin under ``basis``, or None when it belongs to the other one. Flows by country
+    of training carry it (their origin_country is then _T); the two share their totals (origin _T)."""
+    training = stat.country_of_training not in ("", TOTAL)
+    if basis == ISSUING:
+        return None if training else stat.origin_country
+    if training:
+        return stat.country_of_training
+    return TOTAL if stat.origin_country == TOTAL else None
 
 
 class Statistics:
-    """The latest published statistic per key, indexed for the portal's look-ups."""
+    """The latest published statistic per key, indexed for the portal's look-ups, by issuing country
+    (``basis`` ISSUING) or by country of training (TRAINING, from ``training()``)."""
 
-    def __init__(self, statistics: Iterable[moves_pb2.FlowStatistic]) -> None:
+    def __init__(self, statistics: Iterable[moves_pb2.FlowStatistic], *, basis: str = ISSUING) -> None:
+        self.basis = basis
+        self._all = [s for s in statistics if MONTH.match(s.period)]
         self._by_key: dict[tuple[str, str, str, str, str], moves_pb2.FlowStatistic] = {}
-        self._open_cells: dict[str, list[moves_pb2.FlowStatistic]] = defaultdict(list)
+        self._open_cells: dict[str, list[tuple[str, moves_pb2.FlowStatistic]]] = defaultdict(list)
         self._releases: dict[tuple[str, int], list[moves_pb2.FlowStatistic]] = defaultdict(list)
+        self._training: Statistics | None = None
         self.method_of: dict[str, moves_pb2.FlowStatistic] = {}
         self.listed: set[str] = set()  # origins published as on the WHO safeguards list
-        for stat in statistics:
-            if MONTH.match(stat.period):
-                self._hold(stat)
+        self.has_training = False  # flows by country of training were published
+        for stat in self._all:
+            self._hold(stat)
         self.final_periods = {key[0] for key, s in self._by_key.items() if s.final}
         self._index_open_cells()
         self._list_options()
         self.releases = sorted((_release(period, number, stats) for (period, number), stats in self._releases.items()),
                                key=lambda r: (r.period, r.number))
+
+    def training(self) -> Statistics:
+        """The same statistics by country of training (built once, when first asked for)."""
+        if self.basis == TRAINING:
+            return self
+        if self._training is None:
+            self._training = Statistics(self._all, basis=TRAINING)
+        return self._training
 
     def _list_options(self) -> None:
         keys = self._by_key.keys()
@@ -156,18 +179,19 @@ class Statistics:
     def _index_open_cells(self) -> None:
         for key, stat in self._by_key.items():
             if key[0] not in self.final_periods and is_country(key[2]) and is_country(key[3]):
-                self._open_cells[key[0]].append(stat)
+                self._open_cells[key[0]].append((key[2], stat))
 
     def _hold(self, stat: moves_pb2.FlowStatistic) -> None:
         self._releases[(stat.period, stat.release)].append(stat)
-        if not _by_issuing_country(stat):
+        self.has_training = self.has_training or stat.country_of_training not in ("", TOTAL)
+        origin = _origin_of(stat, self.basis)
+        if origin is None:
             return
-        key = (stat.period, stat.measure or MOVES, stat.origin_country, stat.destination_country,
-               stat.profession_group)
+        key = (stat.period, stat.measure or MOVES, origin, stat.destination_country, stat.profession_group)
         self._by_key[key] = stat
         self.method_of.setdefault(stat.period, stat)
-        if stat.safeguards_list and is_country(stat.origin_country):
-            self.listed.add(stat.origin_country)
+        if stat.safeguards_list and is_country(origin):
+            self.listed.add(origin)
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -178,25 +202,39 @@ class Statistics:
         if stat is not None:
             return figure_of(stat)
         if period in self.final_periods:
-            method = self.method_of.get(period)
-            return ZERO if method is not None and method.method == THRESHOLD else Figure()
+            return self._missing_from_final(period, origin)
         a_cell = is_country(origin) and is_country(destination) and profession != TOTAL
         if period not in self.periods or a_cell or origin in (INTRA, INTER):
             return Figure(final=False)  # an open month's cell not listed (below k, or none yet), or its regions
         return self._open_sum(period, measure, origin, destination, profession)
 
+    def _missing_from_final(self, period: str, origin: str) -> Figure:
+        """A statistic a final release did not list: zero under threshold suppression (the release lists
+        every non-zero one), not published under differential privacy or by a definition it lacks."""
+        if self.basis == TRAINING and origin in (INTRA, INTER):
+            return Figure()  # regional scopes are published by issuing country only
+        method = self.method_of.get(period)
+        return ZERO if method is not None and method.method == THRESHOLD else Figure()
+
     def _open_sum(self, period: str, measure: str, origin: str, destination: str, profession: str) -> Figure:
         """An open month's total: the sum of its published cells, a floor."""
-        cells = [s for s in self._open_cells.get(period, ()) if (s.measure or MOVES) == measure
-                 and _origin_matches(origin, s) and destination in (TOTAL, s.destination_country)
+        cells = [s for held, s in self._open_cells.get(period, ()) if (s.measure or MOVES) == measure
+                 and _origin_matches(origin, held, s) and destination in (TOTAL, s.destination_country)
                  and profession in (TOTAL, s.profession_group)]
         if not cells:
             return Figure(final=False)
         return Figure(sum(int(s.value) for s in cells), noisy=any(s.noisy for s in cells), final=False, partial=True)
 
 
-def _origin_matches(origin: str, stat: moves_pb2.FlowStatistic) -> bool:
-    return origin in (TOTAL, stat.origin_country) or (origin == SAFEGUARDS and stat.safeguards_list)
+def _origin_matches(origin: str, held: str, stat: moves_pb2.FlowStatistic) -> bool:
+    return origin in (TOTAL, held) or (origin == SAFEGUARDS and stat.safeguards_list)
+
+
+def _basis(chosen: str, statistics: Statistics) -> str:
+    offered = BASES if statistics.has_training else (ISSUING,)
+    if chosen not in offered:
+        raise InvalidFilter("by: expected %s, found %r" % (" or ".join(offered), chosen[:20]))
+    return chosen
 
 
 def _release(period: str, number: int, stats: list[moves_pb2.FlowStatistic]) -> Release:
@@ -206,24 +244,28 @@ def _release(period: str, number: int, stats: list[moves_pb2.FlowStatistic]) -> 
 
 @dataclass(frozen=True)
 class Filters:
-    """What the person chose: a range of months, a destination, an origin, a profession (_T: all)."""
+    """What the person chose: a range of months, a destination, an origin, a profession (_T: all), and
+    whether origins are issuing countries or countries of training."""
 
     period_from: str
     period_to: str
     destination: str = TOTAL
     origin: str = TOTAL
     profession: str = TOTAL
+    basis: str = ISSUING
 
     @classmethod
     def parse(cls, query: Mapping[str, str], statistics: Statistics) -> Filters:
         """Return the filters of a query string, defaulting to everything. Raises InvalidFilter."""
-        first = statistics.periods[0] if statistics.periods else ""
-        last = statistics.periods[-1] if statistics.periods else ""
+        basis = _basis(query.get("by") or ISSUING, statistics)
+        held = statistics.training() if basis == TRAINING else statistics
+        first, last = (held.periods[0], held.periods[-1]) if held.periods else ("", "")
         chosen = cls(query.get("from") or first, query.get("to") or last, query.get("destination") or TOTAL,
-                     query.get("origin") or TOTAL, query.get("profession") or TOTAL)
-        chosen.check(statistics)
+                     query.get("origin") or TOTAL, query.get("profession") or TOTAL, basis)
+        chosen.check(held)
         if chosen.period_from > chosen.period_to:
-            chosen = cls(chosen.period_to, chosen.period_from, chosen.destination, chosen.origin, chosen.profession)
+            chosen = cls(chosen.period_to, chosen.period_from, chosen.destination, chosen.origin, chosen.profession,
+                         basis)
         return chosen
 
     def check(self, statistics: Statistics) -> None:
@@ -242,7 +284,7 @@ class Filters:
 
     def query(self) -> str:
         return urlencode({"from": self.period_from, "to": self.period_to, "destination": self.destination,
-                          "origin": self.origin, "profession": self.profession})
+                          "origin": self.origin, "profession": self.profession, "by": self.basis})
 
 
 Cell = str | Figure
@@ -271,8 +313,8 @@ def profession_label(code: str) -> str:
     return PROFESSIONS.get(code, code)
 
 
-def origin_label(code: str) -> str:
-    return country_label(code, origin=True)
+def origin_label(code: str, basis: str = ISSUING) -> str:
+    return training_label(code) if basis == TRAINING else country_label(code, origin=True)
 
 
 def destination_label(code: str) -> str:
@@ -376,7 +418,8 @@ def options_of(statistics: Statistics) -> Options:
     return Options(
         tuple(statistics.periods),
         ((TOTAL, "All destinations"), *((c, destination_label(c)) for c in statistics.destinations)),
-        ((TOTAL, "All issuing countries"), *((c, origin_label(c)) for c in statistics.origins)),
+        ((TOTAL, origin_label(TOTAL, statistics.basis)),
+         *((c, origin_label(c, statistics.basis)) for c in statistics.origins)),
         ((TOTAL, profession_label(TOTAL)), *((p, profession_label(p)) for p in PROFESSION_GROUPS)),
     )
 
@@ -397,14 +440,22 @@ class Overview:
     releases: tuple[Release, ...]
     legend: Legend
     listed: frozenset[str] = field(default_factory=frozenset)
+    has_training: bool = False  # flows by country of training were published: the page offers them
+
+    @property
+    def origin_heading(self) -> str:
+        return "Country of training" if self.filters.basis == TRAINING else "Issuing country"
 
 
 def overview(statistics: Statistics, filters: Filters) -> Overview:
     """Return what the page shows for ``filters``."""
+    has_training = statistics.has_training
+    if filters.basis == TRAINING:
+        statistics = statistics.training()
     periods = filters.periods(statistics)
     dest, prof = filters.destination, filters.profession
-    months = [monthly(statistics, periods, "Moves from %s" % _from(filters.origin), MOVES, filters.origin, dest,
-                      prof)]
+    months = [monthly(statistics, periods, "Moves from %s" % _from(filters.origin, filters.basis), MOVES,
+                      filters.origin, dest, prof)]
     if filters.origin == TOTAL:
         months.append(monthly(statistics, periods, "Moves from WHO safeguards-list countries", MOVES, SAFEGUARDS,
                               dest, prof))
@@ -419,23 +470,26 @@ def overview(statistics: Statistics, filters: Filters) -> Overview:
         tuple(origins_of(statistics, filters, periods)), tuple(months),
         tuple(professions_of(statistics, filters, periods)), returns, regions,
         tuple(r for r in statistics.releases if r.period in chosen), legend_of(statistics, periods),
-        frozenset(statistics.listed))
+        frozenset(statistics.listed), has_training)
 
 
-def _from(origin: str) -> str:
-    return "all issuing countries" if origin == TOTAL else origin_label(origin)
+def _from(origin: str, basis: str) -> str:
+    if origin != TOTAL:
+        return origin_label(origin, basis)
+    return "all countries of training" if basis == TRAINING else "all issuing countries"
 
 
 # ---- the tables beside the charts (and their CSV downloads) ----
 
 def flows_table(view: Overview) -> Table:
-    return Table(("Issuing country", "Destination", "Moves"),
-                 tuple((origin_label(f.origin), destination_label(f.destination), f.figure) for f in view.flows))
+    return Table((view.origin_heading, "Destination", "Moves"),
+                 tuple((origin_label(f.origin, view.filters.basis), destination_label(f.destination), f.figure)
+                       for f in view.flows))
 
 
 def origins_table(view: Overview) -> Table:
-    return Table(("Issuing country", "ISO code", "WHO safeguards list", "Moves"),
-                 tuple((origin_label(code), code, "yes" if code in view.listed else "no", figure)
+    return Table((view.origin_heading, "ISO code", "WHO safeguards list", "Moves"),
+                 tuple((origin_label(code, view.filters.basis), code, "yes" if code in view.listed else "no", figure)
                        for code, figure in view.origins))
 
 
