@@ -1,5 +1,6 @@
 """A worker with differential privacy counts persons, not moves: on a real broker, a practitioner registered
-five times in one month counts once, and the release says so."""
+five times in one month counts once, the release says so, and once the month is final the worker's state
+keeps no trace of who was who in it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics, new_consumer
 from credverify.core.moves import move_record_key
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_date
@@ -20,6 +21,22 @@ pytestmark = pytest.mark.kafka
 
 # An epsilon so large that the noise is nil: what remains is what was counted.
 NOISELESS = "1e9"
+
+
+def state_without_subjects(kafka: KafkaSettings, changelog: str, period: str) -> bool:
+    """Return True when the latest state entry of every batch holds the window's moves without digests."""
+    consumer = new_consumer(kafka, "test-state-reader", changelog, consumer_timeout_ms=2000)
+    latest: dict[bytes, bytes] = {}
+    try:
+        for record in consumer:
+            if record.key.startswith(b"b/"):
+                latest[record.key] = record.value
+    finally:
+        consumer.close()
+    moves = [m for value in latest.values() for m in moves_pb2.CountedBatch.FromString(value).moves
+             if m.period == period]
+    assert len(moves) == 10, "every move of the window stays in the state (its id de-duplicates)"
+    return not any(m.subject for m in moves)
 
 
 def test_a_person_with_several_moves_in_a_window_counts_once(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
@@ -50,6 +67,11 @@ def test_a_person_with_several_moves_in_a_window_counts_once(kafka_settings: Kaf
 
         cell = wait_for("the final release of %s" % period, final_cell, timeout=120, services=(worker,))
         worker.assert_running()
+        # The window is final: its subject digests are gone from the worker's state, the counts stay.
+        changelog = topics.prefix.replace(".", "-") + "credverify-flowstats-counted-changelog"
+        wait_for("the state of %s without subject digests" % period,
+                 lambda: True if state_without_subjects(kafka_settings, changelog, period) else None,
+                 timeout=60, services=(worker,))
     finally:
         worker.stop()
     assert cell.value == 6, "ten moves of six persons: each person counts once"

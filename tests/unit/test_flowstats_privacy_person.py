@@ -67,3 +67,21 @@ def test_the_noise_is_scaled_for_the_most_one_person_can_add(per_partition: int,
 def test_a_bound_below_one_move_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="dp moves per person: expected at least 1"):
         PrivacyPolicy(epsilon=1.0, window_budget=1.0, destinations=("GB",), max_moves_per_partition=0)
+
+
+def test_a_final_windows_subject_digests_are_dropped_and_its_counts_stay() -> None:
+    from credverify.flowstats.counting import cells_of_part, without_subjects
+
+    counter = PartitionCounter(partition=0, grace=GRACE, max_per_subject=1)
+    for n, m in enumerate([move(0, "alice"), move(1, "alice"), move(2, "bob", dt.date(2026, 11, 2))]):
+        counter.count(facts_of(m), offset=n)
+    batch = counter.take_pending()
+    assert batch is not None
+    stripped = without_subjects(batch, "2026-10")
+    assert stripped is not None
+    assert [bool(m.subject) for m in stripped.moves] == [False, False, True], "November is still open"
+    assert [m.capped for m in stripped.moves] == [False, True, False], "what was capped stays capped"
+    assert without_subjects(stripped, "2026-10") is None, "nothing left to drop"
+    restored = PartitionCounter(partition=0, grace=GRACE, max_per_subject=1)
+    restored.restore_batch(stripped)
+    assert cells_of_part([restored.part("2026-10", final=True)]) == cells_of_part([counter.part("2026-10", final=True)])

@@ -42,7 +42,7 @@ from credverify.flowstats.adapters.faust_internals import (
     ready,
     rebalance_generation,
 )
-from credverify.flowstats.counting import Outcome, PartitionCounter
+from credverify.flowstats.counting import Outcome, PartitionCounter, without_subjects
 from credverify.flowstats.releases import (
     build_release,
     is_complete,
@@ -198,8 +198,18 @@ class MoveCounting:
             final = counter.part(period, final=True)
             await self._send_part(final, wait=True)
             self.finals_sent.add((counter.partition, period))
+            self._forget_subjects(counter, period)
             logger.info("partition %d: window %s final", counter.partition, period)
         return durable
+
+    def _forget_subjects(self, counter: PartitionCounter, period: str) -> None:
+        """Rewrite the state entries of a final window without their subject digests: no later move
+        counts in it, so the per-person bound needs them no longer (idempotent after a crash)."""
+        counter.forget_subjects(period)
+        for key, value in self.table.with_prefix(b"b/%d/" % counter.partition):
+            stripped = without_subjects(moves_pb2.CountedBatch.FromString(value), period)
+            if stripped is not None:
+                self.table.put(counter.partition, key, stripped.SerializeToString())
 
     async def _send_provisional_parts(self, counter: PartitionCounter, now: dt.datetime) -> None:
         for period in counter.periods():

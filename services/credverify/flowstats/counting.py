@@ -147,6 +147,10 @@ class PartitionCounter:
         self._insert_clock(now, end_offset)
         return moves_pb2.WindowClock(partition=self.partition, tick_time=to_timestamp(now), end_offset=end_offset)
 
+    def forget_subjects(self, period: str) -> None:
+        """Drop the subject digests of a final window (see ``without_subjects``)."""
+        self.per_subject.pop(period, None)
+
     def closed_through(self) -> dt.datetime | None:
         """Return the latest clock time whose decisions are complete here (all moves below its offset read)."""
         complete = [t for t, o in zip(self.clock_times, self.clock_offsets, strict=True) if o <= self.next_offset]
@@ -193,6 +197,21 @@ class PartitionCounter:
             closed_through=to_timestamp(through),
             periods=[p for p in self.closed_periods() if close_time(p, self.grace) <= through],
         )
+
+
+def without_subjects(batch: moves_pb2.CountedBatch, period: str) -> moves_pb2.CountedBatch | None:
+    """Return ``batch`` with the subject digests of ``period``'s moves cleared, None when it holds none.
+
+    Once a window is final no move counts in it any more (later ones are late), so the bound on each
+    person's moves needs its digests no longer; the move ids that de-duplicate stay."""
+    if not any(move.subject and move.period == period for move in batch.moves):
+        return None
+    stripped = moves_pb2.CountedBatch()
+    stripped.CopyFrom(batch)
+    for move in stripped.moves:
+        if move.period == period:
+            move.ClearField("subject")
+    return stripped
 
 
 def _stored(training: str) -> str:

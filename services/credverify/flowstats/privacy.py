@@ -4,8 +4,8 @@ No I/O. The mechanism (documented in docs/flowstats.md):
 
 - the privacy unit is one person: the counter keeps at most
   ``max_moves_per_partition`` moves of each subject per window and moves
-  partition (by a per-window digest of the registry's subject token; the
-  token itself is never kept), so one person adds at most
+  partition (by a per-window digest of the registry's subject token, dropped
+  once the window is final; the token itself is never kept), so one person adds at most
   ``contribution_bound`` moves to a window, and two windows' data are
   neighbours when they differ by one person's moves;
 - a release is a set of *levels* (e.g. cells by origin, destination and
