@@ -97,6 +97,10 @@ def share(released: moves_pb2.WindowReleases) -> float:
     assert len(shares) == 1, "every statistic of a release states the same cost"
     hidden, listed = released.latest[0].parameters["suppressed"].split("/")
     assert int(listed) == len(released.latest) and int(hidden) == sum(s.suppressed for s in released.latest)
+    hidden_cells, cells = released.latest[0].parameters["suppressed_cells"].split("/")
+    finest = [s for s in released.latest if "_T" not in (s.origin_country, s.destination_country, s.profession_group)
+              and not s.origin_country.startswith("_")]
+    assert (int(hidden_cells), int(cells)) == (sum(s.suppressed for s in finest), len(finest))
     return float(shares.pop())
 
 

@@ -9,7 +9,7 @@ every partition of the moves topic has closed it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from credverify.core.timefmt import from_timestamp, to_timestamp
@@ -189,7 +189,7 @@ def _suppressed_statistics(
         floors = {StatKey.from_record_key(key): value for key, value in state.published_floor.items()}
         protection = disclosure.protect(table, k=policy.k, regions=policy.regions, floors=floors)
         release.parameters["secondary"] = disclosure.SECONDARY_METHOD
-        release.parameters.update(suppression_cost(len(protection.suppressed), len(table)))
+        release.parameters.update(suppression_cost(protection.suppressed, table))
         statistics = [release.statistic(key, value, suppressed=key in protection.suppressed, noisy=False)
                       for key, value in sorted(table.items())]
     else:
@@ -198,7 +198,7 @@ def _suppressed_statistics(
         # releases be differenced) and no small cells (whose mere presence tells).
         table = tabulate(release.period, cells, policy.regions, margins=False, by_training=policy.by_training)
         release.parameters["provisional"] = "cells at or above k only"
-        release.parameters.update(suppression_cost(sum(1 for v in table.values() if v < policy.k), len(table)))
+        release.parameters.update(suppression_cost({key for key, v in table.items() if v < policy.k}, table))
         statistics = [release.statistic(key, value, suppressed=False, noisy=False)
                       for key, value in sorted(table.items()) if value >= policy.k]
     for stat in statistics:
@@ -208,12 +208,15 @@ def _suppressed_statistics(
     return statistics
 
 
-def suppression_cost(suppressed: int, statistics: int) -> dict[str, str]:
+def suppression_cost(suppressed: Collection[StatKey], table: Mapping[StatKey, int]) -> dict[str, str]:
     """Return what a release's disclosure control cost, as parameters every statistic of it carries:
-    "suppressed" as "hidden/all" (a provisional release leaves its small cells out: they count as
-    hidden) and "suppressed_share" (0 to 1, three decimals)."""
-    share = suppressed / statistics if statistics else 0.0
-    return {"suppressed": "%d/%d" % (suppressed, statistics), "suppressed_share": "%.3f" % share}
+    "suppressed" as "hidden/all" statistics (a provisional release leaves its small cells out: they
+    count as hidden), "suppressed_share" (0 to 1, three decimals), and "suppressed_cells" the same
+    "hidden/all" for the finest cells alone."""
+    share = len(suppressed) / len(table) if table else 0.0
+    cells = [key for key in table if key.is_cell]
+    return {"suppressed": "%d/%d" % (len(suppressed), len(table)), "suppressed_share": "%.3f" % share,
+            "suppressed_cells": "%d/%d" % (sum(1 for key in cells if key in suppressed), len(cells))}
 
 
 def _key_of(stat: moves_pb2.FlowStatistic) -> StatKey:
