@@ -1,5 +1,6 @@
-"""A yearly worker beside the monthly one on a real broker: the same moves, one final release for the
-whole year, where the monthly windows had to suppress what the year can publish."""
+"""A yearly worker beside a monthly one on a real broker, to compare them: the same moves, one final
+release for the whole year, where the monthly windows had to suppress what the year can publish. (Both
+published to one audience could be differenced; docs/flowstats.md, "Windows".)"""
 
 from __future__ import annotations
 

@@ -46,7 +46,8 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
                         help="UN M49 level that tells intra- from inter-regional moves (default region)")
     worker.add_argument("--window", choices=["month", "quarter", "year"],
                         help="count by calendar month (default), quarter or year: wider windows suppress less "
-                             "(docs/flowstats.md); a quarterly or yearly worker runs beside the monthly one "
+                             "(docs/flowstats.md); a quarterly or yearly worker has its own state and group, but "
+                             "two windows of the same moves published to one audience can be differenced "
                              "(env CREDVERIFY_FLOW_WINDOW)")
     worker.add_argument("--country-of-training", action=argparse.BooleanOptionalAction, default=None,
                         help="also publish flows by country of training beside those by issuing country (costs "

@@ -27,7 +27,8 @@ class FlowSettings:
 def app_id(settings: FlowSettings) -> str:
     """Return the Faust app id: the consumer group and the prefix of its internal topics."""
     prefix = re.sub(r"[^A-Za-z0-9_-]", "-", settings.kafka.topics.prefix)
-    # A quarterly or yearly worker runs beside the monthly one: its own group, state and internal topics.
+    # A quarterly or yearly worker can run beside a monthly one: its own group, state and internal topics
+    # (docs/flowstats.md says why their two publications should not reach the same audience).
     suffix = "" if settings.policy.window == MONTH else "-" + settings.policy.window
     return prefix + "credverify-flowstats" + suffix
 
