@@ -34,7 +34,7 @@ def test_the_page_lists_every_chart_with_its_table_and_download() -> None:
     html = page.text
     for chart in ("flows", "origins", "months", "professions", "returns", "regions", "suppression"):
         assert 'id="chart-%s"' % chart in html and 'id="table-%s"' % chart in html
-        assert "/data/%s.csv?from=2026-09" % chart in html
+        assert "/data/%s.csv?window=month&amp;from=2026-09" % chart in html
     assert "Statistics read 2026-12-01 09:30 UTC" in html
     assert "below 5 moves" in html and "WHO Health Workforce Support and Safeguards List (who-hwssl:2023)" in html
     assert "Content-Security-Policy" in page.headers and "frame-ancestors 'none'" in page.headers[
@@ -89,3 +89,13 @@ def test_mounted_under_another_application_every_link_keeps_the_prefix() -> None
     assert portal.get("/statistics/data/months.csv").status_code == 200
     spec = re.search(r'"url":"([^"]+countries-110m.json)"', html)
     assert spec is not None and spec.group(1) == "/statistics/static/vendor/countries-110m.json"
+
+
+def test_quarters_and_years_published_beside_months_are_offered_as_windows() -> None:
+    app = create_portal_app(FixedStatistics(final_month("2026-09") + final_month("2026-Q3"), READ_AT))
+    portal = TestClient(app)
+    assert '<label for="window">Periods</label>' in portal.get("/").text
+    page = portal.get("/", params={"window": "quarter", "from": "2026-09", "to": "2026-09"})
+    assert page.status_code == 200 and "Moves per quarter" in page.text and "2026-Q3" in page.text
+    rows = list(csv.reader(io.StringIO(portal.get("/data/months.csv", params={"window": "quarter"}).text)))
+    assert rows[0][:2] == ["Quarter", "Status"] and rows[1][:3] == ["2026-Q3", "final", "26"]

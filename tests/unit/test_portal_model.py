@@ -187,10 +187,19 @@ def _inline_data(spec: object) -> list[list[dict[str, object]]]:
     return found
 
 
-def test_quarterly_and_yearly_windows_are_left_out_of_the_monthly_charts() -> None:
-    held = Statistics(final_month("2026-09") + [stat("2026-Q3", "RO", "GB", "doctors", 30), stat("2026", "_T",
-                                                                                                 "_T", "_T", 90)])
-    assert held.periods == ["2026-09"]
+def test_quarters_and_years_are_their_own_windows_never_mixed_with_months() -> None:
+    held = Statistics(final_month("2026-09") + final_month("2026-Q3") + [stat("2026", "_T", "_T", "_T", 90)])
+    assert held.periods == ["2026-09"] and held.windows == ["month", "quarter", "year"]
+    quarters = Filters.parse({"window": "quarter", "from": "2026-09"}, held)  # the month of the old choice
+    assert (quarters.window, quarters.period_from, quarters.period_to) == ("quarter", "2026-Q3", "2026-Q3")
+    view = overview(held, quarters)
+    assert [(p, f.text()) for p, f in view.months[0].figures] == [("2026-Q3", "26")]
+    assert model.TABLES["months"](view).columns[0] == "Quarter"
+    year = overview(held, Filters.parse({"window": "year"}, held))
+    assert [(p, f.text()) for p, f in year.months[0].figures] == [("2026", "90")]
+    assert charts.specs(year, "/map.json")["months"]["datasets"]["rows"][0]["month"] == "2026-01-01"
+    with pytest.raises(model.InvalidFilter):
+        Filters.parse({"window": "week"}, held)
 
 
 def test_flows_by_country_of_training_are_offered_beside_those_by_issuing_country(statistics: Statistics) -> None:

@@ -43,7 +43,7 @@ CACHE_ENTRIES = 64  # pages kept per snapshot: the common filter choices are ser
 CHART_TITLES = {
     "flows": "Flows from issuing countries to destinations",
     "origins": "Where they come from: issuing countries on a map",
-    "months": "Moves per month",
+    "months": "Moves per {window}",
     "professions": "Moves by profession",
     "returns": "Return migration",
     "regions": "Moves within and between regions",
@@ -124,7 +124,7 @@ def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
 async def overview_page(request: Request) -> Response:
     source, metrics, cache = _state(request)
     snapshot = source.current()
-    if not snapshot.statistics.periods:
+    if not snapshot.statistics.windows:
         metrics.requests.labels("overview", "503").inc()
         return _error_page(request, 503, "No flow statistics have been published yet%s. Try again in a minute."
                            % ("" if snapshot.ready else " (the portal is still reading them)"))
@@ -152,7 +152,8 @@ def _render_overview(request: Request, snapshot: Snapshot, filters: model.Filter
     glance = _at_a_glance(view)
     return _templates().get_template("portal.html").render(
         view=view, filters=filters, specs={k: _script_json(v) for k, v in specs.items()}, tables=tables,
-        titles=CHART_TITLES, not_drawn=charts.sankey_rows(view.flows)[2], glance=glance, snapshot=snapshot,
+        titles={k: v.format(window=filters.window) for k, v in CHART_TITLES.items()},
+        not_drawn=charts.sankey_rows(view.flows)[2], glance=glance, snapshot=snapshot,
         query=filters.query(), static=lambda path: _path(request, "static", path=path),
         download=lambda chart: _path(request, "download", chart=chart) + "?" + filters.query(),
         home=_path(request, "overview"), Figure=model.Figure,

@@ -42,13 +42,26 @@ def _done(chart: alt.TopLevelMixin, description: str, datasets: dict[str, list[d
     return spec
 
 
+def _start(period: str) -> dt.date:
+    """The first day of a month (YYYY-MM), quarter (YYYY-Qn) or year (YYYY)."""
+    year = int(period[:4])
+    if len(period) == 4:
+        return dt.date(year, 1, 1)
+    if period[5] == "Q":
+        return dt.date(year, 3 * int(period[6]) - 2, 1)
+    return dt.date(year, int(period[5:7]), 1)
+
+
 def _first_of_month(period: str) -> str:
-    return period + "-01"
+    return _start(period).isoformat()
 
 
 def _next_month(period: str) -> str:
-    year, month = int(period[:4]), int(period[5:7])
-    return dt.date(year + month // 12, month % 12 + 1, 1).isoformat()
+    """The first day after the period."""
+    start = _start(period)
+    months = 12 if len(period) == 4 else 3 if period[5] == "Q" else 1
+    index = start.year * 12 + start.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1).isoformat()
 
 
 def _smooth(t: float) -> float:
@@ -191,15 +204,21 @@ def _monthly_rows(series: Sequence[Series]) -> list[dict[str, Any]]:
             for s in series for period, figure in s.figures]
 
 
-def monthly_spec(series: Sequence[Series], description: str) -> Spec:
+TICKS: dict[str, Any] = {"month": {"interval": "month", "step": 1}, "quarter": {"interval": "month", "step": 3},
+                         "year": {"interval": "year", "step": 1}}
+AXIS_FORMATS = {"month": "%Y-%m", "quarter": "%Y-%m", "year": "%Y"}
+
+
+def monthly_spec(series: Sequence[Series], description: str, window: str = "month") -> Spec:
     rows = _monthly_rows(series)
     open_months = sorted({r["period"] for r in rows if r["status"] == "provisional"}
                          | {p for s in series for p, f in s.figures if not f.final})
     bands = [{"month": _first_of_month(p), "end": _next_month(p), "note": "provisional: month still open"}
              for p in open_months]
-    x = alt.X("month:T", title="Month", axis=alt.Axis(format="%Y-%m", labelAngle=-45, tickCount="month"))
+    x = alt.X("month:T", title=window.capitalize(),
+              axis=alt.Axis(format=AXIS_FORMATS[window], labelAngle=-45, tickCount=TICKS[window]))
     color = alt.Color("series:N", title=None, scale=alt.Scale(range=PALETTE), legend=alt.Legend(orient="bottom"))
-    tooltip = [alt.Tooltip("period:N", title="Month"), alt.Tooltip("series:N", title="Series"),
+    tooltip = [alt.Tooltip("period:N", title=window.capitalize()), alt.Tooltip("series:N", title="Series"),
                alt.Tooltip("shown:N", title="Moves"), alt.Tooltip("status:N", title="Status")]
     data: dict[str, list[dict[str, Any]]] = {}
     band = alt.Chart(_named(data, "bands", bands)).mark_rect(color="#fff2cc").encode(
@@ -247,10 +266,10 @@ def suppression_spec(view: Overview) -> Spec:
                                   "statistics": release.statistics, "suppressed": release.suppressed}
     data: dict[str, list[dict[str, Any]]] = {}
     chart = alt.Chart(_named(data, "releases", list(latest.values()))).mark_bar(color=PALETTE[1]).encode(
-        x=alt.X("month:T", title="Month", timeUnit="yearmonth", axis=alt.Axis(format="%Y-%m", labelAngle=-45)),
+        x=alt.X("month:T", title="Period", timeUnit="yearmonth", axis=alt.Axis(format="%Y-%m", labelAngle=-45)),
         y=alt.Y("share:Q", title="Share of statistics suppressed", axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1])),
-        tooltip=[alt.Tooltip("period:N", title="Month"), alt.Tooltip("release:Q", title="Release"),
+        tooltip=[alt.Tooltip("period:N", title="Period"), alt.Tooltip("release:Q", title="Release"),
                  alt.Tooltip("status:N", title="Status"), alt.Tooltip("share:Q", title="Suppressed", format=".0%"),
                  alt.Tooltip("statistics:Q", title="Statistics")],
     ).properties(width=WIDTH, height=220)
@@ -259,15 +278,16 @@ def suppression_spec(view: Overview) -> Spec:
 
 def specs(view: Overview, topology_url: str) -> dict[str, Spec]:
     """Return every chart's specification, by chart id."""
+    window = view.filters.window
     return {
         "flows": flows_spec(view),
         "origins": map_spec(view, topology_url),
-        "months": monthly_spec(view.months, "Line chart of verified moves per month; provisional months shaded and "
-                                            "drawn with triangles, suppressed months as dashed rules."),
+        "months": monthly_spec(view.months, "Line chart of verified moves per %s; provisional periods shaded and "
+                                            "drawn with triangles, suppressed ones as dashed rules." % window, window),
         "professions": professions_spec(view),
         "returns": monthly_spec(view.returns, "Line chart of all verified moves and of returns to the country of "
-                                              "training per month."),
-        "regions": monthly_spec(view.regions, "Line chart of verified moves per month from the destination's own "
-                                              "UN M49 region and from other regions."),
+                                              "training per %s." % window, window),
+        "regions": monthly_spec(view.regions, "Line chart of verified moves per %s from the destination's own "
+                                              "UN M49 region and from other regions." % window, window),
         "suppression": suppression_spec(view),
     }

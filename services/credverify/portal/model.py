@@ -19,7 +19,7 @@ import io
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
 from credverify.flowstats.export import PROFESSIONS, country_label, training_label
@@ -38,8 +38,12 @@ from credverify.v1 import moves_pb2
 SUPPRESSED = "suppressed"
 NOT_PUBLISHED = "not published"
 THRESHOLD = "threshold"
-# Monthly windows: the portal's charts are by month (quarterly and yearly windows are left to the exports).
-MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+# The windows a worker counts by (docs/flowstats.md, --window), and how each names its periods.
+WINDOWS = {
+    "month": re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$"),
+    "quarter": re.compile(r"^[0-9]{4}-Q[1-4]$"),
+    "year": re.compile(r"^[0-9]{4}$"),
+}
 
 
 class InvalidFilter(ValueError):
@@ -142,13 +146,15 @@ class Statistics:
     """The latest published statistic per key, indexed for the portal's look-ups, by issuing country
     (``basis`` ISSUING) or by country of training (TRAINING, from ``training()``)."""
 
-    def __init__(self, statistics: Iterable[moves_pb2.FlowStatistic], *, basis: str = ISSUING) -> None:
-        self.basis = basis
-        self._all = [s for s in statistics if MONTH.match(s.period)]
+    def __init__(self, statistics: Iterable[moves_pb2.FlowStatistic], *, basis: str = ISSUING,
+                 window: str = "month") -> None:
+        self.basis, self.window = basis, window
+        self._raw = statistics if isinstance(statistics, list) else list(statistics)
+        self._all = [s for s in self._raw if WINDOWS[window].match(s.period)]
+        self._siblings: dict[tuple[str, str], Statistics] = {(basis, window): self}
         self._by_key: dict[tuple[str, str, str, str, str], moves_pb2.FlowStatistic] = {}
         self._open_cells: dict[str, list[tuple[str, moves_pb2.FlowStatistic]]] = defaultdict(list)
         self._releases: dict[tuple[str, int], list[moves_pb2.FlowStatistic]] = defaultdict(list)
-        self._training: Statistics | None = None
         self.method_of: dict[str, moves_pb2.FlowStatistic] = {}
         self.listed: set[str] = set()  # origins published as on the WHO safeguards list
         self.has_training = False  # flows by country of training were published
@@ -162,11 +168,21 @@ class Statistics:
 
     def training(self) -> Statistics:
         """The same statistics by country of training (built once, when first asked for)."""
-        if self.basis == TRAINING:
-            return self
-        if self._training is None:
-            self._training = Statistics(self._all, basis=TRAINING)
-        return self._training
+        return self.sibling(TRAINING, self.window)
+
+    def sibling(self, basis: str, window: str) -> Statistics:
+        """The same published statistics by another basis or window (each built once, when first asked for)."""
+        found = self._siblings.get((basis, window))
+        if found is None:
+            found = Statistics(self._raw, basis=basis, window=window)
+            found._siblings = self._siblings
+            self._siblings[(basis, window)] = found
+        return found
+
+    @property
+    def windows(self) -> list[str]:
+        """The windows the statistics were published by, months first."""
+        return [w for w, pattern in WINDOWS.items() if any(pattern.match(s.period) for s in self._raw)]
 
     def _list_options(self) -> None:
         keys = self._by_key.keys()
@@ -230,6 +246,25 @@ def _origin_matches(origin: str, held: str, stat: moves_pb2.FlowStatistic) -> bo
     return origin in (TOTAL, held) or (origin == SAFEGUARDS and stat.safeguards_list)
 
 
+def _period(chosen: str | None, window: str, default: str) -> str:
+    """The period chosen, or ``default`` when none was or it names another window's period (the person
+    just changed the window; the form still held the old one). Raises InvalidFilter for anything else."""
+    if not chosen or WINDOWS[window].match(chosen):
+        return chosen or default
+    if any(pattern.match(chosen) for pattern in WINDOWS.values()):
+        return default
+    raise InvalidFilter("expected a %s, found %r" % (window, chosen[:20]))
+
+
+def _window(chosen: str | None, statistics: Statistics) -> str:
+    held = statistics.windows or ["month"]
+    if chosen is None or chosen == "":
+        return held[0]
+    if chosen not in held:
+        raise InvalidFilter("window: expected %s, found %r" % (" or ".join(held), chosen[:20]))
+    return chosen
+
+
 def _basis(chosen: str, statistics: Statistics) -> str:
     offered = BASES if statistics.has_training else (ISSUING,)
     if chosen not in offered:
@@ -244,8 +279,8 @@ def _release(period: str, number: int, stats: list[moves_pb2.FlowStatistic]) -> 
 
 @dataclass(frozen=True)
 class Filters:
-    """What the person chose: a range of months, a destination, an origin, a profession (_T: all), and
-    whether origins are issuing countries or countries of training."""
+    """What the person chose: a window (month, quarter or year) and a range of periods, a destination, an
+    origin, a profession (_T: all), and whether origins are issuing countries or countries of training."""
 
     period_from: str
     period_to: str
@@ -253,26 +288,28 @@ class Filters:
     origin: str = TOTAL
     profession: str = TOTAL
     basis: str = ISSUING
+    window: str = "month"
 
     @classmethod
     def parse(cls, query: Mapping[str, str], statistics: Statistics) -> Filters:
         """Return the filters of a query string, defaulting to everything. Raises InvalidFilter."""
-        basis = _basis(query.get("by") or ISSUING, statistics)
-        held = statistics.training() if basis == TRAINING else statistics
+        window = _window(query.get("window"), statistics)
+        basis = _basis(query.get("by") or ISSUING, statistics.sibling(ISSUING, window))
+        held = statistics.sibling(basis, window)
         first, last = (held.periods[0], held.periods[-1]) if held.periods else ("", "")
-        chosen = cls(query.get("from") or first, query.get("to") or last, query.get("destination") or TOTAL,
-                     query.get("origin") or TOTAL, query.get("profession") or TOTAL, basis)
+        chosen = cls(_period(query.get("from"), window, first), _period(query.get("to"), window, last),
+                     query.get("destination") or TOTAL, query.get("origin") or TOTAL, query.get("profession") or TOTAL,
+                     basis, window)
         chosen.check(held)
         if chosen.period_from > chosen.period_to:
-            chosen = cls(chosen.period_to, chosen.period_from, chosen.destination, chosen.origin, chosen.profession,
-                         basis)
+            chosen = replace(chosen, period_from=chosen.period_to, period_to=chosen.period_from)
         return chosen
 
     def check(self, statistics: Statistics) -> None:
         """Raise InvalidFilter unless every value is one the statistics hold."""
         for name, value in (("from", self.period_from), ("to", self.period_to)):
-            if value and not MONTH.match(value):
-                raise InvalidFilter("%s: expected a month YYYY-MM, found %r" % (name, value[:20]))
+            if value and not WINDOWS[self.window].match(value):
+                raise InvalidFilter("%s: expected a %s, found %r" % (name, self.window, value[:20]))
         offered = (("destination", self.destination, statistics.destinations),
                    ("origin", self.origin, statistics.origins), ("profession", self.profession, PROFESSION_GROUPS))
         for name, value, known in offered:
@@ -283,8 +320,9 @@ class Filters:
         return [p for p in statistics.periods if self.period_from <= p <= self.period_to]
 
     def query(self) -> str:
-        return urlencode({"from": self.period_from, "to": self.period_to, "destination": self.destination,
-                          "origin": self.origin, "profession": self.profession, "by": self.basis})
+        return urlencode({"window": self.window, "from": self.period_from, "to": self.period_to,
+                          "destination": self.destination, "origin": self.origin, "profession": self.profession,
+                          "by": self.basis})
 
 
 Cell = str | Figure
@@ -335,10 +373,10 @@ def monthly(statistics: Statistics, periods: Sequence[str], label: str, measure:
                                for p in periods))
 
 
-def monthly_table(series: Sequence[Series]) -> Table:
+def monthly_table(series: Sequence[Series], window: str = "month") -> Table:
     periods = [p for p, _ in series[0].figures] if series else []
     status = {p: ("final" if all(dict(s.figures)[p].final for s in series) else "provisional") for p in periods}
-    return Table(("Month", "Status", *(s.label for s in series)),
+    return Table((window.capitalize(), "Status", *(s.label for s in series)),
                  tuple((p, status[p], *(dict(s.figures)[p] for s in series)) for p in periods))
 
 
@@ -441,6 +479,7 @@ class Overview:
     legend: Legend
     listed: frozenset[str] = field(default_factory=frozenset)
     has_training: bool = False  # flows by country of training were published: the page offers them
+    windows: tuple[str, ...] = ("month",)  # the windows statistics were published by: the page offers them
 
     @property
     def origin_heading(self) -> str:
@@ -449,9 +488,9 @@ class Overview:
 
 def overview(statistics: Statistics, filters: Filters) -> Overview:
     """Return what the page shows for ``filters``."""
-    has_training = statistics.has_training
-    if filters.basis == TRAINING:
-        statistics = statistics.training()
+    has_training = statistics.sibling(ISSUING, filters.window).has_training
+    windows = tuple(statistics.windows)
+    statistics = statistics.sibling(filters.basis, filters.window)
     periods = filters.periods(statistics)
     dest, prof = filters.destination, filters.profession
     months = [monthly(statistics, periods, "Moves from %s" % _from(filters.origin, filters.basis), MOVES,
@@ -470,7 +509,7 @@ def overview(statistics: Statistics, filters: Filters) -> Overview:
         tuple(origins_of(statistics, filters, periods)), tuple(months),
         tuple(professions_of(statistics, filters, periods)), returns, regions,
         tuple(r for r in statistics.releases if r.period in chosen), legend_of(statistics, periods),
-        frozenset(statistics.listed), has_training)
+        frozenset(statistics.listed), has_training, windows)
 
 
 def _from(origin: str, basis: str) -> str:
@@ -498,7 +537,8 @@ def professions_table(view: Overview) -> Table:
 
 
 def releases_table(view: Overview) -> Table:
-    return Table(("Month", "Release", "Status", "Method", "Statistics", "Suppressed", "Share suppressed"),
+    return Table((view.filters.window.capitalize(), "Release", "Status", "Method", "Statistics", "Suppressed",
+                  "Share suppressed"),
                  tuple((r.period, str(r.number), "final" if r.final else "provisional", r.method, str(r.statistics),
                         str(r.suppressed), "%.0f%%" % (100 * r.share)) for r in view.releases))
 
@@ -506,10 +546,10 @@ def releases_table(view: Overview) -> Table:
 TABLES = {
     "flows": flows_table,
     "origins": origins_table,
-    "months": lambda view: monthly_table(view.months),
+    "months": lambda view: monthly_table(view.months, view.filters.window),
     "professions": professions_table,
-    "returns": lambda view: monthly_table(view.returns),
-    "regions": lambda view: monthly_table(view.regions),
+    "returns": lambda view: monthly_table(view.returns, view.filters.window),
+    "regions": lambda view: monthly_table(view.regions, view.filters.window),
     "suppression": releases_table,
 }
 
