@@ -303,6 +303,21 @@ def test_flows_by_country_of_training_are_a_choice_of_the_filters(page: Page, pu
     assert page.get_by_role("columnheader", name="Country of training").first.is_visible()
 
 
+def test_every_chart_is_drawn_under_the_portal_s_own_content_security_policy(
+        chromium: Browser, published: Published) -> None:  # noqa: F811
+    # The other tests relax the policy to inject axe-core; a person's browser does not.
+    context = chromium.new_context(base_url=published.url, viewport=DESKTOP, locale="en-GB")
+    try:
+        page = context.new_page()
+        refused: list[str] = []
+        page.on("console", lambda message: refused.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        drawn(page, "")
+        assert refused == [], "the policy refused: %s" % refused[:3]
+    finally:
+        context.close()
+
+
 def test_statistics_published_later_reach_the_pages_without_a_restart(page: Page, published: Published) -> None:
     # A release the worker makes after the portal started (here: an earlier month's final total, as the
     # worker would publish it, keyed as it keys its records) is on the pages at the next refresh.

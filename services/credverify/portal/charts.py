@@ -236,7 +236,8 @@ def monthly_spec(series: Sequence[Series], description: str, window: str = "mont
     hidden = alt.Chart(_named(data, "rows", rows)).mark_rule(strokeDash=[4, 3], strokeWidth=2).encode(
         x=x, color=color, tooltip=tooltip,
     ).transform_filter("datum.status === '%s' || datum.status === '%s'" % (SUPPRESSED, NOT_PUBLISHED))
-    chart = alt.layer(band, line, points, hidden).properties(width=WIDTH, height=300)
+    layers = [band, line, points, hidden] if bands else [line, points, hidden]
+    chart = alt.layer(*layers).properties(width=WIDTH, height=300)
     return _done(chart, description, data)
 
 

@@ -21,7 +21,7 @@
   function draw(element) {
     var source = document.getElementById(element.dataset.spec);
     var spec = JSON.parse(source.textContent);
-    return vegaEmbed(element, spec, { actions: false, renderer: "svg" }).then(function (result) {
+    return vegaEmbed(element, spec, { actions: false, renderer: "svg", ast: true }).then(function (result) {
       var svg = element.querySelector("svg");
       if (svg) { label(svg, spec.description || "chart"); }
       element.dataset.rendered = "yes";
