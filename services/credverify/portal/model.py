@@ -20,6 +20,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from urllib.parse import urlencode
 
 from credverify.flowstats.export import PROFESSIONS, country_label, training_label
@@ -179,10 +180,11 @@ class Statistics:
             self._siblings[(basis, window)] = found
         return found
 
-    @property
+    @cached_property
     def windows(self) -> list[str]:
         """The windows the statistics were published by, months first."""
-        return [w for w, pattern in WINDOWS.items() if any(pattern.match(s.period) for s in self._raw)]
+        periods = {s.period for s in self._raw}
+        return [w for w, pattern in WINDOWS.items() if any(pattern.match(period) for period in periods)]
 
     def _list_options(self) -> None:
         keys = self._by_key.keys()
