@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from credverify.portal.app import create_portal_app
 from credverify.portal.model import Statistics
 from credverify.portal.source import FixedStatistics, Snapshot
-from tests.unit.test_portal_model import final_month, open_month
+from tests.unit.test_portal_model import final_month, open_month, stat
 
 READ_AT = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
 
@@ -99,3 +99,13 @@ def test_quarters_and_years_published_beside_months_are_offered_as_windows() -> 
     assert page.status_code == 200 and "Moves per quarter" in page.text and "2026-Q3" in page.text
     rows = list(csv.reader(io.StringIO(portal.get("/data/months.csv", params={"window": "quarter"}).text)))
     assert rows[0][:2] == ["Quarter", "Status"] and rows[1][:3] == ["2026-Q3", "final", "26"]
+
+
+def test_the_legend_states_differential_privacy_and_its_epsilon_when_a_release_used_it() -> None:
+    dp = [stat("2026-09", "RO", "GB", "doctors", 12, method="dp-geometric",
+               parameters={"epsilon": "0.5", "k": "5", "mechanism": "discrete laplace"}),
+          stat("2026-09", "_T", "_T", "_T", 40, method="dp-geometric", parameters={"epsilon": "0.5", "k": "5"})]
+    html = TestClient(create_portal_app(FixedStatistics(dp, READ_AT))).get("/").text
+    assert "differential privacy" in html and "epsilon 0.5" in html
+    threshold_only = client().get("/").text
+    assert "epsilon" not in threshold_only

@@ -224,3 +224,12 @@ def test_country_of_training_is_refused_where_none_was_published() -> None:
         Filters.parse({"by": "training"}, issuing_only)
     with pytest.raises(model.InvalidFilter):
         Filters.parse({"by": "nationality"}, issuing_only)
+
+
+def test_profession_groups_are_those_published_whatever_their_scheme() -> None:
+    coarse = Statistics([stat("2026-09", "KE", "GB", "nursing-midwifery", 9), stat("2026-09", "RO", "GB", "doctors", 8),
+                         stat("2026-09", "_T", "_T", "_T", 17)])
+    assert coarse.professions == ["doctors", "nursing-midwifery"]
+    filters = Filters.parse({"profession": "nursing-midwifery"}, coarse)
+    assert [(f.origin, f.figure.text()) for f in overview(coarse, filters).flows] == [("KE", "9")]
+    assert [code for code, _ in overview(coarse, filters).professions] == ["doctors", "nursing-midwifery", "_T"]

@@ -191,8 +191,7 @@ class Statistics:
         self.periods = sorted({key[0] for key in keys})
         self.destinations = sorted({k[3] for k in keys if is_country(k[3])})
         self.origins = sorted({k[2] for k in keys if is_country(k[2])})
-        held = {k[4] for k in keys}
-        self.professions = [p for p in PROFESSION_GROUPS if p in held]
+        self.professions = _in_order({k[4] for k in keys} - {TOTAL})
 
     def _index_open_cells(self) -> None:
         for key, stat in self._by_key.items():
@@ -242,6 +241,11 @@ class Statistics:
         if not cells:
             return Figure(final=False)
         return Figure(sum(int(s.value) for s in cells), noisy=any(s.noisy for s in cells), final=False, partial=True)
+
+
+def _in_order(professions: set[str]) -> list[str]:
+    """Known groups in their usual order, then any other scheme's (e.g. coarser groups) as published."""
+    return [p for p in PROFESSION_GROUPS if p in professions] + sorted(professions - set(PROFESSION_GROUPS))
 
 
 def _origin_matches(origin: str, held: str, stat: moves_pb2.FlowStatistic) -> bool:
@@ -313,7 +317,7 @@ class Filters:
             if value and not WINDOWS[self.window].match(value):
                 raise InvalidFilter("%s: expected a %s, found %r" % (name, self.window, value[:20]))
         offered = (("destination", self.destination, statistics.destinations),
-                   ("origin", self.origin, statistics.origins), ("profession", self.profession, PROFESSION_GROUPS))
+                   ("origin", self.origin, statistics.origins), ("profession", self.profession, statistics.professions))
         for name, value, known in offered:
             if value != TOTAL and value not in known:
                 raise InvalidFilter("%s: no statistics for %r" % (name, value[:20]))
@@ -460,7 +464,7 @@ def options_of(statistics: Statistics) -> Options:
         ((TOTAL, "All destinations"), *((c, destination_label(c)) for c in statistics.destinations)),
         ((TOTAL, origin_label(TOTAL, statistics.basis)),
          *((c, origin_label(c, statistics.basis)) for c in statistics.origins)),
-        ((TOTAL, profession_label(TOTAL)), *((p, profession_label(p)) for p in PROFESSION_GROUPS)),
+        ((TOTAL, profession_label(TOTAL)), *((p, profession_label(p)) for p in statistics.professions)),
     )
 
 
