@@ -17,7 +17,7 @@ from credverify.flowstats.counting import PartitionCounter
 from credverify.flowstats.regions import load_m49
 from credverify.flowstats.releases import ReleasePolicy, build_release
 from credverify.flowstats.settings import app_id
-from credverify.flowstats.tables import MoveCell, facts_of
+from credverify.flowstats.tables import COARSE_GROUP_OF, MoveCell, facts_of
 from credverify.flowstats.windows import close_time, period_of, window_end
 from credverify.v1 import moves_pb2
 
@@ -147,3 +147,32 @@ def test_flows_tail_labels_a_flow_by_country_of_training() -> None:
                                          profession_group="doctors", measure="moves", suppressed=True,
                                          country_of_training="_T", method="threshold")
     assert "trained" not in tail_line(by_council) and "suppressed" in tail_line(by_council)
+
+
+def test_coarser_profession_groups_are_a_remedy_of_their_own() -> None:
+    # Two midwives and three nurses from Ghana a month: every midwives' and nurses' cell is small.
+    month = Counter({MoveCell("GH", "GB", "nurses", False): 3, MoveCell("GH", "GB", "midwives", False): 2,
+                     MoveCell("KE", "GB", "nurses", False): 20, MoveCell("KE", "GB", "doctors", False): 9})
+    fine = final("2026-03", month, "month")
+    coarse_cells: Counter[MoveCell] = Counter()
+    for cell, count in month.items():
+        coarse_cells[MoveCell(cell.origin, cell.destination, COARSE_GROUP_OF[cell.profession], cell.returning)] += count
+    coarse = final("2026-03", coarse_cells, "month")
+    values = {(s.origin_country, s.profession_group): s for s in coarse.latest if s.destination_country == "GB"}
+    assert not values[("GH", "nursing-midwifery")].suppressed and values[("GH", "nursing-midwifery")].value == 5
+    assert share(coarse) < share(fine)
+
+
+def test_the_coarse_scheme_is_chosen_by_flag_or_environment_with_its_own_state() -> None:
+    coarse = settings_from(worker_options(parse("--profession-groups", "coarse")), {})
+    assert coarse.policy.professions == "coarse" and app_id(coarse) == "credverify-flowstats-coarse"
+    move = moves_pb2.VerifiedMove(move_id="m1", origin_country="GH", destination_country="GB",
+                                  profession_isco="2262", registered_on=to_date(dt.date(2026, 3, 9)))
+    assert facts_of(move, "month", "coarse").cell.profession == "other-health"
+    assert facts_of(move).cell.profession == "pharmacists"
+    dp = settings_from(worker_options(parse("--dp-epsilon", "1", "--dp-destinations", "GB")),
+                       {"CREDVERIFY_FLOW_PROFESSION_GROUPS": "coarse"})
+    assert dp.policy.privacy is not None
+    assert dp.policy.privacy.groups == ("doctors", "nursing-midwifery", "other-health")
+    with pytest.raises(ConfigurationError, match="--profession-groups: expected one of fine, coarse"):
+        settings_from(worker_options(parse()), {"CREDVERIFY_FLOW_PROFESSION_GROUPS": "one"})

@@ -124,7 +124,7 @@ class MoveCounting:
         counter = self.counter(message.partition)
         try:
             move = moves_pb2.VerifiedMove.FromString(event.value or b"")
-            facts = facts_of(move, self.settings.policy.window)
+            facts = facts_of(move, self.settings.policy.window, self.settings.policy.professions)
             expected_key = move_record_key(move)
             if event.key != expected_key:
                 # De-duplication relies on every copy of a move landing in one partition.

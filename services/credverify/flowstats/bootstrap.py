@@ -26,10 +26,12 @@ from credverify.flowstats.privacy import PrivacyPolicy
 from credverify.flowstats.regions import load_m49
 from credverify.flowstats.releases import ReleasePolicy
 from credverify.flowstats.settings import PARTITIONS, FlowSettings
+from credverify.flowstats.tables import PROFESSION_SCHEMES
 from credverify.flowstats.windows import MONTH, WINDOWS, parse_duration
 
 __all__ = ["ENV_BY_TRAINING", "ENV_DATA_DIR", "ENV_DP_DESTINATIONS", "ENV_GRACE", "ENV_K", "ENV_PROVISIONAL_INTERVAL",
-           "ENV_REPLICATION_FACTOR", "ENV_WINDOW", "WorkerFailed", "WorkerOptions", "run", "settings_from"]
+           "ENV_PROFESSIONS", "ENV_REPLICATION_FACTOR", "ENV_WINDOW", "WorkerFailed", "WorkerOptions", "run",
+           "settings_from"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ ENV_REPLICATION_FACTOR = "CREDVERIFY_FLOW_REPLICATION_FACTOR"
 ENV_DATA_DIR = "CREDVERIFY_FLOWSTATS_DIR"
 ENV_BY_TRAINING = "CREDVERIFY_FLOW_COUNTRY_OF_TRAINING"
 ENV_WINDOW = "CREDVERIFY_FLOW_WINDOW"
+ENV_PROFESSIONS = "CREDVERIFY_FLOW_PROFESSION_GROUPS"
 # One replica is all a single development broker can hold; production sets the cluster's.
 DEFAULT_REPLICATION_FACTOR = 1
 DEFAULT_DATA_DIR = "flowstats-data"
@@ -72,6 +75,7 @@ class WorkerOptions:
     by_training: bool | None = None
     window: str | None = None
     dp_moves_per_person: int = 1
+    professions: str | None = None
 
 
 def _whole_number(given: int | None, environ: Mapping[str, str], name: str, default: int) -> int:
@@ -97,7 +101,8 @@ def _privacy(options: WorkerOptions, environ: Mapping[str, str]) -> PrivacyPolic
     if budget is None:
         budget = DEFAULT_RELEASES_PER_WINDOW * options.dp_epsilon
     return PrivacyPolicy(epsilon=options.dp_epsilon, window_budget=budget, destinations=destinations,
-                         max_moves_per_partition=options.dp_moves_per_person, partitions=PARTITIONS)
+                         max_moves_per_partition=options.dp_moves_per_person, partitions=PARTITIONS,
+                         groups=PROFESSION_SCHEMES[_professions(options, environ)])
 
 
 def _policy(options: WorkerOptions, environ: Mapping[str, str]) -> ReleasePolicy:
@@ -115,7 +120,16 @@ def _policy(options: WorkerOptions, environ: Mapping[str, str]) -> ReleasePolicy
         raise ConfigurationError(str(exc)) from exc
     return ReleasePolicy(k=k, regions=load_m49(options.region_level), grace=grace, provisional_interval=interval,
                          partitions=PARTITIONS, privacy=privacy, by_training=_by_training(options, environ),
-                         window=_window(options, environ))
+                         window=_window(options, environ), professions=_professions(options, environ))
+
+
+def _professions(options: WorkerOptions, environ: Mapping[str, str]) -> str:
+    """Return the profession-group scheme: the flag, else the environment, else fine."""
+    scheme = options.professions or environ.get(ENV_PROFESSIONS) or "fine"
+    if scheme not in PROFESSION_SCHEMES:
+        raise ConfigurationError("--profession-groups: expected one of %s, found %r"
+                                 % (", ".join(PROFESSION_SCHEMES), scheme))
+    return scheme
 
 
 def _window(options: WorkerOptions, environ: Mapping[str, str]) -> str:

@@ -49,6 +49,10 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
                              "(docs/flowstats.md); a quarterly or yearly worker has its own state and group, but "
                              "two windows of the same moves published to one audience can be differenced "
                              "(env CREDVERIFY_FLOW_WINDOW)")
+    worker.add_argument("--profession-groups", choices=["fine", "coarse"],
+                        help="fine: doctors, nurses, midwives, dentists, pharmacists, other (default); coarse: "
+                             "doctors, nurses and midwives, other health professionals: fewer, larger cells "
+                             "(env CREDVERIFY_FLOW_PROFESSION_GROUPS)")
     worker.add_argument("--country-of-training", action=argparse.BooleanOptionalAction, default=None,
                         help="also publish flows by country of training beside those by issuing country (costs "
                              "suppression and audit time, see docs/flowstats.md; env "
@@ -118,6 +122,7 @@ def worker_options(args: argparse.Namespace) -> WorkerOptions:
         region_level=args.region_level, dp_epsilon=args.dp_epsilon, dp_window_budget=args.dp_window_budget,
         dp_destinations=args.dp_destinations, replication_factor=args.replication_factor, data_dir=args.data_dir,
         by_training=args.country_of_training, window=args.window, dp_moves_per_person=args.dp_moves_per_person,
+        professions=args.profession_groups,
     )
 
 

@@ -36,6 +36,8 @@ PROFESSIONS = {
     "doctors": "Medical doctors (ISCO-08 2211, 2212)",
     "nurses": "Nurses (ISCO-08 2221, 3221)",
     "midwives": "Midwives (ISCO-08 2222, 3222)",
+    "nursing-midwifery": "Nurses and midwives (ISCO-08 2221, 2222, 3221, 3222)",
+    "other-health": "Health professionals other than doctors, nurses and midwives (ISCO-08 22, 32)",
     "dentists": "Dentists (ISCO-08 2261)",
     "pharmacists": "Pharmacists (ISCO-08 2262)",
     "other": "Other health professionals (ISCO-08 22, 32 n.e.c.)",

@@ -88,6 +88,7 @@ class PrivacyPolicy:
     max_moves_per_partition: int = 1
     # ... of this many partitions: a person adds at most their product to a window.
     partitions: int = 3
+    groups: tuple[str, ...] = PROFESSION_GROUPS  # the public domain of profession groups
 
     @property
     def contribution_bound(self) -> int:
@@ -151,34 +152,36 @@ def domain_origins() -> tuple[str, ...]:
 
 
 def _level_keys(
-    period: str, measure: str, level: tuple[str, str, str], destinations: Sequence[str]
+    period: str, measure: str, level: tuple[str, str, str], destinations: Sequence[str], groups: Sequence[str]
 ) -> list[StatKey]:
     origin_level, _destination_level, profession_level = level
     origins: Sequence[str] = _LEVEL_ORIGINS.get(origin_level) or domain_origins()
-    professions: Sequence[str] = PROFESSION_GROUPS if profession_level == "group" else (TOTAL,)
+    professions: Sequence[str] = groups if profession_level == "group" else (TOTAL,)
     return [
         StatKey(period, measure, o, d, p)
         for o, d, p in itertools.product(origins, destinations, professions)
     ]
 
 
-def _training_level_keys(period: str, level: tuple[str, str, str], destinations: Sequence[str]) -> list[StatKey]:
+def _training_level_keys(period: str, level: tuple[str, str, str], destinations: Sequence[str],
+                         groups: Sequence[str]) -> list[StatKey]:
     training_level, _destination_level, profession_level = level
     trainings: Sequence[str] = (SAFEGUARDS,) if training_level == "safeguards" else domain_origins() + (UNKNOWN,)
-    professions: Sequence[str] = PROFESSION_GROUPS if profession_level == "group" else (TOTAL,)
+    professions: Sequence[str] = groups if profession_level == "group" else (TOTAL,)
     return [
         StatKey(period, MOVES, TOTAL, d, p, t)
         for t, d, p in itertools.product(trainings, destinations, professions)
     ]
 
 
-def release_levels(period: str, destinations: Sequence[str], *, final: bool, by_training: bool
-                   ) -> list[list[StatKey]]:
+def release_levels(period: str, destinations: Sequence[str], *, final: bool, by_training: bool,
+                   groups: Sequence[str] = PROFESSION_GROUPS) -> list[list[StatKey]]:
     """Return the statistics of each level a release publishes: a move adds 1 to at most one of each."""
     levels = FINAL_LEVELS if final else PROVISIONAL_LEVELS
     training_levels = (FINAL_TRAINING_LEVELS if final else PROVISIONAL_TRAINING_LEVELS) if by_training else ()
-    return [_level_keys(period, measure, level, destinations) for measure, level in itertools.product(MEASURES, levels)
-            ] + [_training_level_keys(period, level, destinations) for level in training_levels]
+    return [_level_keys(period, measure, level, destinations, groups)
+            for measure, level in itertools.product(MEASURES, levels)
+            ] + [_training_level_keys(period, level, destinations, groups) for level in training_levels]
 
 
 def noisy_release(
@@ -198,7 +201,7 @@ def noisy_release(
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
-    levels = release_levels(period, policy.destinations, final=final, by_training=by_training)
+    levels = release_levels(period, policy.destinations, final=final, by_training=by_training, groups=policy.groups)
     level_count = len(levels)
     bound = policy.contribution_bound
     scale = level_count * bound / policy.epsilon

@@ -32,6 +32,7 @@ class ReleasePolicy:
     # Also publish flows by country of training (docs/flowstats.md: what it costs in suppression and time).
     by_training: bool = False
     window: str = MONTH  # month, quarter or year
+    professions: str = "fine"  # profession groups: fine (six) or coarse (three)
 
     @property
     def method(self) -> str:
@@ -102,6 +103,7 @@ def build_release(
         "closes_at": close_time(period, policy.grace).isoformat(),
         "origins": "issuing-country,country-of-training" if policy.by_training else "issuing-country",
         "window": policy.window,
+        "professions": policy.professions,
     })
     if policy.regions.safeguards is not None:
         release.parameters["safeguards_list"] = policy.regions.safeguards.label

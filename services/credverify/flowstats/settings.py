@@ -30,6 +30,8 @@ def app_id(settings: FlowSettings) -> str:
     # A quarterly or yearly worker can run beside a monthly one: its own group, state and internal topics
     # (docs/flowstats.md says why their two publications should not reach the same audience).
     suffix = "" if settings.policy.window == MONTH else "-" + settings.policy.window
+    # Coarse groups count the same moves into other cells: their own state, too.
+    suffix += "" if settings.policy.professions == "fine" else "-" + settings.policy.professions
     return prefix + "credverify-flowstats" + suffix
 
 

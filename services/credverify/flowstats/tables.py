@@ -39,6 +39,13 @@ MOVES = "moves"
 RETURNS = "returns"
 MEASURES = (MOVES, RETURNS)
 PROFESSION_GROUPS = ("doctors", "nurses", "midwives", "dentists", "pharmacists", "other")
+# Coarser groups, a remedy for sparse tables (docs/flowstats.md): fewer, larger cells.
+NURSING_MIDWIFERY = "nursing-midwifery"
+OTHER_HEALTH = "other-health"  # dentists, pharmacists and the rest: not the fine scheme's "other"
+COARSE_PROFESSION_GROUPS = ("doctors", NURSING_MIDWIFERY, OTHER_HEALTH)
+COARSE_GROUP_OF = {"doctors": "doctors", "nurses": NURSING_MIDWIFERY, "midwives": NURSING_MIDWIFERY,
+                   "dentists": OTHER_HEALTH, "pharmacists": OTHER_HEALTH, "other": OTHER_HEALTH}
+PROFESSION_SCHEMES = {"fine": PROFESSION_GROUPS, "coarse": COARSE_PROFESSION_GROUPS}
 
 
 @dataclass(frozen=True, order=True)
@@ -122,9 +129,10 @@ def subject_digest(period: str, token: str) -> bytes:
     return hashlib.sha256(("%s\x00%s" % (period, token)).encode()).digest()[:16]
 
 
-def facts_of(move: moves_pb2.VerifiedMove, window: str = MONTH) -> CountedMoveFacts:
-    """Return the checked facts of a move, its period that of ``window`` (month, quarter, year). Raises
-    InvalidInput naming the first field that is wrong."""
+def facts_of(move: moves_pb2.VerifiedMove, window: str = MONTH, professions: str = "fine") -> CountedMoveFacts:
+    """Return the checked facts of a move, its period that of ``window`` (month, quarter, year), its
+    profession group of the ``professions`` scheme (fine, coarse). Raises InvalidInput naming the first
+    field that is wrong."""
     if not move.move_id:
         raise InvalidInput("move_id: expected the move's de-duplication id, found none")
     origin = check_country("origin_country", move.origin_country)
@@ -144,9 +152,14 @@ def facts_of(move: moves_pb2.VerifiedMove, window: str = MONTH) -> CountedMoveFa
     return CountedMoveFacts(
         move_id=move.move_id,
         period=period,
-        cell=MoveCell(origin, destination, profession_group(isco), returning, trained or UNKNOWN),
+        cell=MoveCell(origin, destination, _group(isco, professions), returning, trained or UNKNOWN),
         subject=subject_digest(period, move.subject_token),
     )
+
+
+def _group(isco: str, professions: str) -> str:
+    group = profession_group(isco)
+    return COARSE_GROUP_OF[group] if professions == "coarse" else group
 
 
 def origin_levels(cell: MoveCell, regions: RegionClassification) -> tuple[str, ...]:
