@@ -109,3 +109,25 @@ def test_the_legend_states_differential_privacy_and_its_epsilon_when_a_release_u
     assert "differential privacy" in html and "epsilon 0.5" in html
     threshold_only = client().get("/").text
     assert "epsilon" not in threshold_only
+
+
+def test_the_portal_reads_no_topic_but_the_flow_statistics_and_imports_no_service_that_holds_people() -> None:
+    import ast
+    from pathlib import Path
+
+    import credverify.portal
+
+    topics: set[str] = set()
+    imported: set[str] = set()
+    for source in Path(credverify.portal.__file__).parent.rglob("*.py"):
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "topics":
+                topics.add(node.attr)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("credverify."):
+                imported.add(node.module)
+    assert topics == {"flow_statistics"}
+    assert {m.split(".")[1] for m in imported} <= {"core", "flowstats", "portal", "v1"}
+    assert {m for m in imported if m.startswith("credverify.flowstats")} <= {
+        "credverify.flowstats.export", "credverify.flowstats.tables"}  # pure: labels and codes, no I/O
