@@ -12,7 +12,9 @@ principal, Ed25519 signatures in DSSE envelopes, gRPC over a socket. The hub's
 data directory is kept under .demo/hub, so Kafka's own tools can show what it
 carried.
 
-    make demo        (or: .venv/bin/python scripts/demo.py)
+    make demo        (or: .venv/bin/python scripts/demo.py [--no-wait])
+
+Run from a terminal, it keeps the hub, the services and the pages running at the end until Enter.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ import datetime as dt
 import functools
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -210,6 +215,7 @@ class Demo:
     # Set by the scene that opens them; a scene that runs before it fails with AttributeError.
     producer: ConfirmingProducer = field(init=False)  # Kenya's council's own code, in-process (scenes 3 and 6)
     registry: Service = field(init=False)
+    registry_target: str = field(init=False)  # host:port of London's RegistryService
     stub: registry_pb2_grpc.RegistryServiceStub = field(init=False)  # London's gRPC client
     insider: KafkaProducer = field(init=False)  # someone holding Kenya's hub password, without its signing key
     period: str = field(init=False)  # YYYY-MM: the month of scene 7's registrations, reported in scene 8
@@ -405,6 +411,7 @@ def london_registry_starts(demo: Demo) -> None:
         cwd=demo.work,
     )
     demo.cleanup.callback(demo.registry.stop)
+    demo.registry_target = target
     started = time.monotonic()
     demo.until("the registry to report SERVING", lambda: serving(target))
     channel = grpc.insecure_channel(target)
@@ -756,6 +763,66 @@ def dead_letters_listed(demo: Demo) -> None:
         )
 
 
+WEB_PASSWORD_CHARS = 20
+WEB_PORT = 8080  # the pages' usual address, http://127.0.0.1:8080/, unless something else holds it
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def http_status(url: str) -> int | None:
+    """The HTTP status ``url`` answers with, or None while nothing listens there."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback, our own pages)
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def pages_for_the_desks(demo: Demo) -> str:
+    """10. The pages: Kenya's council serves its IssuerService, and `credverify web serve` gives London's case
+    officers and Kenya's registrars their pages over the registry's and the issuer's gRPC APIs."""
+    section("10. Pages for case officers and registrars (credverify web)")
+    issuer_target = "127.0.0.1:%d" % free_port()
+    issuer = Service("issuer", ["issuer", "serve", "--key", "ke-nck-2.key", "--ledger", "ke-nck.ledger.db",
+                                "--issuer-id", "KE-NCK", "--jurisdiction", "KE", "--listen", issuer_target,
+                                "--plaintext-for-local-use", "--log-format", "text"],
+                     env=demo.env_of("KE-NCK"), cwd=demo.work)
+    demo.cleanup.callback(issuer.stop)
+    wait_for("Kenya's IssuerService to report SERVING", lambda: serving(issuer_target), services=(issuer,))
+    accounts = (("officer.gb", "--country", "GB"), ("registrar.ke", "--issuer-id", "KE-NCK"))
+    for username, flag, scope in accounts:
+        password = demo.work / ("%s.password" % username)
+        password.write_text(base64.urlsafe_b64encode(os.urandom(WEB_PASSWORD_CHARS)).decode()[:WEB_PASSWORD_CHARS])
+        password.chmod(0o600)
+        demo.cli("web", "add-account", "--db", "web.db", "--username", username, flag, scope,
+                 "--password-file", password.name)
+    listen = "127.0.0.1:%d" % (WEB_PORT if port_free(WEB_PORT) else free_port())
+    web = Service("web", ["web", "serve", "--db", "web.db", "--listen", listen, "--registry",
+                          "GB=" + demo.registry_target, "--issuer", "KE-NCK=" + issuer_target,
+                          "--grpc-plaintext-for-local-use", "--log-format", "text"], env=demo.env, cwd=demo.work)
+    demo.cleanup.callback(web.stop)
+    url = "http://%s" % listen
+    wait_for("the pages to answer", lambda: True if http_status(url + "/health") == 200 else None,
+             services=(web, issuer))
+    say("  pages at %s/ (sign-in answers %s); health %s/health, metrics %s/metrics" % (
+        url, http_status(url + "/sign-in"), url, url))
+    for username, _, scope in accounts:
+        say("  %-13s %-12s password in %s" % (username, scope, (demo.work / ("%s.password" % username))
+                                                 .relative_to(ROOT)))
+    say("  a case officer verifies Grace with .demo/grace.presentation or her file; a registrar uploads "
+        ".demo/ke-nck-register.csv")
+    return url
+
+
 def main() -> int:
     work = ROOT / ".demo"
     shutil.rmtree(work, ignore_errors=True)
@@ -774,8 +841,12 @@ def main() -> int:
         london_registers_applicants(demo)  # 7
         flow_statistics_published(demo)  # 8
         dead_letters_listed(demo)  # 9
+        pages_for_the_desks(demo)  # 10
         say()
         say("demo complete: work files in %s" % work)
+        if sys.stdin.isatty() and "--no-wait" not in sys.argv:
+            say("the hub, the services and the pages keep running until you press Enter")
+            input()
     return 0
 
 
