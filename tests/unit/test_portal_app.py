@@ -107,6 +107,7 @@ def test_the_legend_states_differential_privacy_and_its_epsilon_when_a_release_u
           stat("2026-09", "_T", "_T", "_T", 40, method="dp-geometric", parameters={"epsilon": "0.5", "k": "5"})]
     html = TestClient(create_portal_app(FixedStatistics(dp, READ_AT))).get("/").text
     assert "differential privacy" in html and "epsilon 0.5" in html
+    assert '40<abbr class="flag" title="estimated: differential-privacy noise added">' in html  # each noisy value
     threshold_only = client().get("/").text
     assert "epsilon" not in threshold_only
 
