@@ -66,3 +66,35 @@ def test_yearly_and_monthly_workers_publish_the_same_moves_side_by_side(
     year_share = float(latest[(str(year), "moves", "_T", "_T", "_T")].parameters["suppressed_share"])
     june_share = float(latest[("%d-06" % year, "moves", "_T", "_T", "_T")].parameters["suppressed_share"])
     assert year_share < june_share and year_share == 0.0
+
+
+def test_a_coarse_worker_counts_nurses_and_midwives_together(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    topics = kafka_settings.topics
+    ensure_topics(KafkaSettings(kafka_settings.bootstrap_servers, topics))
+    month = (dt.datetime.now(dt.UTC).date().replace(day=1) - dt.timedelta(days=1)).replace(day=5)
+    # Three nurses and two midwives from Ghana: too few for either group, enough for both together.
+    moves = [moves_pb2.VerifiedMove(
+        move_id="coarse-%d" % n, origin_country="GH", destination_country="GB", profession_isco=isco,
+        registered_on=to_date(month), subject_token="token-c-%d" % n, country_of_training="GH")
+        for n, isco in enumerate(["2221", "2221", "3221", "2222", "3222"])]
+    producer = ConfirmingProducer(kafka_settings, client_id="test")
+    assert all(d.confirmed for d in producer.publish(
+        [OutgoingRecord(topics.verified_moves, move_record_key(m), m.SerializeToString()) for m in moves]))
+    producer.close()
+    env = cli_env(kafka_settings.bootstrap_servers, topics.prefix)
+    worker = Service("flowstats-coarse", ["flows", "worker", "--k", "5", "--grace", "1d", "--provisional-interval",
+                                          "1s", "--profession-groups", "coarse", "--data-dir", "coarse"],
+                     env=env, cwd=tmp_path)
+    period = month.strftime("%Y-%m")
+    try:
+        def final_cell() -> moves_pb2.FlowStatistic | None:
+            found = [s for _, s in read_all_statistics(kafka_settings, topics.flow_statistics, idle_timeout=1.0)]
+            return next((s for s in found if s.final and s.period == period and s.origin_country == "GH"
+                         and s.destination_country == "GB" and s.measure == "moves"
+                         and s.profession_group == "nursing-midwifery"), None)
+
+        cell = wait_for("the coarse final release of %s" % period, final_cell, timeout=120, services=(worker,))
+        worker.assert_running()
+    finally:
+        worker.stop()
+    assert (cell.value, cell.suppressed, cell.parameters["professions"]) == (5, False, "coarse")
