@@ -311,6 +311,10 @@ def test_a_broker_restart_under_a_running_registry_loses_nothing(
         prober.start()
         wait_for("ingest under way", lambda: True if stored_count(db) >= 2_000 else None,
                  timeout=120, services=registry.running())
+        # gRPC accepts connections once the server has started, which on a loaded machine can come
+        # after the first thousands of records are stored: the point here is the broker going away.
+        wait_for("the registry to accept connections", lambda: True if health_status(registry.target) is not None
+                 else None, services=registry.running())
         private_kafka.stop()
         # The broker is down: the registry still answers from its store.
         held = str(read_store(db, "SELECT credential_id FROM attestations LIMIT 1")[0][0])
