@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -72,10 +73,14 @@ def test_the_flows_worker_owns_its_app_topics_and_group_and_writes_only_statisti
 
 
 @pytest.mark.parametrize("prefix", ["", "eu.", "t1a2b3c4d5.", "tenant/x."])
-def test_the_flows_grants_follow_the_workers_own_app_id(prefix: str) -> None:
+@pytest.mark.parametrize(("window", "professions"), [("month", "fine"), ("quarter", "fine"), ("year", "coarse")])
+def test_the_flows_grants_follow_the_workers_own_app_id(prefix: str, window: str, professions: str) -> None:
+    """The grants are prefixed by the monthly worker's app id, which every other worker's extends."""
     kafka = KafkaSettings("127.0.0.1:9092", Topics(prefix=prefix))
-    settings = FlowSettings(kafka=kafka, data_dir=Path("."), policy=None)  # type: ignore[arg-type]
-    assert flows_app_id(kafka.topics) == app_id(settings)
+    policy = SimpleNamespace(window=window, professions=professions)
+    settings = FlowSettings(kafka=kafka, data_dir=Path("."), policy=policy)  # type: ignore[arg-type]
+    assert app_id(settings).startswith(flows_app_id(kafka.topics))
+    assert (app_id(settings) == flows_app_id(kafka.topics)) == ((window, professions) == ("month", "fine"))
 
 
 @pytest.mark.parametrize(("role", "name"), [
