@@ -16,6 +16,7 @@ from credverify.federation.access import (
     access_for,
     check_issuer_id,
     council_access,
+    default_name,
     flows_app_id,
 )
 from credverify.flowstats.settings import FlowSettings, app_id
@@ -97,3 +98,10 @@ def test_every_writer_may_write_idempotently() -> None:
                    access_for(Role.FLOWS, "credverify-flows", TOPICS),
                    access_for(Role.ADMISSION, "credverify-admission", TOPICS), council_access("KE-NCK", TOPICS)):
         assert ("cluster", "kafka-cluster", "literal") in _ops(access), access.role
+
+
+def test_a_statistics_reader_reads_the_published_statistics_and_nothing_else() -> None:
+    access = access_for(Role.STATISTICS, "credverify-portal", TOPICS)
+    assert [(g.resource, g.name, g.operations) for g in access.grants] == [
+        ("topic", TOPICS.flow_statistics, ("READ", "DESCRIBE"))]
+    assert default_name(Role.STATISTICS) == "credverify-portal"

@@ -43,6 +43,7 @@ REGISTRY_NAME = re.compile(r"^registry-[A-Z]{2}(-[A-Z0-9]{2,16})?$")
 SERVICE_NAME = re.compile(r"^credverify-[a-z0-9-]{2,40}$")
 ADMISSION_PRINCIPAL = "credverify-admission"
 FLOWS_PRINCIPAL = "credverify-flows"
+STATISTICS_PRINCIPAL = "credverify-portal"
 # The flows worker's Faust app id without the deployment prefix (see flowstats.settings.app_id).
 FLOWS_APP = "credverify-flowstats"
 
@@ -52,6 +53,7 @@ class Role(Enum):
     REGISTRY = "registry"
     ADMISSION = "admission"
     FLOWS = "flows"
+    STATISTICS = "statistics"  # a reader of the published flow statistics (the portal, exports)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def check_principal_name(role: Role, name: str) -> str:
         Role.REGISTRY: (REGISTRY_NAME, "registry-<CC> or registry-<CC>-<NAME>, e.g. registry-GB"),
         Role.ADMISSION: (SERVICE_NAME, "credverify-<name>, e.g. %s" % ADMISSION_PRINCIPAL),
         Role.FLOWS: (SERVICE_NAME, "credverify-<name>, e.g. %s" % FLOWS_PRINCIPAL),
+        Role.STATISTICS: (SERVICE_NAME, "credverify-<name>, e.g. %s" % STATISTICS_PRINCIPAL),
     }[role]
     if not expected[0].fullmatch(name):
         raise InvalidInput("name: a %s principal is %s, found %r" % (role.value, expected[1], name))
@@ -153,13 +156,21 @@ def flows_access(name: str, topics: Topics) -> Access:
     ))
 
 
+def statistics_access(name: str, topics: Topics) -> Access:
+    """The published statistics and nothing else: no moves, no attestations, no person's data."""
+    return Access(Role.STATISTICS, check_principal_name(Role.STATISTICS, name), (
+        _topic(topics.flow_statistics, "READ", "DESCRIBE"),
+    ))
+
+
 def access_for(role: Role, name: str, topics: Topics) -> Access:
     """Return what ``name`` in ``role`` is granted on the hub. Raises InvalidInput for a bad name."""
     build = {Role.COUNCIL: council_access, Role.REGISTRY: registry_access, Role.ADMISSION: admission_access,
-             Role.FLOWS: flows_access}[role]
+             Role.FLOWS: flows_access, Role.STATISTICS: statistics_access}[role]
     return build(name, topics)
 
 
 def default_name(role: Role) -> str | None:
     """The usual principal of a role that runs once per hub (None where each has its own name)."""
-    return {Role.ADMISSION: ADMISSION_PRINCIPAL, Role.FLOWS: FLOWS_PRINCIPAL}.get(role)
+    return {Role.ADMISSION: ADMISSION_PRINCIPAL, Role.FLOWS: FLOWS_PRINCIPAL,
+            Role.STATISTICS: STATISTICS_PRINCIPAL}.get(role)
