@@ -343,10 +343,11 @@ def federation_admits_councils(demo: Demo) -> None:
     say("  each council may write its own %s<ID> topic and nothing else (credentials: <id>.kafka.env)"
         % demo.topics.submissions_prefix)
     for role, name in (("admission", "credverify-admission"), ("registry", "registry-GB"),
-                       ("flows", "credverify-flows")):
+                       ("flows", "credverify-flows"), ("statistics", "credverify-portal")):
         demo.cli("trust", "grant", "--role", role, "--name", name,
                  "--hub-credentials-out", "%s.kafka.env" % name.lower())
-    say("  the hub's admission, London's registry and the flows worker: each its own principal and ACLs")
+    say("  the hub's admission, London's registry, the flows worker and the statisticians' portal: each its own "
+        "principal and ACLs")
     admission = Service("admission", ["hub", "admit", "--db", "admission.db", "--root-key", "root.pub.pem",
                                       "--log-format", "text"],
                         env=demo.env_of("credverify-admission"), cwd=demo.work)
@@ -764,6 +765,7 @@ def dead_letters_listed(demo: Demo) -> None:
 
 
 WEB_PASSWORD_CHARS = 20
+PORTAL_PORT = 8090
 WEB_PORT = 8080  # the pages' usual address, http://127.0.0.1:8080/, unless something else holds it
 
 
@@ -820,7 +822,21 @@ def pages_for_the_desks(demo: Demo) -> str:
                                                  .relative_to(ROOT)))
     say("  a case officer verifies Grace with .demo/grace.presentation or her file; a registrar uploads "
         ".demo/ke-nck-register.csv")
+    statisticians_portal(demo)
     return url
+
+
+def statisticians_portal(demo: Demo) -> None:
+    """(10, continued.) The public portal of flows: it reads the statistics topic and nothing else."""
+    listen = "127.0.0.1:%d" % (PORTAL_PORT if port_free(PORTAL_PORT) else free_port())
+    portal = Service("portal", ["flows", "portal", "--listen", listen, "--refresh", "5"],
+                     env=demo.env_of("credverify-portal"), cwd=demo.work)
+    demo.cleanup.callback(portal.stop)
+    url = "http://%s" % listen
+    wait_for("the portal to answer", lambda: True if http_status(url + "/health") == 200 else None,
+             services=(portal,))
+    say("  statisticians' portal at %s/ (public, read-only: flows, map, months, suppression explained; "
+        "it reads only %s)" % (url, demo.topics.flow_statistics))
 
 
 def main() -> int:
