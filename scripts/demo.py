@@ -708,7 +708,7 @@ def final_release(demo: Demo) -> dict[str, moves_pb2.FlowStatistic] | None:
 def shown_to_statisticians(stat: moves_pb2.FlowStatistic, period: str) -> bool:
     """Moves into GB in ``period``: by origin and profession, and the totals over origins."""
     return (
-        stat.period == period and stat.destination_country == "GB"
+        stat.period == period and stat.destination_country == "GB" and stat.country_of_training in ("", "_T")
         and (stat.measure == "moves" or stat.profession_group == "_T")
         and (stat.origin_country not in ("_T", "_INTRA", "_INTER") or stat.profession_group == "_T")
     )
@@ -735,7 +735,7 @@ def flow_statistics_published(demo: Demo) -> None:
     # month is closed and its final, anonymised release comes out at once.
     flowstats = Service(
         "flowstats",
-        ["flows", "worker", "--k", str(K), "--grace", "0s", "--data-dir", "flowstats"],
+        ["flows", "worker", "--k", str(K), "--grace", "0s", "--data-dir", "flowstats", "--country-of-training"],
         env=demo.env_of("credverify-flows"),
         cwd=demo.work,
     )
@@ -751,6 +751,13 @@ def flow_statistics_published(demo: Demo) -> None:
     exported = demo.cli("flows", "export", "--format", "csv", "--final-only", "--output", "flows.csv",
                         "--idle-timeout", "1.5")
     say("  (_T: all, _INTRA/_INTER: origins in the same UN M49 region as GB or another one)")
+    trained = sorted((stat.country_of_training, "suppressed" if stat.suppressed else str(stat.value))
+                     for stat in latest.values()
+                     if stat.period == demo.period and stat.destination_country == "GB"
+                     and stat.country_of_training not in ("", "_T") and stat.origin_country == "_T"
+                     and stat.profession_group == "_T" and stat.measure == "moves")
+    say("  by country of training, as OECD and WHO count the foreign-trained: %s" % (
+        ", ".join("%s %s" % pair for pair in trained) or "none published"))
     say("  " + exported.stderr.strip().splitlines()[-1] + ": the OECD.Stat-style CSV for statisticians")
 
 
