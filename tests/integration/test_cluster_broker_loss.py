@@ -425,24 +425,9 @@ def test_two_flows_workers_share_the_moves_and_one_killed_never_counts_a_move_tw
     admin = new_admin(kafka, "test-group-watcher")
     feeder = MoveFeeder(kafka, sent, batch=500)
     try:
-        def sharing() -> dict[str, int] | None:
-            """Members of the workers' group with how many moves partitions each holds, once both hold some."""
-            try:
-                described = admin.describe_groups([group])[group]
-            except KafkaError:  # the group's coordinator is not there yet: the workers are still starting
-                return None
-            held = {member["member_id"]: sum(len(assigned["partitions"]) for assigned in
-                                             member["member_assignment"]["assigned_partitions"]
-                                             if assigned["topic"] == topics.verified_moves)
-                    for member in described["members"] if member["member_assignment"]}
-            return held if len(held) == 2 and all(held.values()) and sum(held.values()) == 3 else None
-
-        def committed() -> int:
-            offsets = admin.list_group_offsets({group: None}).get(group, {})
-            return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topics.verified_moves
-                       and meta.offset > 0)
-
-        def sharing_after_kill() -> dict[str, int] | None:
+        def held() -> dict[str, int] | None:
+            """Members of the workers' group with how many moves partitions each holds; None while the
+            group's coordinator is not there yet (the workers are still starting)."""
             try:
                 described = admin.describe_groups([group])[group]
             except KafkaError:
@@ -451,6 +436,17 @@ def test_two_flows_workers_share_the_moves_and_one_killed_never_counts_a_move_tw
                                              member["member_assignment"]["assigned_partitions"]
                                              if assigned["topic"] == topics.verified_moves)
                     for member in described["members"] if member["member_assignment"]}
+
+        def sharing() -> dict[str, int] | None:
+            """The members and their partitions once both hold some."""
+            members = held()
+            return members if members is not None and len(members) == 2 and all(members.values()) and sum(
+                members.values()) == 3 else None
+
+        def committed() -> int:
+            offsets = admin.list_group_offsets({group: None}).get(group, {})
+            return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topics.verified_moves
+                       and meta.offset > 0)
 
         wait_for("both workers to hold part of the moves", sharing, timeout=120, services=(first, second))
         feeder.start()
@@ -461,7 +457,7 @@ def test_two_flows_workers_share_the_moves_and_one_killed_never_counts_a_move_tw
         first.process.wait()
         assert feeder.is_alive(), "the worker should be killed before the last move is sent"
         wait_for("the worker left to hold every partition of the moves", lambda: True if (
-            (held := sharing_after_kill()) is not None and list(held.values()) == [3]) else None,
+            (members := held()) is not None and list(members.values()) == [3]) else None,
             timeout=120, services=(second,))
         feeder.join(timeout=300)
         assert feeder.failure is None and feeder.unconfirmed == [], feeder.failure
