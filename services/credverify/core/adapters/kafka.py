@@ -117,7 +117,10 @@ class ConfirmingProducer:
 
     def publish(self, records: Iterable[OutgoingRecord], *, timeout_s: float = DELIVERY_TIMEOUT_MS / 1000
                 ) -> list[Delivery]:
-        """Send ``records`` and wait for each to be confirmed or to fail; return one Delivery each."""
+        """Send ``records`` and wait up to about ``timeout_s`` for each to be confirmed or to fail; return
+        one Delivery each, in order. A record still unanswered at the deadline is reported unconfirmed
+        (the producer may yet deliver it, as any retry may): nothing raises for a slow or absent broker."""
+        deadline = time.monotonic() + timeout_s
         pending: list[tuple[OutgoingRecord, Any, str | None]] = []
         for record in records:
             headers = [(HEADER_SCHEMA_VERSION, SCHEMA_VERSION)]
@@ -126,28 +129,64 @@ class ConfirmingProducer:
             try:
                 future = self._producer.send(record.topic, key=record.key, value=record.value, headers=headers)
             except KafkaError as exc:
-                pending.append((record, None, "%s: %s" % (type(exc).__name__, exc)))
+                pending.append((record, None, _error_text(exc)))
                 continue
             pending.append((record, future, None))
-        self._producer.flush(timeout=timeout_s)
-        deliveries = []
-        for record, future, error in pending:
-            if future is None:
-                deliveries.append(Delivery(record, None, None, error))
-                continue
-            try:
-                meta = future.get(timeout=timeout_s)
-            except KafkaError as exc:
-                deliveries.append(Delivery(record, None, None, "%s: %s" % (type(exc).__name__, exc)))
-            else:
-                deliveries.append(Delivery(record, meta.partition, meta.offset, None))
-        return deliveries
+        try:
+            self._producer.flush(timeout=_left(deadline))
+        except KafkaError as exc:
+            # A deadline shorter than the producer's own delivery timeout ends here; each record is
+            # then judged by its own future below, which may have been answered all the same.
+            logger.warning("publishing %d records: not all answered within %.1f s (%s)", len(pending), timeout_s,
+                           type(exc).__name__)
+        return [_delivery_of(record, future, error, deadline, timeout_s)
+                for record, future, error in pending]
 
     def publish_one(self, record: OutgoingRecord) -> Delivery:
         return self.publish([record])[0]
 
     def close(self, timeout_s: float = 10.0) -> None:
-        self._producer.close(timeout=timeout_s)
+        """Close the producer, giving records in flight up to ``timeout_s`` to be answered; those still
+        unanswered then are dropped (``publish`` has already reported them unconfirmed). Never raises."""
+        try:
+            self._producer.close(timeout=timeout_s)
+            return
+        except KafkaError as exc:
+            logger.warning("closing a producer: records still unanswered after %.1f s are dropped (%s)",
+                           timeout_s, type(exc).__name__)
+        # kafka-python's close flushes first and raises when that times out, before it reaches its own
+        # force close: stop the sender here (failing what it still holds), then close with nothing left.
+        sender = getattr(self._producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(timeout_s)
+        try:
+            self._producer.close(timeout=0)
+        except KafkaError as exc:
+            logger.warning("closing a producer: %s", _error_text(exc))
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _error_text(exc: Exception) -> str:
+    return "%s: %s" % (type(exc).__name__, exc)
+
+
+def _delivery_of(record: OutgoingRecord, future: Any, error: str | None, deadline: float, timeout_s: float
+                 ) -> Delivery:
+    """What became of ``record`` by ``deadline``: confirmed where the broker said so, else why not."""
+    if future is None:
+        return Delivery(record, None, None, error)
+    try:
+        meta = future.get(timeout=_left(deadline))
+    except KafkaError as exc:
+        if future.is_done:  # refused, or expired by the producer's own delivery timeout
+            return Delivery(record, None, None, _error_text(exc))
+        return Delivery(record, None, None, "%s: no answer from the broker within %.1f s (it may still store "
+                        "the record)" % (type(exc).__name__, timeout_s))
+    return Delivery(record, meta.partition, meta.offset, None)
 
 
 # CreateTopics answers that say the request cannot work as asked (a replication factor above the
