@@ -14,7 +14,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,12 +21,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from credverify.core.adapters.templates import templates_in
 from credverify.portal import charts, model
 from credverify.portal.source import Snapshot, StatisticsSource
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
 # Scripts come from the portal alone and nothing is compiled from strings: charts are drawn with
 # vega-embed's expression interpreter (``ast: true`` in portal.js), so no 'unsafe-eval'. vega-embed
 # positions its tooltips with inline styles ('unsafe-inline' for styles only). No frames
@@ -84,17 +85,6 @@ class PageCache:
             self._pages.popitem(last=False)
 
 
-_ENVIRONMENT: list[Environment] = []
-
-
-def _templates() -> Environment:
-    if not _ENVIRONMENT:
-        _ENVIRONMENT.append(Environment(loader=FileSystemLoader(HERE / "templates"), undefined=StrictUndefined,
-                                        autoescape=select_autoescape(default=True), trim_blocks=True,
-                                        lstrip_blocks=True))
-    return _ENVIRONMENT[0]
-
-
 def _state(request: Request) -> tuple[StatisticsSource, PortalMetrics, PageCache]:
     state = request.app.state
     return state.source, state.metrics, state.cache
@@ -115,7 +105,7 @@ def _script_json(value: object) -> str:
 
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    html = _templates().get_template("error.html").render(
+    html = templates_in(TEMPLATES).get_template("error.html").render(
         message=message, home=_path(request, "overview"),
         css=_path(request, "static", path="portal.css"))
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
@@ -150,7 +140,7 @@ def _render_overview(request: Request, snapshot: Snapshot, filters: model.Filter
     specs = charts.specs(view, topology)
     tables = {chart_id: build(view) for chart_id, build in model.TABLES.items()}
     glance = _at_a_glance(view)
-    return _templates().get_template("portal.html").render(
+    return templates_in(TEMPLATES).get_template("portal.html").render(
         view=view, filters=filters, specs={k: _script_json(v) for k, v in specs.items()}, tables=tables,
         titles={k: v.format(window=filters.window) for k, v in CHART_TITLES.items()},
         not_drawn=charts.sankey_rows(view.flows)[2], glance=glance, snapshot=snapshot,

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-import time
 
-import uvicorn
-
-from credverify.core.adapters.observability import split_host_port
-from credverify.core.errors import ConfigurationError
+from credverify.core.adapters.http_server import ThreadedHttpServer
 from credverify.core.settings import KafkaSettings
 from credverify.portal.adapters.kafka_feed import KafkaStatisticsFeed
 from credverify.portal.app import create_portal_app
@@ -24,45 +18,15 @@ DEFAULT_LISTEN = "127.0.0.1:8090"
 DEFAULT_REFRESH_S = 30.0
 
 
-class PortalServer:
+class PortalServer(ThreadedHttpServer):
     """The portal served by uvicorn in a thread of this process: ``start()`` returns once it listens
     (``url`` says where), ``stop()`` ends it; ``serve_forever()`` serves in the calling thread."""
 
     def __init__(self, source: StatisticsSource, listen: str = DEFAULT_LISTEN) -> None:
-        self.source, self.listen = source, listen
-        host, port = split_host_port(listen)
-        config = uvicorn.Config(create_portal_app(source), host=host, port=port, log_config=None, access_log=False,
-                                lifespan="off", server_header=False, timeout_graceful_shutdown=5)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve()), name="portal", daemon=True)
-        self.port = port
-
-    @property
-    def url(self) -> str:
-        host, _ = split_host_port(self.listen)
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return "http://%s:%d" % ("[%s]" % shown if ":" in shown else shown, self.port)
-
-    def start(self, timeout: float = 30.0) -> PortalServer:
-        """Start serving in a thread. Raises ConfigurationError when it did not listen within ``timeout`` s."""
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not self._server.started:
-            self.stop()
-            raise ConfigurationError("the portal did not start listening on %s" % self.listen)
-        self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until SIGTERM or SIGINT."""
-        self._server.run()
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=15)
+        self.source = source
+        # X-Forwarded-* trusted from 127.0.0.1 alone, uvicorn's default: the portal only ever writes paths.
+        super().__init__(create_portal_app(source), listen, what="the portal", thread_name="portal",
+                         proxy_headers=True)
 
 
 def serve(kafka: KafkaSettings, *, listen: str, refresh: float) -> None:

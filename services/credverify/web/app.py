@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
@@ -19,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from credverify.core.adapters.templates import templates_in
 from credverify.web import security
 from credverify.web.accounts import SESSION_ABSOLUTE, Account, Role
 from credverify.web.adapters.grpc_clients import IssuerClient, RegistryClient
@@ -29,6 +29,7 @@ from credverify.web.i18n import LANGUAGE_NAMES, Translate, negotiate, translator
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
 SESSION_COOKIE = "credverify_session"
 LANGUAGE_COOKIE = "credverify_lang"
 # A register export of 20,000 practitioners is about 4 MiB; larger files go through `credverify issuer bulk`.
@@ -98,7 +99,7 @@ class Page:
         return self.session.account
 
     def render(self, template: str, status: int = 200, **context: object) -> HTMLResponse:
-        html = _templates().get_template(template).render(
+        html = templates_in(TEMPLATES).get_template(template).render(
             t=self.t, lang=self.language, languages=LANGUAGE_NAMES, path=self.request.url.path,
             csrf=self.session.csrf_token if self.session else "", sso=self.deps.oidc is not None,
             account=self.session.account if self.session else None, **context)
@@ -113,17 +114,6 @@ class Page:
             self.deps.metrics.refusals.labels("csrf").inc()
             raise PageError(403, "error.csrf", "form without the session's CSRF token")
         return form
-
-
-_ENVIRONMENT: list[Environment] = []
-
-
-def _templates() -> Environment:
-    if not _ENVIRONMENT:
-        _ENVIRONMENT.append(Environment(loader=FileSystemLoader(HERE / "templates"), undefined=StrictUndefined,
-                                        autoescape=select_autoescape(default=True), trim_blocks=True,
-                                        lstrip_blocks=True))
-    return _ENVIRONMENT[0]
 
 
 def page_of(request: Request) -> Page:
@@ -190,7 +180,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     logger.error("failed %s %s", request.method, request.url.path, exc_info=exc)
     language = negotiate(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
     t = translator(language)
-    html = _templates().get_template("error.html").render(
+    html = templates_in(TEMPLATES).get_template("error.html").render(
         t=t, lang=language, languages=LANGUAGE_NAMES, path="", csrf="", account=None, sso=False,
         message=t("error.internal"))
     return HTMLResponse(html, status_code=500, headers=SECURITY_HEADERS)

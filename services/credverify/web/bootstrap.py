@@ -4,19 +4,15 @@ store, the gRPC clients, the application, and uvicorn serving it."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ipaddress
 import logging
 import os
-import threading
-import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import uvicorn
-
 from credverify.core.adapters.grpc_security import ClientTls
+from credverify.core.adapters.http_server import ThreadedHttpServer
 from credverify.core.adapters.observability import split_host_port
 from credverify.core.errors import ConfigurationError
 from credverify.web.adapters.grpc_clients import IssuerClient, RegistryClient
@@ -135,50 +131,27 @@ def close_deps(deps: WebDeps) -> None:
     deps.store.close()
 
 
-class WebServer:
+class WebServer(ThreadedHttpServer):
     """The pages served by uvicorn in a thread of this process: ``start()`` returns once it listens
     (``url`` then says where), ``stop()`` ends it. For the command line, the demo and the tests."""
 
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
         self.deps = open_deps(settings)
-        host, port = split_host_port(settings.listen)
-        config = uvicorn.Config(MeasuredApp(create_app(self.deps), self.deps.metrics), host=host, port=port,
-                                log_config=None, access_log=False, lifespan="off", server_header=False,
-                                ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-                                ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-                                proxy_headers=settings.behind_https_proxy, timeout_graceful_shutdown=5)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, name="web", daemon=True)
-        self.port = 0
-
-    def _serve(self) -> None:
-        asyncio.run(self._server.serve())
-
-    @property
-    def url(self) -> str:
-        host, _ = split_host_port(self.settings.listen)
-        scheme = "https" if self.settings.tls_cert else "http"
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return "%s://%s:%d" % (scheme, "[%s]" % shown if ":" in shown else shown, self.port)
+        super().__init__(MeasuredApp(create_app(self.deps), self.deps.metrics), settings.listen, what="the pages",
+                         thread_name="web", proxy_headers=settings.behind_https_proxy, tls_cert=settings.tls_cert,
+                         tls_key=settings.tls_key)
 
     def start(self, timeout: float = 30.0) -> WebServer:
         """Start serving in a thread. Raises ConfigurationError when it did not listen within ``timeout`` s."""
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not self._server.started:
-            self.stop()
-            raise ConfigurationError("the pages did not start listening on %s" % self.settings.listen)
-        self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
+        super().start(timeout)
         logger.info("pages served at %s", self.url)
         return self
 
     def serve_forever(self) -> None:
         """Serve in this (main) thread until SIGTERM or SIGINT; uvicorn lets running requests finish."""
         try:
-            self._server.run()
+            super().serve_forever()
         finally:
             close_deps(self.deps)
 
@@ -189,9 +162,7 @@ class WebServer:
                        display_name=display_name)
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=15)
+        super().stop()
         close_deps(self.deps)
 
 
