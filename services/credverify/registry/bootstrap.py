@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from credverify.core.adapters.grpc_security import AccessPolicy, AllowList, ServerTls, UnauthenticatedLocalAccess
-from credverify.core.adapters.grpc_server_kit import ServerSettings, first_failure, setting
-from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
+from credverify.core.adapters.grpc_server_kit import GrpcServer, ServerSettings, first_failure, setting
+from credverify.core.adapters.kafka import ConfirmingProducer, ensure_topics
 from credverify.core.adapters.observability import MetricsEndpoint, configure_logging, serve_metrics
-from credverify.core.cli_support import EXIT_OK
-from credverify.core.errors import ConfigurationError, DeliveryFailed
-from credverify.core.moves import move_record_key
+from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL
+from credverify.core.errors import ConfigurationError
 from credverify.core.settings import KafkaSettings
 from credverify.core.trust import RootKeys
 from credverify.registry.adapters.grpc_server import RegistryContext, build_server
@@ -29,7 +28,8 @@ from credverify.registry.ports import IngestBatch
 from credverify.registry.stall import DEFAULT_STALL_AFTER_S, StallWatch
 from credverify.registry.verification_cache import VerificationCache
 from credverify.registry.watch import StatusHub, StatusPublisher
-from credverify.v1 import moves_pb2
+from credverify.registry.worker import move_publisher
+from credverify.registry.workers import MAX_WORKERS, WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ class RegistrySettings:
     json_logs: bool = True
     # NOT_SERVING once the topics hold records not committed and ingest made no progress this long.
     stall_after_s: float = DEFAULT_STALL_AFTER_S
+    # Processes answering gRPC on the one port (credverify.registry.workers); 1: this process alone.
+    workers: int = 1
 
     @classmethod
     def from_env(cls, args: object = None, env: Mapping[str, str] = os.environ) -> RegistrySettings:
@@ -80,6 +82,7 @@ class RegistrySettings:
             json_logs=server.json_logs,
             stall_after_s=_seconds("stall-after", setting(args, "stall_after", env, "CREDVERIFY_REGISTRY_STALL_AFTER_S",
                                                           str(DEFAULT_STALL_AFTER_S))),
+            workers=_count("workers", setting(args, "workers", env, "CREDVERIFY_REGISTRY_WORKERS", "1")),
         )
 
     def access_policy(self) -> AccessPolicy:
@@ -115,6 +118,8 @@ def _today() -> dt.date:
 
 class Registry:
     """A running registry: ingest thread, gRPC server, health loop. ``stop`` is graceful.
+    With ``settings.workers`` above 1, worker processes answer gRPC (credverify.registry.workers)
+    and this process ingests for them; ``failure`` then says why the registry must stop, if it must.
     Raises ConfigurationError for unusable settings, HubUnavailable when Kafka does not answer."""
 
     def __init__(self, settings: RegistrySettings) -> None:
@@ -134,9 +139,15 @@ class Registry:
         self.ingestor = KafkaIngestor(settings.kafka, store=self.store, roots=roots, dead_letters=self._producer,
                                       on_commit=self._committed)
         self.stall = StallWatch(settings.stall_after_s)
+        self.failure: str | None = None
+        self.failed = threading.Event()
+        self.workers: WorkerPool | None = None
+        if settings.workers > 1:
+            self.workers = WorkerPool(settings, on_fatal=self._fatal)
         self.metrics = RegistryMetrics(records_consumed=lambda: self.ingestor.records_seen,
                                        lag=lambda: self.lag.by_topic, watchers=lambda: self.hub.subscriptions,
-                                       cached=lambda: len(self.cache), stall=self.stall)
+                                       cached=lambda: len(self.cache), stall=self.stall,
+                                       answers=self.workers.metrics if self.workers is not None else None)
         self._status = StatusPublisher(self.hub, store=self.store, trust=lambda: self.ingestor.trust, today=_today,
                                        now=_now, cache=self.cache)
         context = RegistryContext(
@@ -144,14 +155,15 @@ class Registry:
             trust=lambda: self.ingestor.trust,
             destination=settings.destination,
             pseudonym_key=pseudonym_key,
-            publish_move=self._publish_move,
+            publish_move=move_publisher(self._producer, settings.kafka),
             today=_today,
             access=access,
             cache=self.cache,
             hub=self.hub,
             on_verdict=self.metrics.verdict,
         )
-        self.grpc = build_server(context, listen=settings.listen, tls=settings.tls, metrics=self.metrics.grpc)
+        self.grpc: GrpcServer | WorkerPool = self.workers if self.workers is not None else build_server(
+            context, listen=settings.listen, tls=settings.tls, metrics=self.metrics.grpc)
         self.port = self.grpc.port
         self.metrics_endpoint: MetricsEndpoint | None = None
         self._stop = threading.Event()
@@ -166,15 +178,12 @@ class Registry:
             self.cache.clear()
         self.metrics.committed(batch)
         self._status.committed(batch)
+        if self.workers is not None:
+            self.workers.committed(batch)
 
-    def _publish_move(self, move: moves_pb2.VerifiedMove, timeout_s: float) -> None:
-        [delivery] = self._producer.publish(
-            [OutgoingRecord(self.settings.kafka.topics.verified_moves, move_record_key(move),
-                            move.SerializeToString())],
-            timeout_s=timeout_s,
-        )
-        if not delivery.confirmed:
-            raise DeliveryFailed("verified move %s not confirmed: %s" % (move.move_id, delivery.error))
+    def _fatal(self, reason: str) -> None:
+        self.failure = reason
+        self.failed.set()
 
     def _health_loop(self) -> None:
         checks = {"store": self.store.ping, "ingest": self.ingestor.healthy,
@@ -185,7 +194,7 @@ class Registry:
                 self.lag.refresh()
                 next_lag = time.monotonic() + LAG_INTERVAL_S
             self.stall.observe(lag=sum(self.lag.by_topic.values()), progress=self.ingestor.progress,
-                               now=time.monotonic())
+                               now=time.monotonic(), partitions=self.lag.by_partition)
             failed = first_failure(checks)
             why = self.stall.describe() if failed == "ingest progressing" else failed or ""
             self.grpc.set_serving(failed is None, why=why)
@@ -212,8 +221,9 @@ class Registry:
         self.grpc.start()
         if self.settings.tls is None:
             logger.warning("gRPC is plaintext and unauthenticated: for local use only")
-        logger.info("registry for %s listening on port %d (%s)", self.settings.destination, self.port,
-                    "plaintext" if self.settings.tls is None else "mutual TLS")
+        logger.info("registry for %s listening on port %d (%s, %d process%s answering)",
+                    self.settings.destination, self.port, "plaintext" if self.settings.tls is None else "mutual TLS",
+                    self.settings.workers, "es" if self.settings.workers > 1 else "")
 
     def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
         """NOT_SERVING; end watch streams; let in-flight RPCs finish (for up to ``grace`` seconds);
@@ -244,6 +254,17 @@ def _seconds(name: str, value: str | None) -> float:
     return seconds
 
 
+def _count(name: str, value: str | None) -> int:
+    """Parse a number of processes, 1 to MAX_WORKERS. Raises ConfigurationError naming the setting."""
+    try:
+        count = int(value or "")
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_WORKERS:
+        raise ConfigurationError("%s: expected a whole number from 1 to %d, found %r" % (name, MAX_WORKERS, value))
+    return count
+
+
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
@@ -258,7 +279,11 @@ def run(settings: RegistrySettings, stop: threading.Event, *,
     registry.start()
     try:
         on_started(registry.port)
-        stop.wait()
+        while not stop.wait(0.5) and not registry.failed.is_set():
+            pass
     finally:
         registry.stop()
+    if registry.failure is not None:
+        logger.error("registry stopped: %s", registry.failure)
+        return EXIT_PARTIAL
     return EXIT_OK

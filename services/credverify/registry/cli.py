@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
+from credverify.core.adapters.grpc_replicas import open_replicated_channel
 from credverify.core.adapters.grpc_security import ClientTls, open_channel
 from credverify.core.adapters.grpc_server_kit import stop_on_signals
 from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
@@ -23,6 +24,8 @@ from credverify.registry import bootstrap
 from credverify.registry.bootstrap import RegistrySettings
 from credverify.registry.rebuild import rebuild
 from credverify.v1 import common_pb2, registry_pb2, registry_pb2_grpc
+
+REGISTRY_SERVICE = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +47,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
                      help="serve unauthenticated plaintext gRPC: a developer's machine or the demo only")
     serve.add_argument("--metrics-listen", help="host:port for Prometheus /metrics "
                                                 "($CREDVERIFY_REGISTRY_METRICS_LISTEN; default: none)")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="processes answering gRPC on the one port, beside the one that ingests: about one "
+                            "per core ($CREDVERIFY_REGISTRY_WORKERS; default 1: one process does both)")
     serve.add_argument("--stall-after", type=float, metavar="SECONDS",
                        help="health turns NOT_SERVING when the topics hold records not committed and ingest has "
                             "made no progress this long ($CREDVERIFY_REGISTRY_STALL_AFTER_S; default 120)")
@@ -60,6 +66,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     rebuild.add_argument("--root-key", action="append", help="federation root public key PEM (repeatable)")
     rebuild.add_argument("--publish-dead-letters", action="store_true",
                          help="send the refused records to the dead-letter topic again")
+    rebuild.add_argument("--processes", type=int, default=1, metavar="N",
+                         help="ingest processes, each reading a disjoint share of the attestation partitions "
+                              "into the one store: about one per core (default 1)")
     add_kafka_argument(rebuild)
     rebuild.set_defaults(handler=_rebuild)
 
@@ -89,7 +98,10 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", default="127.0.0.1:50051", help="registry host:port")
+    parser.add_argument("--target", default=os.environ.get("CREDVERIFY_REGISTRY_TARGET", "127.0.0.1:50051"),
+                        help="registry host:port; replicas of one country's registry as host:port,host:port "
+                             "(calls go to those serving, and move on when one fails) "
+                             "($CREDVERIFY_REGISTRY_TARGET)")
     parser.add_argument("--ca-cert", default=os.environ.get("CREDVERIFY_GRPC_CA_CERT"),
                         help="CA of the registry's certificate, PEM ($CREDVERIFY_GRPC_CA_CERT)")
     parser.add_argument("--cert", default=os.environ.get("CREDVERIFY_GRPC_CLIENT_CERT"),
@@ -103,13 +115,16 @@ def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _channel(args: argparse.Namespace) -> grpc.Channel:
-    """Return a channel to ``--target``: TLS from --ca-cert (mutual with --cert/--key), plaintext only
-    with --plaintext-for-local-use. Raises ConfigurationError for anything in between."""
+    """Return a channel to ``--target`` (over its replicas when it names several): TLS from --ca-cert
+    (mutual with --cert/--key), plaintext only with --plaintext-for-local-use. Raises
+    ConfigurationError for anything in between."""
     def path(value: str | None) -> Path | None:
         return Path(value) if value else None
 
     tls = ClientTls.chosen(ca=path(args.ca_cert), cert=path(args.cert), key=path(args.key),
                            plaintext_for_local_use=args.plaintext_for_local_use)
+    if "," in args.target:
+        return open_replicated_channel(args.target, tls, service=REGISTRY_SERVICE)
     return open_channel(args.target, tls)
 
 
@@ -125,7 +140,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         raise ConfigurationError("no federation root key: pass --root-key FILE or set CREDVERIFY_ROOT_KEYS")
     summary = rebuild(KafkaSettings.from_env(args.bootstrap), store_path=args.store,
                       roots=RootKeys.from_pem_files(root_keys), overwrite=args.force,
-                      publish_dead_letters=args.publish_dead_letters)
+                      publish_dead_letters=args.publish_dead_letters, processes=args.processes)
     print(summary.describe(), flush=True)
     return EXIT_OK
 

@@ -16,15 +16,13 @@ from credverify.registry.stall import StallWatch
 from credverify.v1 import common_pb2
 
 
-class _LiveValues(Collector):
-    """Values read when scraped rather than counted as they happen."""
+class _IngestValues(Collector):
+    """What ingest reports, read when scraped rather than counted as it happens."""
 
     def __init__(self, *, records_consumed: Callable[[], int], lag: Callable[[], dict[str, int]],
-                 watchers: Callable[[], int], cached: Callable[[], int], stall: StallWatch) -> None:
+                 stall: StallWatch) -> None:
         self._records_consumed = records_consumed
         self._lag = lag
-        self._watchers = watchers
-        self._cached = cached
         self._stall = stall
 
     def collect(self) -> Iterator[Metric]:
@@ -36,10 +34,6 @@ class _LiveValues(Collector):
         for topic, records in sorted(self._lag().items()):
             lag.add_metric([topic], records)
         yield lag
-        yield GaugeMetricFamily("credverify_registry_watch_streams", "Open WatchStatus streams.",
-                                value=self._watchers())
-        yield GaugeMetricFamily("credverify_registry_verification_cache_entries",
-                                "Stored envelopes whose verification outcome is cached.", value=self._cached())
         yield GaugeMetricFamily("credverify_registry_ingest_stalled",
                                 "1 while the topics hold records not committed and ingest has made no progress "
                                 "for --stall-after seconds (health is then NOT_SERVING), else 0.",
@@ -49,17 +43,56 @@ class _LiveValues(Collector):
                                 value=self._stall.stalled_for_s)
 
 
-class RegistryMetrics:
-    """All of one registry's metrics, in a registry of their own (several registries may share a process)."""
+class _AnswerValues(Collector):
+    """What a process answering gRPC holds, read when scraped."""
 
-    def __init__(self, *, records_consumed: Callable[[], int], lag: Callable[[], dict[str, int]],
-                 watchers: Callable[[], int], cached: Callable[[], int], stall: StallWatch | None = None) -> None:
-        self.registry = CollectorRegistry()
-        self.grpc = GrpcServerMetrics(self.registry)
+    def __init__(self, *, watchers: Callable[[], int], cached: Callable[[], int]) -> None:
+        self._watchers = watchers
+        self._cached = cached
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("credverify_registry_watch_streams", "Open WatchStatus streams.",
+                                value=self._watchers())
+        yield GaugeMetricFamily("credverify_registry_verification_cache_entries",
+                                "Stored envelopes whose verification outcome is cached.", value=self._cached())
+
+
+class AnswerMetrics:
+    """What one process answering the registry's gRPC counts: calls, verdicts, open streams and cached
+    outcomes. With ``--workers``, each worker process has its own, and the parent shows them all."""
+
+    def __init__(self, registry: CollectorRegistry, *, watchers: Callable[[], int],
+                 cached: Callable[[], int]) -> None:
+        self.registry = registry
+        self.grpc = GrpcServerMetrics(registry)
         self._verdicts = Counter("credverify_registry_verdicts_total",
                                  "Verdicts answered, by RPC and reason (once per reason given).",
-                                 ["rpc", "reason"], registry=self.registry)
+                                 ["rpc", "reason"], registry=registry)
         self._verdict_children: dict[tuple[str, int], Any] = {}
+        registry.register(_AnswerValues(watchers=watchers, cached=cached))
+
+    def verdict(self, rpc: str, reasons: Sequence[common_pb2.Reason]) -> None:
+        for reason in reasons:
+            child = self._verdict_children.get((rpc, reason))
+            if child is None:  # label look-up once per (rpc, reason): Verify is the hot path
+                child = self._verdict_children[(rpc, reason)] = self._verdicts.labels(rpc, reason_code(reason))
+            child.inc()
+
+
+class RegistryMetrics:
+    """All of one registry's metrics, in a registry of their own (several registries may share a process).
+    ``answers`` None: this process answers gRPC itself (one worker) and counts its answers here;
+    otherwise a collector of what the worker processes answered (``credverify.registry.workers``)."""
+
+    def __init__(self, *, records_consumed: Callable[[], int], lag: Callable[[], dict[str, int]],
+                 watchers: Callable[[], int], cached: Callable[[], int], stall: StallWatch | None = None,
+                 answers: Collector | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self.answers: AnswerMetrics | None = None
+        if answers is None:
+            self.answers = AnswerMetrics(self.registry, watchers=watchers, cached=cached)
+        else:
+            self.registry.register(answers)
         self._dead_letters = Counter("credverify_registry_dead_letters_total",
                                      "Records refused and sent to the dead-letter topic, by reason.",
                                      ["reason"], registry=self.registry)
@@ -73,15 +106,15 @@ class RegistryMetrics:
         self._issuer_records = Counter("credverify_registry_issuer_records_accepted_total",
                                        "Issuer records verified and adopted into the trust list.",
                                        registry=self.registry)
-        self.registry.register(_LiveValues(records_consumed=records_consumed, lag=lag, watchers=watchers,
-                                           cached=cached, stall=stall or StallWatch()))
+        self.registry.register(_IngestValues(records_consumed=records_consumed, lag=lag, stall=stall or StallWatch()))
+
+    @property
+    def grpc(self) -> GrpcServerMetrics | None:
+        return self.answers.grpc if self.answers is not None else None
 
     def verdict(self, rpc: str, reasons: Sequence[common_pb2.Reason]) -> None:
-        for reason in reasons:
-            child = self._verdict_children.get((rpc, reason))
-            if child is None:  # label look-up once per (rpc, reason): Verify is the hot path
-                child = self._verdict_children[(rpc, reason)] = self._verdicts.labels(rpc, reason_code(reason))
-            child.inc()
+        if self.answers is not None:
+            self.answers.verdict(rpc, reasons)
 
     def committed(self, batch: IngestBatch) -> None:
         for rejection in batch.rejections:

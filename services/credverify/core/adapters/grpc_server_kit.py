@@ -432,12 +432,13 @@ class GrpcServer:
         return drained
 
 
-def _options(max_message_bytes: int, keepalive_ms: int | None) -> list[tuple[str, int]]:
+def _options(max_message_bytes: int, keepalive_ms: int | None, reuse_port: bool = False) -> list[tuple[str, int]]:
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
-        # Without this, a second server on the same port would share it silently.
-        ("grpc.so_reuseport", 0),
+        # Without this, a second server on the same port would share it silently; only the worker
+        # processes of one registry ask to share theirs (the kernel spreads connections over them).
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
     if keepalive_ms is not None:  # pings on idle connections find a peer whose machine vanished
         options += [("grpc.keepalive_time_ms", keepalive_ms), ("grpc.keepalive_timeout_ms", keepalive_ms // 3)]
@@ -457,9 +458,11 @@ def _bind(server: grpc.Server, listen: str, tls: ServerTls | None) -> int:
 
 def build_server(service: ServiceBinding, *, listen: str, tls: ServerTls | None,
                  metrics: GrpcServerMetrics | None = None, workers: int = 8, keepalive_ms: int | None = None,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES, maximum_concurrent_rpcs: int | None = None) -> GrpcServer:
+                 max_message_bytes: int = MAX_MESSAGE_BYTES, maximum_concurrent_rpcs: int | None = None,
+                 reuse_port: bool = False) -> GrpcServer:
     """Return a bound, not yet started server for ``service`` with health and reflection: TLS when
-    ``tls`` is given, else plaintext; ``workers`` threads (one per running call or open stream).
+    ``tls`` is given, else plaintext; ``workers`` threads (one per running call or open stream);
+    with ``reuse_port``, bound with SO_REUSEPORT so that processes of one service share the port.
     Raises ConfigurationError when ``listen`` cannot be bound or the TLS files are unusable."""
     name = service.descriptor.full_name
     gate = ShutdownGate(name, label=service.label)
@@ -467,7 +470,7 @@ def build_server(service: ServiceBinding, *, listen: str, tls: ServerTls | None,
     if metrics is not None:
         interceptors.insert(0, metrics)  # outermost: refusals by the gate are counted too
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-                         interceptors=interceptors, options=_options(max_message_bytes, keepalive_ms),
+                         interceptors=interceptors, options=_options(max_message_bytes, keepalive_ms, reuse_port),
                          maximum_concurrent_rpcs=maximum_concurrent_rpcs)
     service.register(server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

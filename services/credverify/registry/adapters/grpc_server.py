@@ -276,13 +276,14 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
 
 def build_server(ctx: RegistryContext, *, listen: str, tls: ServerTls | None,
-                 metrics: GrpcServerMetrics | None = None) -> GrpcServer:
+                 metrics: GrpcServerMetrics | None = None, reuse_port: bool = False) -> GrpcServer:
     """Return a bound, not yet started RegistryService server (NOT_SERVING until the composition root
-    says otherwise). Raises ConfigurationError when ``listen`` cannot be bound or TLS files are unusable."""
+    says otherwise); with ``reuse_port``, one of several worker processes sharing the port. Raises
+    ConfigurationError when ``listen`` cannot be bound or TLS files are unusable."""
     service = ServiceBinding(
         registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
         lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(ctx), server),
         label="registry")
     return kit.build_server(service, listen=listen, tls=tls, metrics=metrics,
                             workers=UNARY_WORKERS + MAX_SUBSCRIPTIONS, keepalive_ms=KEEPALIVE_MS,
-                            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
+                            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS, reuse_port=reuse_port)
