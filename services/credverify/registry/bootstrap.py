@@ -194,7 +194,7 @@ class Registry:
                 self.lag.refresh()
                 next_lag = time.monotonic() + LAG_INTERVAL_S
             self.stall.observe(lag=sum(self.lag.by_topic.values()), progress=self.ingestor.progress,
-                               now=time.monotonic())
+                               now=time.monotonic(), partitions=self.lag.by_partition)
             failed = first_failure(checks)
             why = self.stall.describe() if failed == "ingest progressing" else failed or ""
             self.grpc.set_serving(failed is None, why=why)

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -27,6 +28,7 @@ from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, n
 from credverify.core.errors import reason_code
 from credverify.core.settings import KafkaSettings
 from credverify.core.timefmt import to_timestamp
+from credverify.core.topics import Topics
 from credverify.core.trust import RootKeys, TrustList
 from credverify.registry.dead_letters import dead_letter
 from credverify.registry.ingest import (
@@ -55,10 +57,29 @@ STALE_AFTER_S = 30.0
 DEAD_LETTER_ATTEMPTS = 3
 DEAD_LETTER_BACKOFF_S = (1.0, 3.0)
 DEAD_LETTER_TIMEOUT_S = 30.0
+# Reading the trust list to its end in the middle of a batch polls the attestations too (they join
+# the batch): at most this many, for at most this long, so a batch stays bounded when the trust list's
+# broker is slow to answer.
+CATCH_UP_MAX_RECORDS = 4 * MAX_RECORDS_PER_BATCH
+CATCH_UP_TIMEOUT_S = 10.0
 # Threads judging a batch's signatures, the ingest thread included: one per core.
 VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))
 # Fewer records than this are judged on the ingest thread alone: handing them over costs more.
 PARALLEL_FROM = 64
+
+
+@dataclass(frozen=True)
+class Share:
+    """What one ingestor reads: the trust list or not, and which partitions of the attestations topic
+    (None: all). A rebuild over several processes gives each a disjoint share of the attestations."""
+
+    trust_list: bool = True
+    attestations: frozenset[int] | None = None
+
+    def covers(self, tp: TopicPartition, topics: Topics) -> bool:
+        if tp.topic == topics.trust_list:
+            return self.trust_list
+        return self.attestations is None or tp.partition in self.attestations
 
 
 class KafkaIngestor:
@@ -67,10 +88,11 @@ class KafkaIngestor:
     def __init__(self, settings: KafkaSettings, *, store: AttestationStore, roots: RootKeys,
                  dead_letters: ConfirmingProducer | None,
                  on_commit: Callable[[IngestBatch], None] | None = None,
-                 verify_threads: int = VERIFY_THREADS) -> None:
+                 verify_threads: int = VERIFY_THREADS, share: Share = Share()) -> None:
         """``dead_letters`` None records rejections in the store only (a rebuild: the registry that
-        first refused them published them)."""
+        first refused them published them). ``share`` says which partitions to read (all by default)."""
         self._settings = settings
+        self._share = share
         # Told of every committed batch, on this thread (WatchStatus updates, metrics): must not block.
         self._on_commit = on_commit
         self._topics = settings.topics
@@ -138,14 +160,16 @@ class KafkaIngestor:
                     consumer.close(autocommit=False)
 
     def _open_consumer(self, stop: threading.Event) -> KafkaConsumer | None:
-        """Return a consumer assigned every partition of both topics, each at the position the store
-        holds (or its beginning); None, after a pause, while a topic does not exist yet."""
+        """Return a consumer assigned the partitions of both topics in this ingestor's share, each at
+        the position the store holds (or its beginning); None, after a pause, while a topic does not
+        exist yet."""
         consumer = new_consumer(self._settings, "credverify-registry")
         partitions = _partitions_of(consumer, (self._topics.trust_list, self._topics.attestations))
         if partitions is None:
             consumer.close(autocommit=False)
             stop.wait(2.0)
             return None
+        partitions = [tp for tp in partitions if self._share.covers(tp, self._topics)]
         consumer.assign(partitions)
         _seek_stored(consumer, partitions, self._store.next_offsets())
         self._trust_partitions = [tp for tp in partitions if tp.topic == self._topics.trust_list]
@@ -191,7 +215,7 @@ class KafkaIngestor:
             # the trust list to its current end and judge the batch again, rather than send a dead
             # letter for a record the next issuer record would admit. (Parking would admit it
             # later anyway; this keeps the common race from reaching the dead-letter topic.)
-            extra = self._catch_up_trust(consumer)
+            extra = catch_up_trust(consumer, self._trust_partitions)
             if extra:
                 records = [*records, *extra]
                 batch = self._judge(records)
@@ -231,20 +255,6 @@ class KafkaIngestor:
         ends = self._end_offsets
         self.reached_end = ends is not None and all(consumer.position(tp) >= end for tp, end in ends.items())
         return self.reached_end
-
-    def _catch_up_trust(self, consumer: KafkaConsumer) -> list[IncomingRecord]:
-        ends = consumer.end_offsets(self._trust_partitions)
-        behind = [tp for tp in self._trust_partitions if consumer.position(tp) < ends[tp]]
-        if not behind:
-            return []
-        extra: list[IncomingRecord] = []
-        consumer.pause(*self._attestation_partitions)
-        try:
-            while any(consumer.position(tp) < ends[tp] for tp in behind):
-                extra += _incoming_all(consumer.poll(timeout_ms=POLL_TIMEOUT_MS))
-        finally:
-            consumer.resume(*self._attestation_partitions)
-        return extra
 
     def _at_end(self, consumer: KafkaConsumer) -> bool:
         partitions = self._trust_partitions + self._attestation_partitions
@@ -294,6 +304,29 @@ class KafkaIngestor:
             if not pending:
                 break
         return errors
+
+
+def catch_up_trust(consumer: KafkaConsumer, trust_partitions: Sequence[TopicPartition], *,
+                   max_records: int = CATCH_UP_MAX_RECORDS, timeout_s: float = CATCH_UP_TIMEOUT_S
+                   ) -> list[IncomingRecord]:
+    """Poll until each of ``trust_partitions`` is read to the end offset it has now; return every record
+    polled meanwhile, attestations included (the caller judges them with the rest of its batch). Stops
+    early, not caught up, after ``max_records`` records or ``timeout_s``: what a later issuer record
+    lifts is parked and admitted when it arrives.
+
+    No partition is paused: kafka-python 3.0 sets aside the rest of a fetch it had begun returning when
+    its partition is paused, and gives it back only once no other fetch is being returned, which an
+    empty one can prevent for good; that partition was then never fetched again (issue 14)."""
+    if not trust_partitions:
+        return []
+    ends = consumer.end_offsets(list(trust_partitions))
+    behind = [tp for tp in trust_partitions if consumer.position(tp) < ends[tp]]
+    extra: list[IncomingRecord] = []
+    deadline = time.monotonic() + timeout_s
+    while (behind and len(extra) < max_records and time.monotonic() < deadline
+           and any(consumer.position(tp) < ends[tp] for tp in behind)):
+        extra += _incoming_all(consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_RECORDS_PER_BATCH))
+    return extra
 
 
 def _partitions_of(consumer: KafkaConsumer, topics: Sequence[str]) -> list[TopicPartition] | None:

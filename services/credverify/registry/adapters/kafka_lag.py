@@ -24,9 +24,12 @@ class ConsumerLag:
         self._committed = committed
         self._consumer: KafkaConsumer | None = None
         self.by_topic: dict[str, int] = {}
+        # (topic, partition) -> (committed offset, end offset), for the stall check of each partition.
+        self.by_partition: dict[tuple[str, int], tuple[int, int]] = {}
 
     def refresh(self) -> None:
-        """Update ``by_topic``; leaves it as it was when the broker does not answer (logged at debug)."""
+        """Update ``by_topic`` and ``by_partition``; leaves them as they were when the broker does not
+        answer (logged at debug)."""
         try:
             if self._consumer is None:
                 self._consumer = new_consumer(self._settings, "credverify-registry-lag", request_timeout_ms=15_000)
@@ -39,10 +42,12 @@ class ConsumerLag:
             starts = self._consumer.beginning_offsets(partitions)
             committed = self._committed()
             lag: dict[str, int] = dict.fromkeys(topics, 0)
+            offsets: dict[tuple[str, int], tuple[int, int]] = {}
             for tp in partitions:
                 position = max(committed.get((tp.topic, tp.partition), 0), starts[tp])
                 lag[tp.topic] += max(ends[tp] - position, 0)
-            self.by_topic = lag
+                offsets[(tp.topic, tp.partition)] = (position, ends[tp])
+            self.by_topic, self.by_partition = lag, offsets
         except Exception:  # noqa: BLE001 - a metric: a broker that does not answer leaves the last value
             logger.debug("consumer lag not refreshed", exc_info=True)
 
