@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from multiprocessing.connection import Connection
 
 import grpc
 from benchkit import BenchContext, benchmark, closed_loop, rate, repeat_for
@@ -22,6 +23,7 @@ from kafka import TopicPartition
 from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, new_consumer
 from credverify.core.envelope import ATTESTATION_TYPE, pae
 from credverify.core.settings import KafkaSettings
+from credverify.registry.workers import reserve_port
 
 logger = logging.getLogger("bench")
 
@@ -32,6 +34,9 @@ RECORD_BYTES = 600
 CRYPTO_SECONDS = 2.0
 KAFKA_RECORDS = 50_000
 GRPC_CLIENT_THREADS = 8
+# The 8 client connections are spread over this many processes (one GIL each): on 2 cores one client
+# process would itself be the bottleneck once the server runs on more than one process.
+GRPC_CLIENT_PROCESSES = 2
 GRPC_WARMUP_SECONDS = 0.5
 GRPC_SECONDS = 3.0
 GRPC_PAYLOAD_BYTES = 100
@@ -123,15 +128,39 @@ ECHO_SERVICE = "bench.Echo"
 ECHO_METHOD = "/bench.Echo/Echo"
 
 
-@benchmark("baseline.grpc_echo_rps_8")
+@benchmark("baseline.grpc_echo_rps_8", "baseline.grpc_echo_rps_8_processes_2", "baseline.grpc_echo_scale_2_over_1")
 def bench_grpc_echo(ctx: BenchContext) -> dict[str, float]:
-    """Unary echo against a server built like the registry's (16-thread pool, plaintext, loopback).
+    """Unary echo against a server built like the registry's (16-thread pool, plaintext, loopback),
+    from 8 client connections spread over GRPC_CLIENT_PROCESSES processes (``client_processes``).
+    Then the same against two such servers in processes of their own sharing one port (SO_REUSEPORT),
+    as `registry serve --workers 2` does: what this machine allows a server on two processes to gain.
 
-    The clients run in a separate (spawned) process: with 2 cores and one GIL per
+    The clients run in separate (spawned) processes: with 2 cores and one GIL per
     process, clients and server in one interpreter would measure GIL contention
     rather than the server. Spawned rather than forked because gRPC's core does
     not survive fork() in a process that already uses it."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"))
+    server = _echo_server(reuse_port=False)
+    port = server.add_insecure_port("127.0.0.1:0")
+    if port == 0:
+        raise OSError("cannot listen on 127.0.0.1:0")
+    server.start()
+    window = (GRPC_CLIENT_THREADS, GRPC_WARMUP_SECONDS, GRPC_SECONDS)
+    with client_processes(GRPC_CLIENT_PROCESSES) as clients:
+        try:
+            calls, seconds, _ = clients.run(run_echo_clients, f"127.0.0.1:{port}", *window)
+        finally:
+            server.stop(grace=1.0).wait()
+        one = rate(calls, seconds)
+        with _echo_processes(2) as target:
+            calls, seconds, _ = clients.run(run_echo_clients, target, *window)
+        two = rate(calls, seconds)
+    return {"baseline.grpc_echo_rps_8": one, "baseline.grpc_echo_rps_8_processes_2": two,
+            "baseline.grpc_echo_scale_2_over_1": two / one}
+
+
+def _echo_server(*, reuse_port: bool) -> grpc.Server:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"),
+                         options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
@@ -139,18 +168,86 @@ def bench_grpc_echo(ctx: BenchContext) -> dict[str, float]:
             ),
         )
     )
-    port = server.add_insecure_port("127.0.0.1:0")
-    if port == 0:
-        raise OSError("cannot listen on 127.0.0.1:0")
+    return server
+
+
+def serve_echo(listen: str, conn: Connection) -> None:
+    """Run in a server process: an echo server sharing ``listen``'s port; tell ``conn`` once it
+    listens, stop when told."""
+    server = _echo_server(reuse_port=True)
+    if server.add_insecure_port(listen) == 0:
+        raise OSError("cannot listen on %s" % listen)
     server.start()
+    conn.send("listening")
+    conn.recv()
+    server.stop(grace=1.0).wait()
+
+
+@contextlib.contextmanager
+def _echo_processes(count: int) -> Iterator[str]:
+    """``count`` echo server processes on one port; yields its target."""
+    holder, listen = reserve_port("127.0.0.1:0")
+    spawn = multiprocessing.get_context("spawn")
+    servers = []
     try:
-        with futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            calls, seconds = pool.submit(
-                run_echo_clients, f"127.0.0.1:{port}", GRPC_CLIENT_THREADS, GRPC_WARMUP_SECONDS, GRPC_SECONDS
-            ).result(timeout=60)
+        for _ in range(count):
+            ours, theirs = spawn.Pipe()
+            process = spawn.Process(target=serve_echo, args=(listen, theirs), daemon=True)
+            process.start()
+            servers.append((process, ours))
+        for process, conn in servers:
+            if not conn.poll(60) or conn.recv() != "listening":
+                raise RuntimeError("echo server process %s did not start" % process.pid)
+        yield listen
     finally:
-        server.stop(grace=1.0).wait()
-    return {"baseline.grpc_echo_rps_8": rate(calls, seconds)}
+        for process, conn in servers:
+            with contextlib.suppress(OSError):
+                conn.send("stop")
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+        holder.close()
+
+
+class ClientProcesses:
+    """Spawned client processes, started once and reused; ``run`` splits ``threads`` connections
+    over them."""
+
+    def __init__(self, pool: futures.ProcessPoolExecutor, processes: int) -> None:
+        self._pool = pool
+        self.processes = processes
+
+    def run(self, clients: Callable[..., tuple[int, float] | tuple[int, float, list[float]]], target: str,
+            threads: int, *args: object, timeout: float = 120.0) -> tuple[int, float, list[float]]:
+        """Run ``clients(target, threads_of_this_process, *args)`` in every process at once (the
+        connections shared out as evenly as can be, a process never left without one); return (calls
+        in all, the mean measured window, every latency reported). The processes measure windows
+        started within milliseconds of each other: each warms up first, for the same time."""
+        shares = [threads // self.processes + (1 if i < threads % self.processes else 0)
+                  for i in range(min(self.processes, threads))]
+        results = [f.result(timeout=timeout) for f in [self._pool.submit(clients, target, n, *args) for n in shares]]
+        calls = sum(r[0] for r in results)
+        seconds = sum(r[1] for r in results) / len(results)
+        latencies = [x for r in results if len(r) > 2 for x in r[2]]
+        return calls, seconds, latencies
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@contextlib.contextmanager
+def client_processes(processes: int) -> Iterator[ClientProcesses]:
+    """``processes`` spawned client processes, each started (interpreter and imports) before use."""
+    with futures.ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # Jobs that hold a process for a while: the pool spawns another for the next, until all run.
+        pids: set[int] = set()
+        for _ in range(10):
+            pids |= {f.result(timeout=60) for f in [pool.submit(_pid_after, 0.5) for _ in range(processes)]}
+            if len(pids) >= processes:
+                break
+        yield ClientProcesses(pool, processes)
 
 
 def run_echo_clients(target: str, threads: int, warmup_s: float, measure_s: float) -> tuple[int, float]:

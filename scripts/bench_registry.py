@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import logging
 import math
-import multiprocessing
 import os
 import queue
 import shutil
@@ -24,11 +23,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from bench_baseline import GRPC_CLIENT_PROCESSES, client_processes
 from benchkit import BenchContext, benchmark, closed_loop, delete_topics
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2
@@ -136,16 +135,22 @@ def _work_dir(ctx: BenchContext, purpose: str) -> Path:
     "registry.verify_presented_rps_8",
     "registry.verify_presented_p99_ms_8",
     "registry.verify_presented_ratio",
+    "registry.verify_rps_8_workers_2",
+    "registry.verify_p99_ms_8_workers_2",
+    "registry.verify_scale_2_over_1",
 )
 def bench_registry_verify(ctx: BenchContext) -> dict[str, float]:
     """Verify with claimed details, from 1, 8 and 64 concurrent clients (each on its own connection),
     against a registry built as `credverify registry serve` builds it (plaintext on loopback, so the
     ratio compares like with like against the echo baseline). Then the same at 8 clients for sealed
     (v2) credentials, each request carrying the practitioner's presentation of her name and birth date:
-    the SD-JWT signature, three disclosures and the digests are checked on every call.
+    the SD-JWT signature, three disclosures and the digests are checked on every call. Then 8 clients
+    again against `registry serve --workers 2` (a registry of its own on the same topics): the scale
+    is its rate over the one-process rate of this run.
 
-    As in the echo baseline, the clients run in a spawned process: with 2 cores and one GIL per
-    process, clients and server in one interpreter would measure GIL contention."""
+    As in the echo baseline, the clients run in spawned processes, the same number and shape
+    (GRPC_CLIENT_PROCESSES): with one GIL per process, clients and server in one interpreter would
+    measure GIL contention, and one client process would be the bottleneck of a server on two."""
     echo_rps_8 = ctx.figure("baseline.grpc_echo_rps_8")
     federation = Federation.create()
     kafka = _fresh_topics(ctx, "verify")
@@ -160,40 +165,50 @@ def bench_registry_verify(ctx: BenchContext) -> dict[str, float]:
         for n, (envelope, _) in sealed.items()])
     work = _work_dir(ctx, "verify")
     (work / "root.pub.pem").write_text(public_pem(federation.root.private_key.public_key()))
-    registry = Registry(RegistrySettings(
-        kafka=kafka, db_path=work / "registry.db", listen="127.0.0.1:0",
-        root_key_files=(str(work / "root.pub.pem"),), destination="GB", pseudonym_key_file=None))
-    registry.start()
-    try:
-        target = "127.0.0.1:%d" % registry.port
-        wait_for("the registry to ingest %d attestations" % (2 * VERIFY_CREDENTIALS),
-                 lambda: True if health_status(target) == health_pb2.HealthCheckResponse.SERVING else None)
-        figures: dict[str, float] = {}
-        with futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for clients in VERIFY_CONCURRENCY:
-                calls, seconds, p99 = pool.submit(
-                    run_verify_clients, target, clients, VERIFY_CREDENTIALS, VERIFY_WARMUP_SECONDS, VERIFY_SECONDS
-                ).result(timeout=120)
-                figures["registry.verify_rps_%d" % clients] = calls / seconds
-                figures["registry.verify_p99_ms_%d" % clients] = p99 * 1000
-            calls, seconds, p99 = pool.submit(
-                run_verify_clients, target, 8, VERIFY_CREDENTIALS, VERIFY_WARMUP_SECONDS, VERIFY_SECONDS,
-                presentations).result(timeout=120)
+    figures: dict[str, float] = {}
+    window = (VERIFY_CREDENTIALS, VERIFY_WARMUP_SECONDS, VERIFY_SECONDS)
+    with client_processes(GRPC_CLIENT_PROCESSES) as clients:
+        with _serving(kafka, work, workers=1) as target:
+            for threads in VERIFY_CONCURRENCY:
+                calls, seconds, latencies = clients.run(run_verify_clients, target, threads, *window)
+                figures["registry.verify_rps_%d" % threads] = calls / seconds
+                figures["registry.verify_p99_ms_%d" % threads] = p99(latencies) * 1000
+            calls, seconds, latencies = clients.run(run_verify_clients, target, 8, *window, presentations)
             figures["registry.verify_presented_rps_8"] = calls / seconds
-            figures["registry.verify_presented_p99_ms_8"] = p99 * 1000
-    finally:
-        registry.stop(grace=1.0)
+            figures["registry.verify_presented_p99_ms_8"] = p99(latencies) * 1000
+        with _serving(kafka, work, workers=2) as target:
+            calls, seconds, latencies = clients.run(run_verify_clients, target, 8, *window)
+            figures["registry.verify_rps_8_workers_2"] = calls / seconds
+            figures["registry.verify_p99_ms_8_workers_2"] = p99(latencies) * 1000
     figures["registry.verify_ratio"] = figures["registry.verify_rps_8"] / echo_rps_8
     figures["registry.verify_presented_ratio"] = figures["registry.verify_presented_rps_8"] / echo_rps_8
+    figures["registry.verify_scale_2_over_1"] = figures["registry.verify_rps_8_workers_2"] / figures[
+        "registry.verify_rps_8"]
     return figures
 
 
+@contextlib.contextmanager
+def _serving(kafka: KafkaSettings, work: Path, *, workers: int) -> Iterator[str]:
+    """A registry as `credverify registry serve --workers N` runs it, with a store of its own in
+    ``work``, once it has ingested the topics and reports SERVING; yields its gRPC target."""
+    registry = Registry(RegistrySettings(
+        kafka=kafka, db_path=work / ("registry-%d.db" % workers), listen="127.0.0.1:0",
+        root_key_files=(str(work / "root.pub.pem"),), destination="GB", pseudonym_key_file=None, workers=workers))
+    registry.start()
+    try:
+        target = "127.0.0.1:%d" % registry.port
+        wait_for("the registry (%d worker(s)) to ingest %d attestations" % (workers, 2 * VERIFY_CREDENTIALS),
+                 lambda: True if health_status(target) == health_pb2.HealthCheckResponse.SERVING else None)
+        yield target
+    finally:
+        registry.stop(grace=1.0)
+
+
 def run_verify_clients(target: str, threads: int, credentials: int, warmup_s: float, measure_s: float,
-                       presentations: list[tuple[str, str]] | None = None) -> tuple[int, float, float]:
-    """Run in the client process: ``threads`` threads, each on its own channel, call Verify back to back
+                       presentations: list[tuple[str, str]] | None = None) -> tuple[int, float, list[float]]:
+    """Run in a client process: ``threads`` threads, each on its own channel, call Verify back to back
     over the credentials in turn (with ``presentations``: those credentials, each with its presentation).
-    Return (calls completed in the measured window, window length, 99th percentile latency in seconds
-    of those calls)."""
+    Return (calls completed in the measured window, window length, the latency in seconds of each)."""
     claimed = registry_pb2.ClaimedSubject(family_name="WANJIRU", given_names="grace akinyi",
                                           date_of_birth=to_date(dt.date(1992, 3, 14)))
     requests = [registry_pb2.VerifyRequest(credential_id=cid, claimed=claimed, presentation=shown)
@@ -210,7 +225,7 @@ def run_verify_clients(target: str, threads: int, credentials: int, warmup_s: fl
             yield lambda n: verify(requests[(index + n * threads) % credentials], timeout=10)
 
     every, seconds = closed_loop(threads, connect, warmup_s, measure_s, what="verify")
-    return len(every), seconds, p99(every)
+    return len(every), seconds, every
 
 
 @benchmark("registry.propagation_p99_ms")
