@@ -66,6 +66,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     rebuild.add_argument("--root-key", action="append", help="federation root public key PEM (repeatable)")
     rebuild.add_argument("--publish-dead-letters", action="store_true",
                          help="send the refused records to the dead-letter topic again")
+    rebuild.add_argument("--processes", type=int, default=1, metavar="N",
+                         help="ingest processes, each reading a disjoint share of the attestation partitions "
+                              "into the one store: about one per core (default 1)")
     add_kafka_argument(rebuild)
     rebuild.set_defaults(handler=_rebuild)
 
@@ -137,7 +140,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         raise ConfigurationError("no federation root key: pass --root-key FILE or set CREDVERIFY_ROOT_KEYS")
     summary = rebuild(KafkaSettings.from_env(args.bootstrap), store_path=args.store,
                       roots=RootKeys.from_pem_files(root_keys), overwrite=args.force,
-                      publish_dead_letters=args.publish_dead_letters)
+                      publish_dead_letters=args.publish_dead_letters, processes=args.processes)
     print(summary.describe(), flush=True)
     return EXIT_OK
 
