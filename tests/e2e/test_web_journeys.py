@@ -19,8 +19,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
+from credverify.core.qr import qr_png as credential_qr_png
 from credverify.core.sdjwt import holder_claims
-from credverify.issuer.adapters.credential_files import qr_png as credential_qr_png
 from credverify.web.adapters.qr_image import text_of_qr
 from tests.e2e.browser import DESKTOP, ROOT, Checker
 from tests.e2e.web_stack import NURSE, SUSPENDED_NURSE, WATCHED_NURSE, WebStack, web_stack

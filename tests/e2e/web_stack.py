@@ -14,10 +14,10 @@ from grpc_health.v1 import health_pb2
 
 from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord
 from credverify.core.attestation import attestation_v2_of, sign_attestation_v2
+from credverify.core.issuing import build_attestation
 from credverify.core.sdjwt import present
 from credverify.core.settings import KafkaSettings
 from credverify.core.topics import Topics
-from credverify.issuer.domain import build_attestation
 from credverify.localrun import Service, cli_env, free_port, health_status, run_cli, wait_for
 from credverify.registry.bootstrap import Registry
 from credverify.v1 import common_pb2, registry_pb2, registry_pb2_grpc

@@ -7,8 +7,8 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+from credverify.core.register_csv import REQUIRED_COLUMNS
 from credverify.core.topics import Topics
-from credverify.issuer.register_csv import REQUIRED_COLUMNS
 from credverify.localrun import cli_env, run_cli
 from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2
 from tests.topic_reader import read_all

@@ -9,8 +9,9 @@ from pathlib import Path
 import zxingcpp
 from PIL import Image
 
+from credverify.core.qr import qr_png
 from credverify.core.sdjwt import IssuedCredential
-from credverify.issuer.adapters.credential_files import CredentialDirectory, file_stem, qr_png
+from credverify.issuer.adapters.credential_files import CredentialDirectory, file_stem
 
 
 def test_file_names_are_one_to_one_with_ids_and_never_leave_the_directory() -> None:

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 
 from credverify.core.errors import ConfigurationError, InvalidInput
+from credverify.core.issuing import build_attestation
 from credverify.core.timefmt import to_timestamp
 from credverify.issuer.domain import (
     ChangeStatus,
-    build_attestation,
     change_status,
     choose_signing_key,
     content_digest,

@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credverify.core.attestation import ATTESTATION_V2_TYPE, verify_attestation
 from credverify.core.errors import InvalidInput, NotFound
+from credverify.core.issuing import IssueAttestation, build_attestation
 from credverify.core.publishing import Delivery, OutgoingRecord
+from credverify.core.register_csv import REQUIRED_COLUMNS, RowError
 from credverify.core.sdjwt import (
     SEALED_DIGESTS,
     Sealing,
@@ -30,9 +32,8 @@ from credverify.core.sdjwt import (
 from credverify.core.topics import Topics
 from credverify.issuer import handlers
 from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
-from credverify.issuer.domain import ChangeStatus, IssueAttestation, build_attestation, content_digest
+from credverify.issuer.domain import ChangeStatus, content_digest
 from credverify.issuer.ports import IssuedEntry
-from credverify.issuer.register_csv import REQUIRED_COLUMNS, RowError
 from credverify.v1 import attestation_pb2, common_pb2, envelope_pb2
 from tests.factories import KE_KEY, T0, attestation_bytes, nurse, trust_list
 from tests.fakes import (

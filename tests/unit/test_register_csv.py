@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from credverify.issuer.register_csv import REQUIRED_COLUMNS, RegisterRow, RowError, read_register
+from credverify.core.register_csv import REQUIRED_COLUMNS, RegisterRow, RowError, read_register
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "register-export.csv"
 HEADER = ",".join(REQUIRED_COLUMNS)

@@ -11,10 +11,10 @@ import pytest
 from credverify.core.attestation import MAX_NAME_CHARS, validate_attestation
 from credverify.core.envelope import MAX_KEYID_CHARS, MAX_SIGNATURES, parse_envelope
 from credverify.core.errors import InvalidInput, Malformed
+from credverify.core.names import NAME_CACHE_ENTRIES, normalise_name
 from credverify.core.timefmt import to_date
 from credverify.issuer.domain import build_attestation
 from credverify.registry.adapters import grpc_server
-from credverify.registry.domain import NAME_CACHE_ENTRIES, normalise_name
 from credverify.v1 import envelope_pb2, registry_pb2
 from tests.factories import T0, nurse
 

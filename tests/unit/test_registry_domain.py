@@ -3,9 +3,10 @@ from __future__ import annotations
 import datetime as dt
 
 from credverify.core.attestation import sign_attestation, verify_attestation
+from credverify.core.names import normalise_name
 from credverify.core.timefmt import to_date
 from credverify.issuer.domain import build_attestation
-from credverify.registry.domain import build_move, judge, normalise_name
+from credverify.registry.domain import build_move, judge
 from credverify.v1 import common_pb2, registry_pb2
 from tests.factories import KE_KEY, T0, TODAY, nurse, trust_list
 

@@ -9,8 +9,8 @@ import itertools
 
 import pytest
 
+from credverify.core.issuing import build_attestation
 from credverify.core.sdjwt import content_of_attestation, issue_credential, present
-from credverify.issuer.domain import build_attestation
 from credverify.v1 import common_pb2, registry_pb2
 from credverify.web.verdict import NotACredential, Typed, compare, credential_id_of, file_name_of, verdict_of
 from tests.factories import KE_KEY, T0, nurse

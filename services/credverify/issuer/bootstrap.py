@@ -29,6 +29,7 @@ from credverify.core.adapters.trust_reader import TrustFollower, read_trust_list
 from credverify.core.cli_support import EXIT_OK
 from credverify.core.envelope import Signer
 from credverify.core.errors import ConfigurationError, HubUnavailable
+from credverify.core.issuing import IssueAttestation
 from credverify.core.keys import load_signer
 from credverify.core.sdjwt import IssuedCredential
 from credverify.core.settings import KafkaSettings, read_passphrase
@@ -37,7 +38,7 @@ from credverify.issuer import handlers
 from credverify.issuer.adapters.grpc_server import ROLES, build_server
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.adapters.sqlite_ledger import SqliteIssuedLedger
-from credverify.issuer.domain import ChangeStatus, IssueAttestation, choose_signing_key
+from credverify.issuer.domain import ChangeStatus, choose_signing_key
 from credverify.v1 import trust_pb2
 
 logger = logging.getLogger(__name__)

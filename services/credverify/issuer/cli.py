@@ -24,6 +24,7 @@ from credverify.core.adapters.grpc_server_kit import stop_on_signals
 from credverify.core.attestation import STATUS_REASON_CODES
 from credverify.core.cli_support import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, add_kafka_argument
 from credverify.core.errors import InvalidInput
+from credverify.core.issuing import IssueAttestation
 from credverify.core.keys import (
     generate_key_file,
     load_public_key,
@@ -34,11 +35,12 @@ from credverify.core.keys import (
 )
 from credverify.core.parsing import parse_date, parse_kind, parse_status
 from credverify.core.private_files import write_private
+from credverify.core.qr import qr_png
 from credverify.core.sdjwt import IssuedCredential
 from credverify.core.settings import read_passphrase
 from credverify.core.timefmt import parse_instant
 from credverify.issuer import bootstrap
-from credverify.issuer.adapters.credential_files import QR_SUFFIX, CredentialDirectory, qr_png
+from credverify.issuer.adapters.credential_files import QR_SUFFIX, CredentialDirectory
 from credverify.issuer.adapters.keyring import Keyring
 from credverify.issuer.bootstrap import (
     DEFAULT_LEDGER,
@@ -48,7 +50,7 @@ from credverify.issuer.bootstrap import (
     IssuerServiceSettings,
     IssuerSettings,
 )
-from credverify.issuer.domain import STATUS_ACTIONS, ChangeStatus, IssueAttestation
+from credverify.issuer.domain import STATUS_ACTIONS, ChangeStatus
 from credverify.issuer.handlers import AttestationIssued, BulkReport
 
 __all__ = ["add_commands"]
@@ -362,7 +364,7 @@ def _issue_one(args: argparse.Namespace) -> int:
         award_date=parse_date("award-date", args.award_date),
         version=args.version,
     )
-    from credverify.issuer.domain import build_attestation, without_personal_value
+    from credverify.core.issuing import build_attestation, without_personal_value
 
     try:
         build_attestation(cmd, now=dt.datetime.now(dt.UTC))  # a bad order stops here, before any connection

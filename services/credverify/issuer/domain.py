@@ -1,4 +1,5 @@
-"""What a source council attests: orders to issue and to change status, turned into Attestation messages.
+"""What a source council decides: orders to change status turned into the next Attestation, whether a
+change says anything new, and which key signs. The order to issue is in core/issuing.py.
 
 Pure: the clock and the previous version are passed in, nothing here touches a
 file, a key or the network.
@@ -8,11 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from credverify.core.attestation import STATUS_REASON_CODES, validate_attestation
 from credverify.core.errors import ConfigurationError, InvalidInput
-from credverify.core.timefmt import from_timestamp, to_date, to_timestamp
+
+# An order to issue and the Attestation it becomes are in core (the registrar pages build them too); they
+# stay importable from here for the scripts and tests that build attestations as a council does.
+from credverify.core.issuing import IssueAttestation as IssueAttestation
+from credverify.core.issuing import build_attestation as build_attestation
+from credverify.core.issuing import next_version
+from credverify.core.timefmt import from_timestamp, to_timestamp
 from credverify.v1 import attestation_pb2, common_pb2, issuer_pb2, trust_pb2
 
 ACTIVE = common_pb2.CREDENTIAL_STATUS_ACTIVE
@@ -20,100 +27,6 @@ WITH_CONDITIONS = common_pb2.CREDENTIAL_STATUS_ACTIVE_WITH_CONDITIONS
 SUSPENDED = common_pb2.CREDENTIAL_STATUS_SUSPENDED
 REVOKED = common_pb2.CREDENTIAL_STATUS_REVOKED
 LAPSED = common_pb2.CREDENTIAL_STATUS_LAPSED
-
-
-@dataclass(frozen=True)
-class IssueAttestation:
-    """Order: attest one practitioner's credential (a new credential or a new version of one)."""
-
-    issuer_id: str
-    jurisdiction: str
-    local_number: str
-    kind: common_pb2.CredentialKind
-    practitioner_number: str
-    family_name: str
-    given_names: str
-    date_of_birth: dt.date
-    country_of_training: str
-    profession_isco: str
-    status: common_pb2.CredentialStatus = ACTIVE
-    valid_from: dt.date | None = None
-    valid_until: dt.date | None = None
-    conditions: tuple[str, ...] = field(default_factory=tuple)
-    status_reason: str = ""
-    institution: str = ""   # DIPLOMA only
-    programme: str = ""     # DIPLOMA only
-    award_date: dt.date | None = None  # DIPLOMA only
-    version: int | None = None
-
-    @property
-    def credential_id(self) -> str:
-        return "%s/%s" % (self.issuer_id, self.local_number)
-
-
-def next_version(now: dt.datetime, previous: int | None) -> int:
-    """Return the version for a new signing at ``now``: its time in microseconds, and always above
-    ``previous``, so versions stay monotonic even if two changes share a clock tick or the clock steps back."""
-    by_clock = int(now.timestamp() * 1_000_000)
-    return by_clock if previous is None else max(by_clock, previous + 1)
-
-
-def build_attestation(cmd: IssueAttestation, *, now: dt.datetime, previous_version: int | None = None
-                      ) -> attestation_pb2.Attestation:
-    """Return the Attestation for ``cmd``, validated. Raises InvalidInput naming the field and value.
-
-    Without an explicit version, the version is ``next_version(now, previous_version)``.
-    """
-    _check_numbering(cmd, previous_version)
-    att = attestation_pb2.Attestation(
-        credential_id=cmd.credential_id,
-        issuer_id=cmd.issuer_id,
-        version=cmd.version if cmd.version is not None else next_version(now, previous_version),
-        issued_at=to_timestamp(now),
-        kind=cmd.kind,
-        subject=_subject(cmd),
-        profession_isco=cmd.profession_isco,
-        status=cmd.status,
-        jurisdiction=cmd.jurisdiction,
-        conditions=list(cmd.conditions),
-        status_reason=cmd.status_reason,
-    )
-    _add_optional_fields(att, cmd)
-    validate_attestation(att)
-    return att
-
-
-def _check_numbering(cmd: IssueAttestation, previous_version: int | None) -> None:
-    """Raise InvalidInput for a local number the credential id cannot carry, or an explicit version
-    that is not above the one issued."""
-    if not cmd.local_number or "/" in cmd.local_number:
-        raise InvalidInput("local_number: expected a non-empty number without '/', found %r" % cmd.local_number)
-    if cmd.version is not None and previous_version is not None and cmd.version <= previous_version:
-        raise InvalidInput("version: expected more than the issued version %d, found %d" % (
-            previous_version, cmd.version))
-
-
-def _subject(cmd: IssueAttestation) -> attestation_pb2.Subject:
-    return attestation_pb2.Subject(
-        practitioner_number=cmd.practitioner_number,
-        family_name=cmd.family_name,
-        given_names=cmd.given_names,
-        date_of_birth=to_date(cmd.date_of_birth),
-        country_of_training=cmd.country_of_training,
-    )
-
-
-def _add_optional_fields(att: attestation_pb2.Attestation, cmd: IssueAttestation) -> None:
-    """Set the validity dates and diploma details ``cmd`` gives; unset ones stay absent from ``att``."""
-    if cmd.valid_from:
-        att.valid_from.CopyFrom(to_date(cmd.valid_from))
-    if cmd.valid_until:
-        att.valid_until.CopyFrom(to_date(cmd.valid_until))
-    if cmd.institution or cmd.programme or cmd.award_date:
-        att.diploma.institution = cmd.institution
-        att.diploma.programme = cmd.programme
-        if cmd.award_date:
-            att.diploma.award_date.CopyFrom(to_date(cmd.award_date))
 
 
 def content_digest(att: attestation_pb2.Attestation) -> str:
@@ -276,19 +189,3 @@ def choose_signing_key(keyids: set[str], *, record: trust_pb2.IssuerRecord | Non
     newest = max(usable, key=lambda k: (from_timestamp(k.not_before) if k.HasField("not_before")
                                         else dt.datetime.min.replace(tzinfo=dt.UTC), k.keyid))
     return newest.keyid
-
-
-# Fields whose values are personal data (names, numbers, birth dates) or may be (a condition on
-# practice can describe someone's health): an error about them names the field, never the value.
-PERSONAL_FIELDS = ("subject.", "conditions", "condition", "family_name", "given_names", "date_of_birth",
-                   "practitioner_number")
-
-
-def without_personal_value(error: InvalidInput) -> InvalidInput:
-    """Return ``error``, or when it is about a personal field, the same error cut before the value it
-    quotes ("subject.family_name: control characters are not allowed, found '...'" loses ", found ...")."""
-    text = str(error)
-    if not text.partition(":")[0].startswith(PERSONAL_FIELDS):
-        return error
-    cut = text.find(" found ")
-    return InvalidInput(text[:cut].rstrip(",")) if cut >= 0 else error

@@ -26,12 +26,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from credverify.core.attestation import attestation_v2_of, sign_attestation_v2
 from credverify.core.envelope import Signer
 from credverify.core.errors import InvalidInput, NotFound
+from credverify.core.issuing import IssueAttestation, build_attestation
 from credverify.core.publishing import Delivery, OutgoingRecord
+from credverify.core.register_csv import RegisterRow, RowError, read_register
 from credverify.core.sdjwt import IssuedCredential, Sealing, content_of_attestation, seal, sign_credential
 from credverify.core.topics import Topics
-from credverify.issuer.domain import ChangeStatus, IssueAttestation, build_attestation, change_status, content_digest
+from credverify.issuer.domain import ChangeStatus, change_status, content_digest
 from credverify.issuer.ports import IssuedEntry, IssuedLedger, Publisher
-from credverify.issuer.register_csv import RegisterRow, RowError, read_register
 from credverify.v1 import attestation_pb2, envelope_pb2
 
 PUBLISHED = "published"

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import hmac
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from credverify.core import sdjwt
 from credverify.core.attestation import VerifiedAttestation
 from credverify.core.errors import RegistrationRefused, reason_from_code
+from credverify.core.names import normalise_name
 from credverify.core.timefmt import from_date, to_date
 from credverify.core.trust import TrustList
 from credverify.v1 import attestation_pb2, common_pb2, moves_pb2, registry_pb2
@@ -29,22 +28,6 @@ class Judgement:
     verified: bool
     reasons: tuple[common_pb2.Reason, ...]
     detail: str
-
-
-# Every Verify with claimed details normalises the attested and the claimed names; the same
-# names come back call after call, and folding them is most of the cost of a judgement. Names
-# reach it capped (MAX_NAME_CHARS, checked at the gRPC boundary and in the gate), so the cache
-# holds at most NAME_CACHE_ENTRIES x 200 characters: a few MB.
-NAME_CACHE_ENTRIES = 16_384
-
-
-@functools.lru_cache(maxsize=NAME_CACHE_ENTRIES)
-def normalise_name(name: str) -> str:
-    """Fold case, diacritics, hyphens and spacing so 'NJERI-Wanjiku ' matches 'Njeri Wanjikú'."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    spaced = "".join(" " if ch in "-'’.," else ch for ch in stripped)
-    return " ".join(spaced.casefold().split())
 
 
 def subject_mismatches(subject: attestation_pb2.Subject, claimed: registry_pb2.ClaimedSubject) -> list[str]:

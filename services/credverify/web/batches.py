@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from credverify.issuer.domain import build_attestation
-from credverify.issuer.register_csv import RegisterRow, RowError, read_register
+from credverify.core.issuing import build_attestation
+from credverify.core.register_csv import RegisterRow, RowError, read_register
 from credverify.v1 import attestation_pb2, issuer_pb2
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from credverify.core.attestation import STATUS_REASON_CODES
-from credverify.issuer.adapters.credential_files import qr_png
+from credverify.core.qr import qr_png
 from credverify.v1 import common_pb2, issuer_pb2
 from credverify.web.accounts import Role
 from credverify.web.adapters.grpc_clients import IssuerClient

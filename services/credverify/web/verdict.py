@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from credverify.core.errors import reason_code
+from credverify.core.names import normalise_name
 from credverify.core.sdjwt import PresentationRejected, parse_jws, split_combined
 from credverify.core.timefmt import from_date
-from credverify.registry.domain import normalise_name
 from credverify.v1 import common_pb2, registry_pb2
 
 # Reasons that say the issuer, its key or the trust list are at fault, not the practitioner's standing.

@@ -8,7 +8,6 @@ register number can make a name like ``..``), so names are one-to-one with ids.
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import stat
@@ -18,18 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import segno
-
 from credverify.core.errors import ConfigurationError
 from credverify.core.private_files import write_private
+from credverify.core.qr import qr_png
 from credverify.core.sdjwt import IssuedCredential
 
 CREDENTIAL_SUFFIX = ".sd-jwt"
 QR_SUFFIX = ".qr.png"
-# Medium error correction survives a crease or a scratched phone screen; a longer credential falls
-# back to low, and one beyond a version 40 symbol at low (2,953 bytes) gets no QR code.
-QR_LEVELS = ("M", "L")
-QR_SCALE = 4  # pixels per module: a version 33 code is 596 px wide with its quiet zone
 
 
 @dataclass(frozen=True)
@@ -42,19 +36,6 @@ class WrittenCredential:
 def file_stem(credential_id: str) -> str:
     """``KE-NCK/12345`` -> ``KE-NCK%2F12345``: safe on any file system, one name per id."""
     return quote(credential_id, safe="-_").replace(".", "%2E").replace("~", "%7E")  # quote keeps . and ~
-
-
-def qr_png(text: str) -> bytes | None:
-    """Return a PNG of ``text`` as a QR code (byte mode), or None when no QR code can hold it."""
-    for level in QR_LEVELS:
-        try:
-            code = segno.make_qr(text.encode("ascii"), error=level, mode="byte", boost_error=False)
-        except segno.DataOverflowError:
-            continue
-        out = io.BytesIO()
-        code.save(out, kind="png", scale=QR_SCALE)
-        return out.getvalue()
-    return None
 
 
 class CredentialDirectory:

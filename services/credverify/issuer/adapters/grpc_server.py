@@ -28,10 +28,11 @@ from credverify.core.adapters import grpc_server_kit as kit
 from credverify.core.adapters.grpc_security import AccessPolicy, ServerTls, admit
 from credverify.core.adapters.grpc_server_kit import GrpcServer, GrpcServerMetrics, RpcBoundary, ServiceBinding
 from credverify.core.errors import ConfigurationError, DeliveryFailed, InvalidInput, NotFound
+from credverify.core.issuing import IssueAttestation
 from credverify.core.keys import public_jwk, public_pem
 from credverify.core.timefmt import from_date, from_timestamp, to_timestamp
 from credverify.issuer.adapters.keyring import Keyring
-from credverify.issuer.domain import ChangeStatus, IssueAttestation, choose_signing_key, key_state
+from credverify.issuer.domain import ChangeStatus, choose_signing_key, key_state
 from credverify.issuer.handlers import AttestationIssued, credentials, current_attestation
 from credverify.v1 import attestation_pb2, envelope_pb2, issuer_pb2, issuer_pb2_grpc
 
