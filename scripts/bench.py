@@ -29,6 +29,7 @@ import bench_baseline  # noqa: F401
 import bench_flowstats  # noqa: F401
 import bench_hub_security  # noqa: F401 - imports issuer and registry first, so registers after them
 import bench_issuer  # noqa: F401
+import bench_rebuild  # noqa: F401 - imports bench_registry first, so registers after it
 import bench_registry  # noqa: F401
 from benchkit import BENCHMARKS, BenchContext, run
 
