@@ -267,13 +267,6 @@ class LatestStatistics:
             raise AssertionError("moves counted %s, true %s; by issuing country (counted, true) %s: %s" % (
                 self.last, totals(self.truth), self.by_origin, exc)) from None
 
-    def assert_never_above(self, published: dict[Cell, moves_pb2.FlowStatistic]) -> None:
-        """No cell counts more moves than were sent into it: nothing was counted twice."""
-        above = {cell: (stat.value, self.truth.get(cell, 0)) for cell, stat in published.items()
-                 if not stat.suppressed and stat.value > self.truth.get(cell, 0)}
-        assert above == {}, "counted more than sent (published, true): %s" % above
-        assert published, "nothing published"
-
     def assert_exact(self, published: dict[Cell, moves_pb2.FlowStatistic]) -> None:
         wrong = {cell: (stat.value, self.truth[cell]) for cell, stat in published.items()
                  if stat.suppressed or stat.value != self.truth[cell]}
@@ -295,7 +288,7 @@ def on_topic(bootstrap: str, topic: str) -> int:
 
 def flows_worker(name: str, env: dict[str, str], cwd: Path) -> Service:
     return Service(name, ["flows", "worker", "--k", "5", "--grace", "1d", "--provisional-interval", "1s",
-                          "--replication-factor", "3", "--data-dir", name + "-state"], env=env, cwd=cwd)
+                          "--data-dir", name + "-state"], env=env, cwd=cwd)
 
 
 @pytest.mark.timeout(900)
@@ -402,15 +395,8 @@ def test_with_two_brokers_down_nothing_is_confirmed_and_after_their_restart_ever
         hub.stop()
 
 
-# Known defect, open: in 4 of 8 runs here the worker left published fewer moves than were sent (16,718,
-# 19,803 and 19,639 of 20,000) and never more, short also on the partitions it had held all along: moves
-# go missing in the rebalance that follows the kill (its log shows each partition restored from the
-# changelog and resumed at a committed offset). Until that is fixed this test holds what does hold: the
-# survivor takes over every partition and no move is ever counted twice. Once it is fixed, compare with
-# ``assert_exact`` again. Reproduce with
-#   .venv/bin/pytest tests/integration/test_cluster_broker_loss.py -k flows_workers
 @pytest.mark.timeout(600)
-def test_two_flows_workers_share_the_moves_and_one_killed_never_counts_a_move_twice(
+def test_two_flows_workers_share_the_moves_and_the_one_left_counts_every_move_once(
     cluster: localkafka.LocalKafkaCluster, tmp_path: Path, topics: Topics
 ) -> None:
     all_up(cluster)
@@ -449,6 +435,8 @@ def test_two_flows_workers_share_the_moves_and_one_killed_never_counts_a_move_tw
                        and meta.offset > 0)
 
         wait_for("both workers to hold part of the moves", sharing, timeout=120, services=(first, second))
+        # Their state is replicated as the cluster allows, though nobody gave a replication factor.
+        assert all(len(replicas) == 3 for replicas, _ in replicas_of(cluster.bootstrap, group + "-counted-changelog"))
         feeder.start()
         # Killed mid-stream: after both have counted and committed some, long before the last move is sent.
         wait_for("the workers to count part of the moves", lambda: True if feeder.sent >= 6_000 and committed() > 0
@@ -462,8 +450,7 @@ def test_two_flows_workers_share_the_moves_and_one_killed_never_counts_a_move_tw
         feeder.join(timeout=300)
         assert feeder.failure is None and feeder.unconfirmed == [], feeder.failure
         statistics = LatestStatistics(kafka, moves)
-        statistics.assert_never_above(statistics.wait("flow statistics from the worker left",
-                                                      services=(second,)))
+        statistics.assert_exact(statistics.wait("flow statistics from the worker left", services=(second,)))
     finally:
         admin.close()
         first.stop()

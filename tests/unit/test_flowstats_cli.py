@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from credverify.core.errors import ConfigurationError
+from credverify.flowstats.adapters.kafka_topics import default_replication
 from credverify.flowstats.bootstrap import settings_from
 from credverify.flowstats.cli import add_commands, worker_options
 from credverify.flowstats.settings import FlowSettings
@@ -32,7 +33,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.policy.provisional_interval == dt.timedelta(minutes=1)
     assert settings.policy.privacy is None and settings.policy.regions.label == "un-m49:region"
     assert settings.policy.partitions == 3
-    assert settings.replication_factor == 1 and settings.data_dir == Path("flowstats-data")
+    assert settings.replication_factor is None and settings.data_dir == Path("flowstats-data")
 
 
 def test_environment_sets_what_the_command_line_leaves_out() -> None:
@@ -95,3 +96,13 @@ def test_differential_privacy_bounds_each_persons_moves_as_asked() -> None:
     assert settings.policy.privacy.max_moves_per_partition == 2 and settings.policy.privacy.contribution_bound == 6
     default = worker_settings("--dp-epsilon", "1", "--dp-destinations", "GB").policy.privacy
     assert default is not None and default.contribution_bound == 3  # one move per person and partition
+
+
+def test_state_is_replicated_as_the_deployment_says_else_as_the_cluster_allows(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDVERIFY_REPLICATION_FACTOR", "3")
+    assert worker_settings().replication_factor == 3  # the deployment's, as for every other topic
+    assert worker_settings("--replication-factor", "2").replication_factor == 2
+    assert worker_settings(environ={"CREDVERIFY_FLOW_REPLICATION_FACTOR": "1"}).replication_factor == 1
+    # Left to the cluster: three copies, or one per broker on a smaller one.
+    assert [default_replication(brokers) for brokers in (1, 2, 3, 5)] == [1, 2, 3, 3]

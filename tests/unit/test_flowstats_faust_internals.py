@@ -4,6 +4,7 @@ with an error naming the faust-streaming version, instead of, say, resuming ever
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 from pathlib import Path
 
@@ -102,3 +103,46 @@ def test_faust_connects_where_the_settings_say(tmp_path: Path) -> None:
     assert [str(url) for url in flow.app.conf.broker] == ["kafka://a:9092", "kafka://b:9093"]
 
 
+class RebalancedConsumer:
+    """What a worker's consumer knows when a rebalance completes: committed offsets of the partitions it
+    was given, where each partition's log begins, and where it was moved to."""
+
+    def __init__(self, committed: dict[TP, int | None], earliest: dict[TP, int]) -> None:
+        self.committed, self.earliest = committed, earliest
+        self.sought: dict[TP, int] = {}
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        return dict(self.committed)
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.earliest[tp] for tp in tps}
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.sought[tp] = offset
+
+
+def test_partitions_never_committed_are_read_from_their_start_after_a_rebalance(
+        flow: FlowApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    committed, never, trimmed, changelog = TP("moves", 0), TP("moves", 1), TP("parts", 2), TP("counted-changelog", 1)
+    consumer = RebalancedConsumer({committed: 120, never: None, trimmed: -1, changelog: None},
+                                  {never: 0, trimmed: 35, changelog: 0})
+    monkeypatch.setattr(flow.app, "consumer", consumer)
+    rewound = asyncio.run(faust_internals.rewind_never_committed(flow.app, {"moves", "parts"}))
+    # Faust's own seek takes the committed one back; a changelog is the tables' business.
+    assert sorted(rewound) == [never, trimmed] and consumer.sought == {never: 0, trimmed: 35}
+
+
+def test_the_worker_rewinds_when_a_rebalance_completes(flow: FlowApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    moves = TP("credverify.verified-moves.v1", 2)
+    consumer = RebalancedConsumer({moves: None}, {moves: 0})
+    monkeypatch.setattr(flow.app, "consumer", consumer)
+    asyncio.run(flow.app.on_rebalance_complete.send())
+    assert consumer.sought == {moves: 0}
+
+
+def test_a_consumer_that_cannot_seek_fails_the_check() -> None:
+    class ConsumerWithoutSeek(ConsumerWithOffsetsAsAList):
+        _committed_offset: dict[TP, int] = {}  # type: ignore[assignment]
+
+    with pytest.raises(FaustIncompatible, match="rewinding a partition never committed"):
+        faust_internals.check_consumer(ConsumerWithoutSeek())

@@ -41,6 +41,7 @@ from credverify.flowstats.adapters.faust_internals import (
     end_offset,
     ready,
     rebalance_generation,
+    rewind_never_committed,
 )
 from credverify.flowstats.counting import Outcome, PartitionCounter, without_subjects
 from credverify.flowstats.releases import (
@@ -78,6 +79,9 @@ class MoveCounting:
         self.rejected = rejected
         self.moves_topic = settings.kafka.topics.verified_moves
         self.counters: dict[int, PartitionCounter] = {}
+        # Partitions restored whose first record has not been read yet, with the offset below which
+        # every record was read before (see ``_check_resumed``).
+        self.resuming: dict[int, int] = {}
         self.generation = -1
         self.stream: Any = None
         self.unacked: list[Any] = []
@@ -91,6 +95,7 @@ class MoveCounting:
             # What was counted before the rebalance is written before the counters go.
             self._write_batches()
             self.counters.clear()
+            self.resuming.clear()
             self.parts_sent.clear()
             self.finals_sent.clear()
             self.clock_sent.clear()
@@ -99,7 +104,23 @@ class MoveCounting:
         if found is None:
             found = self._restore(partition)
             self.counters[partition] = found
+            self.resuming[partition] = max(found.next_offset, self._counted_through(partition))
         return found
+
+    def _check_resumed(self, counter: PartitionCounter, offset: int) -> None:
+        """Say so when the first record read after a restore is not the one the counter resumes at: the
+        records in between were removed by retention, or were never handed on (which loses moves)."""
+        read_before = self.resuming.pop(counter.partition, None)
+        if read_before is not None and offset > read_before:
+            logger.warning("partition %d: every record below offset %d was read before, but the first one read now "
+                           "is at %d; offsets %d to %d were not read", counter.partition, read_before, offset,
+                           read_before, offset - 1)
+
+    def _counted_through(self, partition: int) -> int:
+        """Return the offset after the last move counted in ``partition``'s state (0 when none): a partition
+        is read in order, so every record below it was read."""
+        keys = [key for key, _ in self.table.with_prefix(b"b/%d/" % partition)]
+        return max((int(key.rsplit(b"/", 1)[1]) + 1 for key in keys), default=0)
 
     def _restore(self, partition: int) -> PartitionCounter:
         privacy = self.settings.policy.privacy
@@ -122,6 +143,7 @@ class MoveCounting:
         """Count one record of the moves topic; foreign records go to the dead-letter topic."""
         message = event.message
         counter = self.counter(message.partition)
+        self._check_resumed(counter, message.offset)
         try:
             move = moves_pb2.VerifiedMove.FromString(event.value or b"")
             facts = facts_of(move, self.settings.policy.window, self.settings.policy.professions)
@@ -407,7 +429,7 @@ def create_app(settings: FlowSettings) -> FlowApp:
         broker_heartbeat_interval=SESSION_TIMEOUT_S / 4,
         broker_commit_interval=COMMIT_INTERVAL_S,
         consumer_auto_offset_reset="earliest",
-        topic_replication_factor=settings.replication_factor,
+        topic_replication_factor=settings.replication_factor or 1,
     )
     moves = app.topic(topics.verified_moves, key_serializer="raw", value_serializer="raw", partitions=PARTITIONS)
     parts = app.topic(parts_topic_name(settings), key_serializer="raw", value_serializer="raw",
@@ -419,6 +441,13 @@ def create_app(settings: FlowSettings) -> FlowApp:
     releases = StateTable(app.Table("releases", key_type=bytes, value_type=bytes, partitions=PARTITIONS))
     counting = MoveCounting(app, settings, counted, parts, rejected)
     releasing = WindowReleasing(app, settings, releases, statistics)
+
+    @app.on_rebalance_complete.connect
+    async def rewind(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        # Before Faust resumes the streams: see rewind_never_committed.
+        rewound = await rewind_never_committed(app, {moves.get_topic_name(), parts.get_topic_name()})
+        if rewound:
+            logger.info("read from their start: %s", ", ".join("%s[%d]" % (tp.topic, tp.partition) for tp in rewound))
 
     @app.agent(moves)
     async def count_moves(stream: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import faust
@@ -19,7 +19,11 @@ from credverify.core.codes import check_country
 from credverify.core.errors import ConfigurationError, CredverifyError, InvalidInput
 from credverify.core.settings import KafkaSettings
 from credverify.flowstats.adapters import faust_internals
-from credverify.flowstats.adapters.kafka_topics import check_partitions, ensure_internal_topics
+from credverify.flowstats.adapters.kafka_topics import (
+    check_partitions,
+    ensure_internal_topics,
+    replication_factor_for,
+)
 from credverify.flowstats.app import create_app
 from credverify.flowstats.defaults import DEFAULT_GRACE, DEFAULT_K, DEFAULT_PROVISIONAL_INTERVAL, MIN_K
 from credverify.flowstats.privacy import PrivacyPolicy
@@ -46,7 +50,6 @@ ENV_BY_TRAINING = "CREDVERIFY_FLOW_COUNTRY_OF_TRAINING"
 ENV_WINDOW = "CREDVERIFY_FLOW_WINDOW"
 ENV_PROFESSIONS = "CREDVERIFY_FLOW_PROFESSION_GROUPS"
 # One replica is all a single development broker can hold; production sets the cluster's.
-DEFAULT_REPLICATION_FACTOR = 1
 DEFAULT_DATA_DIR = "flowstats-data"
 DEFAULT_REGION_LEVEL = "region"
 # With differential privacy, a month's budget covers this many releases of --dp-epsilon each
@@ -155,13 +158,14 @@ def settings_from(options: WorkerOptions, environ: Mapping[str, str]) -> FlowSet
     """Return the worker's settings: each from ``options`` when given, else from ``environ``, else the
     documented default. Raises ConfigurationError naming what is wrong."""
     policy = _policy(options, environ)
-    replication = _whole_number(options.replication_factor, environ, ENV_REPLICATION_FACTOR,
-                                DEFAULT_REPLICATION_FACTOR)
-    if replication < 1:
-        raise ConfigurationError("--replication-factor: expected at least 1, found %d" % replication)
+    kafka = KafkaSettings.from_env(options.bootstrap)
+    replication: int | None = kafka.replication.factor
+    if options.replication_factor is not None or environ.get(ENV_REPLICATION_FACTOR):
+        replication = _whole_number(options.replication_factor, environ, ENV_REPLICATION_FACTOR, 1)
+        if replication < 1:
+            raise ConfigurationError("--replication-factor: expected at least 1, found %d" % replication)
     data_dir = options.data_dir or Path(environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR)
-    return FlowSettings(kafka=KafkaSettings.from_env(options.bootstrap), data_dir=data_dir, policy=policy,
-                        replication_factor=replication)
+    return FlowSettings(kafka=kafka, data_dir=data_dir, policy=policy, replication_factor=replication)
 
 
 def prepare(settings: FlowSettings) -> faust.App:
@@ -173,12 +177,15 @@ def prepare(settings: FlowSettings) -> faust.App:
     topics = settings.kafka.topics
     ensure_topics(settings.kafka, only=[topics.verified_moves, topics.flow_statistics, topics.rejected])
     check_partitions(settings.kafka, topics.verified_moves, PARTITIONS)
-    # (3) the app, and every Faust internal it uses checked before it is relied on
+    # (3) the app, and every Faust internal it uses checked before it is relied on; its state as
+    # replicated as the cluster allows unless the deployment says otherwise
+    settings = replace(settings, replication_factor=replication_factor_for(settings.kafka,
+                                                                          settings.replication_factor))
     flow = create_app(settings)
     faust_internals.check_app(flow.app)
     # (4) its internal topics, before its consumer joins the group
     ensure_internal_topics(settings.kafka, faust_internals.internal_topics(flow.app, flow.internal_topics),
-                           replication_factor=settings.replication_factor)
+                           replication_factor=settings.replication_factor or 1)
     return flow.app
 
 

@@ -71,9 +71,10 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
                              "domain differential privacy needs fixed in advance (env "
                              "CREDVERIFY_FLOW_DP_DESTINATIONS)")
     worker.add_argument("--replication-factor", type=int,
-                        help="replication of the worker's internal topics, which hold its state (default 1, "
-                             "for a single broker; use the cluster's, e.g. 3, in production; env "
-                             "CREDVERIFY_FLOW_REPLICATION_FACTOR)")
+                        help="replication of the worker's internal topics, which hold its state (env "
+                             "CREDVERIFY_FLOW_REPLICATION_FACTOR; default: the deployment's "
+                             "CREDVERIFY_REPLICATION_FACTOR, else 3 copies or as many as the cluster has "
+                             "brokers)")
     worker.add_argument("--data-dir", type=Path,
                         help="directory of the worker's local state (default flowstats-data, env "
                              "CREDVERIFY_FLOWSTATS_DIR)")

@@ -20,8 +20,9 @@ class FlowSettings:
     kafka: KafkaSettings
     data_dir: Path
     policy: ReleasePolicy
-    # Of the internal topics the worker creates (changelogs, window parts): they hold its state.
-    replication_factor: int = 1
+    # Of the internal topics the worker creates (changelogs, window parts): they hold its state. None
+    # until the worker asks the cluster (see flowstats.adapters.kafka_topics.replication_factor_for).
+    replication_factor: int | None = None
 
 
 def app_id(settings: FlowSettings) -> str:

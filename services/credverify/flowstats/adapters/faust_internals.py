@@ -4,6 +4,9 @@ The worker needs a few things faust-streaming has but does not document as its A
 
 - ``app.consumer._committed_offset``: the offset the consumer group committed per partition,
   where a counter restored from its state table resumes;
+- ``app.consumer.seek_to_committed``, ``earliest_offsets`` and ``seek``: documented on Faust's
+  consumer class but not in its guide; used to rewind partitions never committed after a rebalance
+  (see ``rewind_never_committed``);
 - ``app.consumer.highwater`` / ``highwaters``: the end offset of a partition, recorded when a
   window closes;
 - ``app.assignor.assigned_actives()``: the partitions this worker is active for;
@@ -20,7 +23,7 @@ them then stops the worker at start-up instead of, say, resuming every partition
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +34,8 @@ from credverify.core.errors import ConfigurationError
 
 __all__ = [
     "FaustIncompatible", "InternalTopic", "StateTable", "active_partitions", "check_app", "check_consumer",
-    "check_table", "committed_offset", "end_offset", "faust_version", "internal_topics", "ready",
-    "rebalance_generation",
+    "check_table", "committed_offset", "end_offset", "faust_version", "internal_topics",
+    "ready", "rebalance_generation", "rewind_never_committed",
 ]
 
 FAUST_DISTRIBUTION = "faust-streaming"
@@ -90,6 +93,8 @@ def check_consumer(consumer: Any) -> None:
         if not callable(getattr(committed, method, None)):
             raise _incompatible("the consumer's committed offsets", "a mapping of TP to offset",
                                 "a %s" % type(committed).__name__)
+    for method in ("seek_to_committed", "earliest_offsets", "seek"):
+        _callable(consumer, method, "rewinding a partition never committed")
     _callable(consumer, "highwater", "the end offset of a partition")
     _callable(consumer, "highwaters", "the end offsets of partitions")
 
@@ -124,6 +129,26 @@ def committed_offset(app: Any, topic: str, partition: int) -> int:
     new group, which starts from the earliest offset)."""
     found = app.consumer._committed_offset.get(TP(topic, partition))
     return int(found or 0)
+
+
+async def rewind_never_committed(app: Any, topics: Collection[str]) -> list[TP]:
+    """Move the consumer of each partition of ``topics`` that its group never committed back to the
+    partition's first offset; return those partitions.
+
+    While a rebalance recovers the tables, Faust lets its consumer fetch, and drops the records of
+    the partitions it has not resumed yet; the consumer's position has moved past them all the same.
+    Faust's seek to the committed offsets then takes a partition with a committed offset back, but
+    leaves one never committed where it is: its first records were then never handed on (seen on a
+    three-broker cluster as moves missing from a partition that a new worker took over while moves
+    were arriving). Called when the rebalance completes, before Faust resumes its streams."""
+    consumer = app.consumer
+    committed = await consumer.seek_to_committed()
+    never = [tp for tp, offset in committed.items() if tp.topic in topics and (offset is None or offset < 0)]
+    if never:
+        earliest = await consumer.earliest_offsets(*never)
+        for tp in never:
+            await consumer.seek(tp, int(earliest.get(tp) or 0))
+    return never
 
 
 async def end_offset(app: Any, topic: str, partition: int) -> int | None:

@@ -16,13 +16,41 @@ from kafka.errors import KafkaError
 from credverify.core.adapters.kafka import TOPIC_READY_TIMEOUT_MS, new_admin, partitions_of
 from credverify.core.errors import ConfigurationError, HubUnavailable
 from credverify.core.settings import KafkaSettings
+from credverify.core.topics import Replication
 from credverify.flowstats.adapters.faust_internals import InternalTopic
 
-__all__ = ["check_partitions", "ensure_internal_topics"]
+__all__ = ["check_partitions", "ensure_internal_topics", "replication_factor_for"]
 
 logger = logging.getLogger(__name__)
 
 CLIENT_ID = "credverify-flows"
+# Copies of the worker's state when nobody says otherwise: one broker may be lost and writes go on
+# (with min.insync.replicas 2), as for every topic of a cluster built by deploy/kafka.
+STATE_COPIES = 3
+
+
+def default_replication(brokers: int) -> int:
+    """Return the replication of the worker's state on a cluster of ``brokers``: STATE_COPIES, or one
+    copy a broker on a smaller cluster (a single broker for development gets 1, as before)."""
+    return max(1, min(STATE_COPIES, brokers))
+
+
+def replication_factor_for(kafka: KafkaSettings, given: int | None) -> int:
+    """Return the replication factor of the worker's internal topics: ``given`` when the deployment set
+    one, checked against the cluster (ConfigurationError when it has fewer brokers), else
+    ``default_replication`` of the cluster's brokers. Raises HubUnavailable when no broker answers."""
+    admin = new_admin(kafka, CLIENT_ID)
+    try:
+        brokers = len(admin.describe_cluster()["brokers"])
+    except KafkaError as exc:
+        raise HubUnavailable("counting the brokers: Kafka at %s did not answer (%s: %s)"
+                             % (kafka.bootstrap_servers, type(exc).__name__, exc)) from exc
+    finally:
+        admin.close()
+    if given is None:
+        return default_replication(brokers)
+    Replication(factor=given).check_brokers(brokers, kafka.bootstrap_servers)
+    return given
 
 
 def check_partitions(kafka: KafkaSettings, topic: str, expected: int) -> None:
