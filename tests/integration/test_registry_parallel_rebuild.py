@@ -13,8 +13,9 @@ import pytest
 
 from credverify.core.adapters.kafka import ConfirmingProducer, OutgoingRecord, ensure_topics
 from credverify.core.envelope import ATTESTATION_TYPE
-from credverify.core.errors import reason_code
+from credverify.core.errors import ConfigurationError, reason_code
 from credverify.core.settings import KafkaSettings
+from credverify.core.topics import Topics
 from credverify.registry.rebuild import rebuild, shares
 from tests.factories import (
     RO_KEY,
@@ -116,3 +117,10 @@ def test_partitions_are_dealt_into_disjoint_shares_none_empty() -> None:
     assert shares(list(range(6)), 2) == [frozenset({0, 2, 4}), frozenset({1, 3, 5})]
     assert shares(list(range(6)), 4) == [frozenset({0, 4}), frozenset({1, 5}), frozenset({2}), frozenset({3})]
     assert shares([0, 1], 5) == [frozenset({0}), frozenset({1})]
+
+
+def test_a_rebuild_with_no_process_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="processes: expected a whole number from 1 to 64, found 0"):
+        rebuild(KafkaSettings("127.0.0.1:1", Topics()), store_path=tmp_path / "x.db", roots=ROOTS, overwrite=False,
+                publish_dead_letters=False, processes=0)
+    assert not list(tmp_path.iterdir())
