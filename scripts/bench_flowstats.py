@@ -6,6 +6,10 @@ window's final statistics are on the topic.
     flowstats.ratio              that / baseline.consume_per_s (plain kafka-python reading, same run)
     flowstats.final_latency_ms   from a window's close time (month end + grace) to the last record of
                                  its final release on credverify.flow-statistics.v1 (record timestamps)
+    flowstats.moves_per_s_workers_2  the same backlog counted by two worker processes of one group,
+                                 started together (the rebalance as the second joins is part of it)
+    flowstats.scale_2_over_1     that / flowstats.moves_per_s: with the moves topic's 3 partitions the
+                                 busier worker holds two of them, so 1.5 is the most two workers can give
 
 Each part runs a real worker (`credverify flows worker`) as a separate process against the bench's
 broker, on topics of its own that are deleted afterwards.
@@ -70,13 +74,30 @@ def make_moves(count: int, month: dt.date, seed: int) -> list[moves_pb2.Verified
 
 
 class Run:
-    """A worker on topics of its own; ``close`` stops it and deletes the topics."""
+    """``workers`` worker processes of one group on topics of their own; ``close`` stops them and deletes
+    the topics. The moves are published before the workers start, or with ``joined_first`` once every
+    worker holds some of the moves partitions (so that no rebalance falls in the measured time)."""
 
-    def __init__(self, ctx: BenchContext, purpose: str, moves: list[moves_pb2.VerifiedMove], grace: str) -> None:
+    def __init__(self, ctx: BenchContext, purpose: str, moves: list[moves_pb2.VerifiedMove], grace: str,
+                 workers: int = 1, *, joined_first: bool = False) -> None:
         self.kafka = ctx.kafka_settings(Topics(prefix="bench-%s-%s." % (purpose, uuid.uuid4().hex[:8])))
         self.topics = self.kafka.topics
         self.app_id = self.topics.prefix.replace(".", "-") + "credverify-flowstats"
         ensure_topics(self.kafka)
+        if not joined_first:
+            self.publish(moves)
+        self.work = Path(tempfile.mkdtemp(prefix="credverify-bench-flowstats-"))
+        self.workers = [Service("flowstats-%d" % n, ["flows", "worker", "--k", "5", "--grace", grace,
+                                                      "--provisional-interval", "1s", "--data-dir", "state-%d" % n],
+                                env=ctx.child_env(self.topics.prefix), cwd=self.work)
+                        for n in range(workers)]
+        self.worker = self.workers[0]
+        if joined_first:
+            wait_for("%d workers to share the moves partitions" % workers, lambda: self._sharing(workers),
+                     timeout=120, services=tuple(self.workers))
+            self.publish(moves)
+
+    def publish(self, moves: list[moves_pb2.VerifiedMove]) -> None:
         producer = ConfirmingProducer(self.kafka, client_id="credverify-bench", linger_ms=20)
         try:
             deliveries = producer.publish(
@@ -84,14 +105,30 @@ class Run:
         finally:
             producer.close()
         if not all(d.confirmed for d in deliveries):
-            raise RuntimeError("moves for the %s run were not all confirmed" % purpose)
-        self.work = Path(tempfile.mkdtemp(prefix="credverify-bench-flowstats-"))
-        self.worker = Service("flowstats", ["flows", "worker", "--k", "5", "--grace", grace,
-                                            "--provisional-interval", "1s", "--data-dir", "state"],
-                              env=ctx.child_env(self.topics.prefix), cwd=self.work)
+            raise RuntimeError("moves for %s were not all confirmed" % self.topics.prefix)
+
+    def _sharing(self, workers: int) -> bool | None:
+        """True once the group has ``workers`` members, each holding a moves partition."""
+        try:
+            admin = KafkaAdminClient(**client_config(self.kafka, "credverify-bench"))
+            try:
+                members = admin.describe_groups([self.app_id])[self.app_id]["members"]
+            finally:
+                admin.close()
+        except KafkaError:
+            return None  # the group's coordinator is not there yet
+        holding = [member for member in members if member["member_assignment"] and any(
+            assigned["topic"] == self.topics.verified_moves and assigned["partitions"]
+            for assigned in member["member_assignment"]["assigned_partitions"])]
+        return True if len(holding) == workers else None
+
+    def assert_running(self) -> None:
+        for worker in self.workers:
+            worker.assert_running()
 
     def close(self) -> None:
-        self.worker.stop()
+        for worker in self.workers:
+            worker.stop()
         shutil.rmtree(self.work, ignore_errors=True)
         try:
             admin = KafkaAdminClient(**client_config(self.kafka, "credverify-bench"))
@@ -115,18 +152,24 @@ def follow_state(run: Run, total: int, timeout_s: float) -> float:
     try:
         partitions = wait_for("the worker to create its state",
                               lambda: consumer.partitions_for_topic(changelog) or None,
-                              timeout=timeout_s, services=(run.worker,))
+                              timeout=timeout_s, services=tuple(run.workers))
         consumer.assign([TopicPartition(changelog, p) for p in partitions])
         counted, first_at, first_counted = 0, None, 0
+        seen: set[str] = set()
         deadline = time.monotonic() + timeout_s
         while counted < total:
             if time.monotonic() > deadline:
-                raise RuntimeError("the worker counted %d of %d moves in %.0f s" % (counted, total, timeout_s))
-            run.worker.assert_running()
+                raise RuntimeError("the workers counted %d of %d moves in %.0f s" % (counted, total, timeout_s))
+            run.assert_running()
             for batch in consumer.poll(timeout_ms=20).values():
                 for record in batch:
                     if record.key.startswith(b"b/"):
-                        counted += len(moves_pb2.CountedBatch.FromString(record.value).moves)
+                        # A worker that lost a partition in a rebalance may have written some of the
+                        # same moves as its successor; those are counted once.
+                        batch = moves_pb2.CountedBatch.FromString(record.value)
+                        fresh = {move.move_id for move in batch.moves} - seen
+                        seen |= fresh
+                        counted += len(fresh)
             if counted and first_at is None:
                 first_at, first_counted = time.perf_counter(), counted
         finished_at = time.perf_counter()
@@ -176,18 +219,28 @@ def final_latency_ms(ctx: BenchContext) -> float:
     return max(final_stamps) - closes.timestamp() * 1000
 
 
-@benchmark("flowstats.moves_per_s", "flowstats.ratio", "flowstats.final_latency_ms")
-def bench_flowstats(ctx: BenchContext) -> dict[str, float]:
+def counted_per_s(ctx: BenchContext, workers: int) -> float:
+    """Moves per second counted from a backlog of its own by ``workers`` processes of one group."""
     total = MOVES_FULL if ctx.full else MOVES
     month = months_back(dt.datetime.now(dt.UTC).date(), 2)
-    run = Run(ctx, "throughput", make_moves(total, month, seed=1), "1d")
+    run = Run(ctx, "throughput-%d" % workers, make_moves(total, month, seed=1), "1d", workers=workers,
+              joined_first=True)
     try:
-        moves_per_s = follow_state(run, total, timeout_s=300)
+        return follow_state(run, total, timeout_s=300)
     finally:
         run.close()
+
+
+@benchmark("flowstats.moves_per_s", "flowstats.ratio", "flowstats.final_latency_ms",
+           "flowstats.moves_per_s_workers_2", "flowstats.scale_2_over_1")
+def bench_flowstats(ctx: BenchContext) -> dict[str, float]:
+    moves_per_s = counted_per_s(ctx, workers=1)
+    two_workers = counted_per_s(ctx, workers=2)
     latency = final_latency_ms(ctx)
     return {
         "flowstats.moves_per_s": moves_per_s,
         "flowstats.ratio": moves_per_s / ctx.figure("baseline.consume_per_s"),
         "flowstats.final_latency_ms": latency,
+        "flowstats.moves_per_s_workers_2": two_workers,
+        "flowstats.scale_2_over_1": two_workers / moves_per_s,
     }

@@ -146,7 +146,8 @@ class MoveCounting:
         self._check_resumed(counter, message.offset)
         try:
             move = moves_pb2.VerifiedMove.FromString(event.value or b"")
-            facts = facts_of(move, self.settings.policy.window, self.settings.policy.professions)
+            policy = self.settings.policy
+            facts = facts_of(move, policy.window, policy.professions, subjects=policy.privacy is not None)
             expected_key = move_record_key(move)
             if event.key != expected_key:
                 # De-duplication relies on every copy of a move landing in one partition.

@@ -53,6 +53,8 @@ class PartitionCounter:
     clock_offsets: list[int] = field(default_factory=list)
     pending: list[moves_pb2.CountedMove] = field(default_factory=list)
     next_offset: int = 0  # every record below this offset has been counted (this run or before)
+    # closing_offset of each period asked for since the clock last moved (every move asks)
+    closings: dict[str, int | None] = field(default_factory=dict)
 
     # ---- rebuilding from state ----
 
@@ -123,11 +125,16 @@ class PartitionCounter:
             return
         self.clock_times.insert(index, moment)
         self.clock_offsets.insert(index, end_offset)
+        self.closings.clear()
 
     def closing_offset(self, period: str) -> int | None:
         """Return the offset from which moves of ``period`` are late, None while its window is open."""
+        if period in self.closings:
+            return self.closings[period]
         index = bisect.bisect_left(self.clock_times, close_time(period, self.grace))
-        return self.clock_offsets[index] if index < len(self.clock_times) else None
+        found = self.clock_offsets[index] if index < len(self.clock_times) else None
+        self.closings[period] = found
+        return found
 
     def tick_due(self, now: dt.datetime) -> bool:
         """Return True when ``now`` closes a month that no clock entry has closed yet."""

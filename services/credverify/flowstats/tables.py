@@ -129,10 +129,12 @@ def subject_digest(period: str, token: str) -> bytes:
     return hashlib.sha256(("%s\x00%s" % (period, token)).encode()).digest()[:16]
 
 
-def facts_of(move: moves_pb2.VerifiedMove, window: str = MONTH, professions: str = "fine") -> CountedMoveFacts:
+def facts_of(move: moves_pb2.VerifiedMove, window: str = MONTH, professions: str = "fine", *,
+             subjects: bool = True) -> CountedMoveFacts:
     """Return the checked facts of a move, its period that of ``window`` (month, quarter, year), its
-    profession group of the ``professions`` scheme (fine, coarse). Raises InvalidInput naming the first
-    field that is wrong."""
+    profession group of the ``professions`` scheme (fine, coarse), and its subject digest unless
+    ``subjects`` is False (only the bound on each person's moves needs it). Raises InvalidInput naming
+    the first field that is wrong."""
     if not move.move_id:
         raise InvalidInput("move_id: expected the move's de-duplication id, found none")
     origin = check_country("origin_country", move.origin_country)
@@ -153,7 +155,7 @@ def facts_of(move: moves_pb2.VerifiedMove, window: str = MONTH, professions: str
         move_id=move.move_id,
         period=period,
         cell=MoveCell(origin, destination, _group(isco, professions), returning, trained or UNKNOWN),
-        subject=subject_digest(period, move.subject_token),
+        subject=subject_digest(period, move.subject_token) if subjects else b"",
     )
 
 
