@@ -28,13 +28,16 @@ ENV_PREFIX = "CREDVERIFY_WEB_"
 
 
 def _targets(text: str, what: str) -> dict[str, str]:
-    """Parse ``KEY=host:port,KEY=host:port``. Raises ConfigurationError."""
+    """Parse ``KEY=host:port,KEY=host:port``, each target possibly replicas ``host:port|host:port``.
+    Raises ConfigurationError."""
     targets: dict[str, str] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
         key, sep, target = part.partition("=")
-        if not sep or not key.strip() or ":" not in target:
-            raise ConfigurationError("%s: expected KEY=host:port[,KEY=host:port], found %r" % (what, part))
-        targets[key.strip().upper()] = target.strip()
+        replicas = [replica.strip() for replica in target.split("|")]
+        if not sep or not key.strip() or not all(":" in replica for replica in replicas):
+            raise ConfigurationError("%s: expected KEY=host:port[|host:port][,KEY=host:port], found %r"
+                                     % (what, part))
+        targets[key.strip().upper()] = "|".join(replicas)
     return targets
 
 
@@ -49,7 +52,7 @@ def _loopback(host: str) -> bool:
 class WebSettings:
     listen: str
     db_path: Path
-    registries: dict[str, str]  # destination country -> registry host:port
+    registries: dict[str, str]  # destination country -> registry host:port, or replicas a:p|b:p
     issuers: dict[str, str]  # issuer id -> issuer service host:port
     grpc_tls: ClientTls | None
     tls_cert: Path | None = None

@@ -24,8 +24,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--listen", help="host:port (default $CREDVERIFY_WEB_LISTEN or 127.0.0.1:8080)")
     serve.add_argument("--db", help="the pages' SQLite file: accounts, sessions, audit log "
                                     "(default $CREDVERIFY_WEB_DB or ./web.db)")
-    serve.add_argument("--registry", action="append", default=[], metavar="COUNTRY=HOST:PORT",
-                       help="the registry of a destination country, for its case officers; repeatable "
+    serve.add_argument("--registry", action="append", default=[], metavar="COUNTRY=HOST:PORT[|HOST:PORT]",
+                       help="the registry of a destination country, for its case officers, or its replicas "
+                            "separated by | (calls balanced over those serving); repeatable "
                             "($CREDVERIFY_WEB_REGISTRIES, comma-separated)")
     serve.add_argument("--issuer", action="append", default=[], metavar="ISSUER=HOST:PORT",
                        help="the issuer service of a council, for its registrars; repeatable "

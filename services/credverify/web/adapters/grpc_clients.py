@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from credverify.core.adapters.grpc_replicas import open_replicated_channel
 from credverify.core.adapters.grpc_security import ClientTls, open_channel
 from credverify.v1 import (
     attestation_pb2,
@@ -38,11 +39,18 @@ class _Channel:
         self.channel.close()
 
 
+REGISTRY_SERVICE = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
+
+
 class RegistryClient(_Channel):
-    """The destination registry of one country."""
+    """The destination registry of one country: one target, or its replicas ``a:p|b:p`` (calls go
+    round-robin to those whose health says SERVING, and a call cut off by a replica's loss is tried
+    on another)."""
 
     def __init__(self, target: str, tls: ClientTls | None) -> None:
-        super().__init__(target, open_channel(target, tls))
+        channel = open_replicated_channel(target.replace("|", ","), tls, service=REGISTRY_SERVICE) \
+            if "|" in target else open_channel(target, tls)
+        super().__init__(target, channel)
         self._stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
 
     def verify(self, request: registry_pb2.VerifyRequest) -> registry_pb2.VerifyResponse:
