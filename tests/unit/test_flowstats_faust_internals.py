@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from faust.types import TP
@@ -21,6 +24,7 @@ from credverify.flowstats.bootstrap import WorkerOptions, settings_from
 from credverify.flowstats.settings import PARTITIONS
 
 INSTALLED = importlib.metadata.version("faust-streaming")
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -103,6 +107,13 @@ def test_faust_connects_where_the_settings_say(tmp_path: Path) -> None:
     assert [str(url) for url in flow.app.conf.broker] == ["kafka://a:9092", "kafka://b:9093"]
 
 
+def run_alone(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end on an event loop of its own thread (other tests in this process may have
+    left this thread's loop marked as running)."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, work).result(timeout=30)
+
+
 class RebalancedConsumer:
     """What a worker's consumer knows when a rebalance completes: committed offsets of the partitions it
     was given, where each partition's log begins, and where it was moved to."""
@@ -127,7 +138,7 @@ def test_partitions_never_committed_are_read_from_their_start_after_a_rebalance(
     consumer = RebalancedConsumer({committed: 120, never: None, trimmed: -1, changelog: None},
                                   {never: 0, trimmed: 35, changelog: 0})
     monkeypatch.setattr(flow.app, "consumer", consumer)
-    rewound = asyncio.run(faust_internals.rewind_never_committed(flow.app, {"moves", "parts"}))
+    rewound = run_alone(faust_internals.rewind_never_committed(flow.app, {"moves", "parts"}))
     # Faust's own seek takes the committed one back; a changelog is the tables' business.
     assert sorted(rewound) == [never, trimmed] and consumer.sought == {never: 0, trimmed: 35}
 
@@ -136,7 +147,7 @@ def test_the_worker_rewinds_when_a_rebalance_completes(flow: FlowApp, monkeypatc
     moves = TP("credverify.verified-moves.v1", 2)
     consumer = RebalancedConsumer({moves: None}, {moves: 0})
     monkeypatch.setattr(flow.app, "consumer", consumer)
-    asyncio.run(flow.app.on_rebalance_complete.send())
+    run_alone(flow.app.on_rebalance_complete.send())
     assert consumer.sought == {moves: 0}
 
 
