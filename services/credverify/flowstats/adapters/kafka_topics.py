@@ -9,7 +9,9 @@ each has a leader, avoids that."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from kafka.errors import KafkaError
 
@@ -62,6 +64,21 @@ def check_partitions(kafka: KafkaSettings, topic: str, expected: int) -> None:
                                  % (topic, expected, len(found)))
 
 
+def _partitions_once_visible(admin: Any, names: list[str]) -> dict[str, int]:
+    """Return how many partitions each topic of ``names`` has, once every one shows some with a leader.
+
+    A topic another worker is creating at this moment can be described with no partitions at all for a
+    while (seen on a three-broker cluster), and kafka-python's ``wait_for_topics`` counts a topic without
+    partitions as ready; a count taken then is no count."""
+    deadline = time.monotonic() + TOPIC_READY_TIMEOUT_MS / 1000
+    while True:
+        admin.wait_for_topics(names, timeout_ms=TOPIC_READY_TIMEOUT_MS)
+        described = {found["name"]: len(found["partitions"]) for found in admin.describe_topics(names)}
+        if all(described.get(name) for name in names) or time.monotonic() > deadline:
+            return described
+        time.sleep(0.2)
+
+
 def ensure_internal_topics(kafka: KafkaSettings, topics: Sequence[InternalTopic], *, replication_factor: int
                            ) -> None:
     """Create those of ``topics`` that do not exist, with their partitions, cleanup settings and
@@ -80,9 +97,7 @@ def ensure_internal_topics(kafka: KafkaSettings, topics: Sequence[InternalTopic]
             logger.info("creating internal topics %s", ", ".join(sorted(missing)))
             # Without raising: another worker starting at the same time may have created one already.
             admin.create_topics(missing, raise_errors=False)
-        names = [topic.name for topic in topics]
-        admin.wait_for_topics(names, timeout_ms=TOPIC_READY_TIMEOUT_MS)
-        described = {found["name"]: len(found["partitions"]) for found in admin.describe_topics(names)}
+        described = _partitions_once_visible(admin, [topic.name for topic in topics])
     except KafkaError as exc:
         raise HubUnavailable("creating the worker's internal topics: Kafka at %s did not answer (%s: %s)"
                              % (kafka.bootstrap_servers, type(exc).__name__, exc)) from exc
