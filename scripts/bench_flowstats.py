@@ -2,14 +2,18 @@
 window's final statistics are on the topic.
 
     flowstats.moves_per_s        moves de-duplicated, counted and written to the worker's state, per
-                                 second, by one worker process reading a backlog (the counting stage)
+                                 second, by one worker process reading a backlog of this month's moves
+                                 (its window open, provisional releases made as they fall due)
     flowstats.ratio              that / baseline.consume_per_s (plain kafka-python reading, same run)
     flowstats.final_latency_ms   from a window's close time (month end + grace) to the last record of
                                  its final release on credverify.flow-statistics.v1 (record timestamps)
     flowstats.moves_per_s_workers_2  the same backlog counted by two worker processes of one group,
-                                 started together (the rebalance as the second joins is part of it)
+                                 published once both hold some of the moves partitions
     flowstats.scale_2_over_1     that / flowstats.moves_per_s: with the moves topic's 3 partitions the
                                  busier worker holds two of them, so 1.5 is the most two workers can give
+    flowstats.faust_per_s        records per second through a Faust worker that only counts them
+                                 (scripts/faust_ceiling.py): what Faust itself allows one worker
+    flowstats.of_faust           flowstats.moves_per_s / that: how much of Faust's own rate the counting keeps
 
 Each part runs a real worker (`credverify flows worker`) as a separate process against the bench's
 broker, on topics of its own that are deleted afterwards.
@@ -20,7 +24,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -61,12 +68,14 @@ def months_back(today: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-def make_moves(count: int, month: dt.date, seed: int) -> list[moves_pb2.VerifiedMove]:
+def make_moves(count: int, month: dt.date, seed: int, days: int = 28) -> list[moves_pb2.VerifiedMove]:
+    """``count`` moves registered on the first ``days`` days of ``month``."""
     rng = random.Random(seed)
     return [
         moves_pb2.VerifiedMove(
             move_id="bench-%07d" % n, origin_country=rng.choice(ORIGINS), destination_country=rng.choice(DESTINATIONS),
-            profession_isco=rng.choice(ISCO), registered_on=to_date(month + dt.timedelta(days=rng.randint(0, 27))),
+            profession_isco=rng.choice(ISCO),
+            registered_on=to_date(month + dt.timedelta(days=rng.randint(0, days - 1))),
             subject_token="token-%07d" % n,
         )
         for n in range(count)
@@ -91,7 +100,7 @@ class Run:
                                                       "--provisional-interval", "1s", "--data-dir", "state-%d" % n],
                                 env=ctx.child_env(self.topics.prefix), cwd=self.work)
                         for n in range(workers)]
-        self.worker = self.workers[0]
+        self.worker = self.workers[0] if self.workers else None
         if joined_first:
             wait_for("%d workers to share the moves partitions" % workers, lambda: self._sharing(workers),
                      timeout=120, services=tuple(self.workers))
@@ -219,12 +228,45 @@ def final_latency_ms(ctx: BenchContext) -> float:
     return max(final_stamps) - closes.timestamp() * 1000
 
 
+def this_months_moves(count: int) -> list[moves_pb2.VerifiedMove]:
+    """Moves registered this month up to today: its window is open, so every one counts (the usual case;
+    a move arriving after its window closed is only noted as late)."""
+    today = dt.datetime.now(dt.UTC).date()
+    return make_moves(count, today.replace(day=1), seed=1, days=today.day)
+
+
+def faust_per_s(ctx: BenchContext) -> float:
+    """Records per second read by a Faust worker that only counts them, from the same backlog."""
+    total = MOVES_FULL if ctx.full else MOVES
+    run = Run(ctx, "faust", this_months_moves(total), "1d", workers=0)
+    script = Path(__file__).with_name("faust_ceiling.py")
+    command = [sys.executable, str(script), run.topics.verified_moves, str(total), str(run.work), run.app_id]
+    log = run.work / "faust-ceiling.log"
+    with open(log, "wb") as output:  # Faust sends what the worker prints to its log, on stderr
+        process = subprocess.Popen(command, env=ctx.child_env(run.topics.prefix), cwd=run.work,
+                                   stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while not (stamps := dict(re.findall(r"\] (first|done) ([0-9.]+)", log.read_text(errors="replace")))).get(
+                "done"):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the Faust counting worker did not read its %d records:\n%s"
+                                   % (total, log.read_text(errors="replace")[-3000:]))
+            time.sleep(0.2)
+        return rate(total - 1, float(stamps["done"]) - float(stamps["first"]))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        run.close()
+
+
 def counted_per_s(ctx: BenchContext, workers: int) -> float:
     """Moves per second counted from a backlog of its own by ``workers`` processes of one group."""
     total = MOVES_FULL if ctx.full else MOVES
-    month = months_back(dt.datetime.now(dt.UTC).date(), 2)
-    run = Run(ctx, "throughput-%d" % workers, make_moves(total, month, seed=1), "1d", workers=workers,
-              joined_first=True)
+    run = Run(ctx, "throughput-%d" % workers, this_months_moves(total), "1d", workers=workers, joined_first=True)
     try:
         return follow_state(run, total, timeout_s=300)
     finally:
@@ -232,10 +274,12 @@ def counted_per_s(ctx: BenchContext, workers: int) -> float:
 
 
 @benchmark("flowstats.moves_per_s", "flowstats.ratio", "flowstats.final_latency_ms",
-           "flowstats.moves_per_s_workers_2", "flowstats.scale_2_over_1")
+           "flowstats.moves_per_s_workers_2", "flowstats.scale_2_over_1", "flowstats.faust_per_s",
+           "flowstats.of_faust")
 def bench_flowstats(ctx: BenchContext) -> dict[str, float]:
     moves_per_s = counted_per_s(ctx, workers=1)
     two_workers = counted_per_s(ctx, workers=2)
+    faust_alone = faust_per_s(ctx)
     latency = final_latency_ms(ctx)
     return {
         "flowstats.moves_per_s": moves_per_s,
@@ -243,4 +287,6 @@ def bench_flowstats(ctx: BenchContext) -> dict[str, float]:
         "flowstats.final_latency_ms": latency,
         "flowstats.moves_per_s_workers_2": two_workers,
         "flowstats.scale_2_over_1": two_workers / moves_per_s,
+        "flowstats.faust_per_s": faust_alone,
+        "flowstats.of_faust": moves_per_s / faust_alone,
     }

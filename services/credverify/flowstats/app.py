@@ -43,7 +43,7 @@ from credverify.flowstats.adapters.faust_internals import (
     rebalance_generation,
     rewind_never_committed,
 )
-from credverify.flowstats.counting import Outcome, PartitionCounter, without_subjects
+from credverify.flowstats.counting import PartitionCounter, without_subjects
 from credverify.flowstats.releases import (
     build_release,
     is_complete,
@@ -88,6 +88,7 @@ class MoveCounting:
         self.parts_sent: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
         self.finals_sent: set[tuple[int, str]] = set()
         self.clock_sent: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+        self.late_reported: dict[tuple[int, str], int] = {}
 
     def counter(self, partition: int) -> PartitionCounter:
         """Return the counter of ``partition``, rebuilt from the table after every rebalance."""
@@ -157,10 +158,9 @@ class MoveCounting:
             counter.skip(message.offset)
             await self._reject(event, exc)
         else:
-            outcome = counter.count(facts, message.offset)
-            if outcome is Outcome.LATE:
-                logger.info("move %s of %s arrived after its window closed: not counted",
-                            facts.move_id, facts.period)
+            # Late moves are reported by window, in housekeeping (``_report_late``): a line for each
+            # would cost more than counting them.
+            counter.count(facts, message.offset)
         self.unacked.append(event)
         if len(self.unacked) >= BATCH_MOVES:
             await self.write_pending()
@@ -207,6 +207,15 @@ class MoveCounting:
             durable = await self._send_finals(counter, durable=durable)
             await self._send_clock(counter, now)
             await self._send_provisional_parts(counter, now)
+            self._report_late(counter)
+
+    def _report_late(self, counter: PartitionCounter) -> None:
+        """Log how many moves of each window arrived after it closed, when that changed."""
+        for period, late in sorted(counter.late.items()):
+            if self.late_reported.get((counter.partition, period)) != late:
+                logger.info("partition %d: %d moves of %s arrived after its window closed: not counted",
+                            counter.partition, late, period)
+                self.late_reported[(counter.partition, period)] = late
 
     async def _send_finals(self, counter: PartitionCounter, *, durable: bool) -> bool:
         """Send the final part of every window the partition closed that was not sent yet; return True
