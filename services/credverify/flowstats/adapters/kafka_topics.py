@@ -8,9 +8,10 @@ each has a leader, avoids that."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kafka.errors import KafkaError
@@ -31,6 +32,20 @@ CLIENT_ID = "credverify-flows"
 STATE_COPIES = 3
 
 
+@contextlib.contextmanager
+def _admin(kafka: KafkaSettings, doing: str) -> Iterator[Any]:
+    """An admin client of the worker, closed after use; a broker that does not answer while ``doing``
+    is HubUnavailable."""
+    admin = new_admin(kafka, CLIENT_ID)
+    try:
+        yield admin
+    except KafkaError as exc:
+        raise HubUnavailable("%s: Kafka at %s did not answer (%s: %s)"
+                             % (doing, kafka.bootstrap_servers, type(exc).__name__, exc)) from exc
+    finally:
+        admin.close()
+
+
 def default_replication(brokers: int) -> int:
     """Return the replication of the worker's state on a cluster of ``brokers``: STATE_COPIES, or one
     copy a broker on a smaller cluster (a single broker for development gets 1, as before)."""
@@ -41,14 +56,8 @@ def replication_factor_for(kafka: KafkaSettings, given: int | None) -> int:
     """Return the replication factor of the worker's internal topics: ``given`` when the deployment set
     one, checked against the cluster (ConfigurationError when it has fewer brokers), else
     ``default_replication`` of the cluster's brokers. Raises HubUnavailable when no broker answers."""
-    admin = new_admin(kafka, CLIENT_ID)
-    try:
+    with _admin(kafka, "counting the brokers") as admin:
         brokers = len(admin.describe_cluster()["brokers"])
-    except KafkaError as exc:
-        raise HubUnavailable("counting the brokers: Kafka at %s did not answer (%s: %s)"
-                             % (kafka.bootstrap_servers, type(exc).__name__, exc)) from exc
-    finally:
-        admin.close()
     if given is None:
         return default_replication(brokers)
     Replication(factor=given).check_brokers(brokers, kafka.bootstrap_servers)
@@ -85,8 +94,7 @@ def ensure_internal_topics(kafka: KafkaSettings, topics: Sequence[InternalTopic]
     ``replication_factor``, and wait until every one has a leader. Raises ConfigurationError when one
     exists with other partitions (Faust would stop with PartitionsMismatch), HubUnavailable when the
     broker does not answer."""
-    admin = new_admin(kafka, CLIENT_ID)
-    try:
+    with _admin(kafka, "creating the worker's internal topics") as admin:
         existing = set(admin.list_topics())
         missing = {
             topic.name: {"num_partitions": topic.partitions, "replication_factor": replication_factor,
@@ -98,11 +106,6 @@ def ensure_internal_topics(kafka: KafkaSettings, topics: Sequence[InternalTopic]
             # Without raising: another worker starting at the same time may have created one already.
             admin.create_topics(missing, raise_errors=False)
         described = _partitions_once_visible(admin, [topic.name for topic in topics])
-    except KafkaError as exc:
-        raise HubUnavailable("creating the worker's internal topics: Kafka at %s did not answer (%s: %s)"
-                             % (kafka.bootstrap_servers, type(exc).__name__, exc)) from exc
-    finally:
-        admin.close()
     for topic in topics:
         if described.get(topic.name) != topic.partitions:
             raise ConfigurationError("%s: expected %d partitions (those of the moves topic), found %s"
