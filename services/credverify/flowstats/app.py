@@ -105,7 +105,6 @@ class MoveCounting:
         if found is None:
             found = self._restore(partition)
             self.counters[partition] = found
-            self.resuming[partition] = max(found.next_offset, self._counted_through(partition))
         return found
 
     def _check_resumed(self, counter: PartitionCounter, offset: int) -> None:
@@ -117,24 +116,22 @@ class MoveCounting:
                            "is at %d; offsets %d to %d were not read", counter.partition, read_before, offset,
                            read_before, offset - 1)
 
-    def _counted_through(self, partition: int) -> int:
-        """Return the offset after the last move counted in ``partition``'s state (0 when none): a partition
-        is read in order, so every record below it was read."""
-        keys = [key for key, _ in self.table.with_prefix(b"b/%d/" % partition)]
-        return max((int(key.rsplit(b"/", 1)[1]) + 1 for key in keys), default=0)
-
     def _restore(self, partition: int) -> PartitionCounter:
         privacy = self.settings.policy.privacy
         counter = PartitionCounter(partition=partition, grace=self.settings.policy.grace,
                                    max_per_subject=privacy.max_moves_per_partition if privacy else None)
-        batches = 0
-        for _, value in self.table.with_prefix(b"b/%d/" % partition):
+        batches, counted_through = 0, 0
+        for key, value in self.table.with_prefix(b"b/%d/" % partition):
             counter.restore_batch(moves_pb2.CountedBatch.FromString(value))
             batches += 1
+            # The key ends with the batch's last offset; a partition is read in order, so every record
+            # below the last one counted was read.
+            counted_through = max(counted_through, int(key.rsplit(b"/", 1)[1]) + 1)
         for _, value in self.table.with_prefix(b"c/%d/" % partition):
             counter.restore_clock(moves_pb2.WindowClock.FromString(value))
         # Offsets below the committed one were counted by an earlier run, with their state written first.
         counter.next_offset = committed_offset(self.app, self.moves_topic, partition)
+        self.resuming[partition] = max(counter.next_offset, counted_through)
         # Counts of moves stay out of the log: exact window totals are for the release stage only.
         logger.info("partition %d: %d state entries and %d window closes restored, resuming at offset %d",
                     partition, batches, len(counter.clock_times), counter.next_offset)
