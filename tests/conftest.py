@@ -10,6 +10,7 @@ With $KAFKA_BOOTSTRAP_SERVERS the caller's environment says how to authenticate.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -117,6 +118,20 @@ def _export_operator(broker: localkafka.LocalKafka) -> dict[str, str | None]:
     return saved
 
 
+@contextlib.contextmanager
+def operating(kafka: localkafka.LocalKafka | localkafka.LocalKafkaCluster) -> Iterator[None]:
+    """While inside, the environment (and every raw client a test builds) authenticates as ``kafka``'s
+    operator; afterwards the session's settings are back."""
+    saved = {name: os.environ.get(name) for name in SECURITY_ENV}
+    os.environ.update({k: v for k, v in kafka.operator_env().items() if k != "KAFKA_BOOTSTRAP_SERVERS"})
+    raw_defaults = _raw_clients_default_to(kafka.operator_client_settings())
+    try:
+        yield
+    finally:
+        _restore(saved)
+        _raw_clients_default_to(raw_defaults)  # type: ignore[arg-type]
+
+
 def _restore(saved: dict[str, str | None]) -> None:
     for name, value in saved.items():
         if value is None:
@@ -136,15 +151,11 @@ def private_kafka(tmp_path: Path) -> Iterator[localkafka.LocalKafka]:
         broker.start()
     except localkafka.KafkaUnavailable as exc:
         pytest.fail("fault test needs Java 17 and Maven to start its own broker (%s)" % exc, pytrace=False)
-    saved = {name: os.environ.get(name) for name in SECURITY_ENV}
-    os.environ.update({k: v for k, v in broker.operator_env().items() if k != "KAFKA_BOOTSTRAP_SERVERS"})
-    raw_defaults = _raw_clients_default_to(broker.operator_client_settings())
     try:
-        yield broker
+        with operating(broker):
+            yield broker
     finally:
         broker.stop()
-        _restore(saved)
-        _raw_clients_default_to(raw_defaults)  # type: ignore[arg-type]
 
 
 @pytest.fixture

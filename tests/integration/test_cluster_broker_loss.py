@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
 import random
 import re
 import sqlite3
@@ -36,7 +35,7 @@ from credverify.core.topics import Topics
 from credverify.flowstats.adapters.kafka_statistics import read_all_statistics
 from credverify.localrun import Service, cli_env, free_port, run_cli, serving, wait_for
 from credverify.v1 import moves_pb2
-from tests.conftest import SECURITY_ENV, _raw_clients_default_to, _restore, localkafka
+from tests.conftest import localkafka, operating
 from tests.integration.test_admission import create_submission_topic
 from tests.integration.test_issuer_bulk import write_register
 from tests.topic_reader import end_offsets_total, read_all
@@ -63,15 +62,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localkafka.Loc
         cluster.start()
     except localkafka.KafkaUnavailable as exc:
         pytest.fail("the cluster tests need Java 17 and Maven to start three brokers (%s)" % exc, pytrace=False)
-    saved = {name: os.environ.get(name) for name in SECURITY_ENV}
-    os.environ.update({k: v for k, v in cluster.operator_env().items() if k != "KAFKA_BOOTSTRAP_SERVERS"})
-    raw_defaults = _raw_clients_default_to(cluster.operator_client_settings())
     try:
-        yield cluster
+        with operating(cluster):
+            yield cluster
     finally:
         cluster.stop()
-        _restore(saved)
-        _raw_clients_default_to(raw_defaults)  # type: ignore[arg-type]
 
 
 def all_up(cluster: localkafka.LocalKafkaCluster) -> None:
